@@ -1,0 +1,53 @@
+/**
+ * Plan one generation for one cache and ask the cache which candidates it
+ * lacks: the shared first half of `push` and `diff`.
+ */
+import type { Cache } from "./caches/index.js";
+import type { ClosureReader } from "./closures.js";
+import type { Config } from "./config.js";
+import type { PathInfo } from "./path-info.js";
+import { makePlan, type Plan } from "./plan.js";
+import type { StorePath } from "./store-path.js";
+
+export interface CachePlan {
+  closure: PathInfo[];
+  plan: Plan;
+  /** The candidates the cache lacks, dependencies first. */
+  missing: PathInfo[];
+  narBytes: number;
+  /** True when a base was asked for but is gone from the local store, so the whole closure was planned. */
+  baseGone: boolean;
+}
+
+export async function planForCache(
+  config: Config,
+  cache: Cache,
+  target: StorePath,
+  basePath: StorePath | null,
+  reader: ClosureReader,
+  signal?: AbortSignal,
+): Promise<CachePlan> {
+  const closure = await reader.closure(target);
+  const base = basePath ? await reader.closureIfValid(basePath) : null;
+  const plan = makePlan({
+    closure,
+    base,
+    upstreamKeys: config.upstreamKeys,
+    exclude: config.exclude,
+    wholeClosures: cache.wholeClosures,
+  });
+  const lacking = new Set(
+    await cache.missing(
+      plan.candidates.map((info) => info.path),
+      signal,
+    ),
+  );
+  const missing = plan.candidates.filter((info) => lacking.has(info.path));
+  return {
+    closure,
+    plan,
+    missing,
+    narBytes: missing.reduce((sum, info) => sum + info.narSize, 0),
+    baseGone: basePath !== null && base === null,
+  };
+}

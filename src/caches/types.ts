@@ -1,0 +1,26 @@
+import type { CacheConfig } from "../config.js";
+import type { PathInfo } from "../path-info.js";
+import type { StorePath } from "../store-path.js";
+
+export interface PushProgress {
+  /** Paths uploaded so far, of `total`. */
+  onProgress?(done: number, total: number): void;
+}
+
+/** One binary cache, whatever the backend. */
+export interface Cache {
+  readonly name: string;
+  readonly config: CacheConfig;
+  /**
+   * The backend refuses a path whose references it lacks (`nix copy` to a
+   * binary cache), so it must be sent whole closures: no upstream filter, and
+   * excluding a path excludes what depends on it.
+   */
+  readonly wholeClosures: boolean;
+  /** Which of `paths` the cache lacks, asked fresh (no cached answers). */
+  missing(paths: readonly StorePath[], signal?: AbortSignal): Promise<StorePath[]>;
+  /** Upload `paths`, ordered dependencies first. */
+  push(paths: readonly PathInfo[], events: PushProgress, signal?: AbortSignal): Promise<void>;
+  /** Release connections. */
+  close(): void;
+}

@@ -1,0 +1,143 @@
+#!/usr/bin/env node
+/**
+ * commander wiring only: parse, call a command, map errors to exit codes
+ * (0 done, 1 a push or query failed, 2 bad usage or configuration).
+ */
+import { readFileSync } from "node:fs";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { configCheckCommand } from "./commands/config.js";
+import { type GlobalOptions, makeLogger } from "./commands/context.js";
+import { diffCommand } from "./commands/diff.js";
+import { pushCommand } from "./commands/push.js";
+import { statusCommand } from "./commands/status.js";
+import { verifyCommand } from "./commands/verify.js";
+import { ExitCode, GenpushError } from "./errors.js";
+import { LOG_FORMATS } from "./log.js";
+
+const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+  version: string;
+};
+
+function integer(what: string, min: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || n < min) throw new InvalidArgumentError(`expected ${what}, got \`${value}\``);
+    return n;
+  };
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+function program(): Command {
+  const cli = new Command("genpush")
+    .description(
+      "Push every Nix generation you switch to into your binary caches: exactly the paths the new " +
+        "generation added, only those each cache lacks, routed by architecture. Run by systemd path " +
+        "units on every switch; safe to run by hand at any time.",
+    )
+    .version(version, "--version")
+    .option(
+      "--config <file>",
+      "configuration file (default: $GENPUSH_CONFIG, else $XDG_CONFIG_HOME/genpush/config.yaml for a user, /etc/genpush/config.yaml for root)",
+    )
+    .addOption(
+      new Option("--log-format <format>", "how logs are written (auto: journal under systemd, else pretty)")
+        .choices(LOG_FORMATS)
+        .default("auto"),
+    )
+    .option("-v, --verbose", "log more detail", false)
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride();
+
+  const globals = (): GlobalOptions => {
+    const o = cli.opts<{ config?: string; logFormat: GlobalOptions["logFormat"]; verbose: boolean }>();
+    return { ...(o.config ? { config: o.config } : {}), logFormat: o.logFormat, verbose: o.verbose };
+  };
+
+  cli
+    .command("push")
+    .description("push the new generation of each profile to the caches serving its system")
+    .option("--profile <name>", "push only this profile (repeatable; default: all configured)", collect, [])
+    .option("--dry-run", "plan and ask the caches, but upload nothing and record nothing", false)
+    .option("--json", "print one JSON document with every result on stdout", false)
+    .option(
+      "--lock-timeout <seconds>",
+      "how long to wait for another genpush working on the same profile",
+      integer("a number of seconds", 0),
+      600,
+    )
+    .addHelpText(
+      "after",
+      "\nExamples:\n  genpush push                      # every configured profile\n  genpush push --profile system --dry-run\n",
+    )
+    .action(async (o) => exit(await pushCommand(globals(), o)));
+
+  cli
+    .command("diff")
+    .description("show what a push would send: new paths, which each cache lacks, NAR bytes")
+    .requiredOption("--profile <name>", "the profile to diff")
+    .option(
+      "--from <generation>",
+      "diff against this generation (default: the one last pushed to each cache)",
+      integer("a generation number", 1),
+    )
+    .option("--to <generation>", "diff this generation (default: the current one)", integer("a generation number", 1))
+    .option("--json", "print one JSON document on stdout", false)
+    .addHelpText("after", "\nExample:\n  genpush diff --profile system --from 41 --to 42\n")
+    .action(async (o) => exit(await diffCommand(globals(), o)));
+
+  cli
+    .command("status")
+    .description("per profile and cache: current and last pushed generation, pending work, last result")
+    .option("--json", "print one JSON document on stdout", false)
+    .action(async (o) => exit(await statusCommand(globals(), o)));
+
+  cli
+    .command("verify")
+    .description("ask each cache about the whole closure of the current generation (finds what a cache lost)")
+    .option("--profile <name>", "verify only this profile (repeatable; default: all configured)", collect, [])
+    .option("--repair", "upload whatever is missing", false)
+    .option("--json", "print one JSON document on stdout", false)
+    .addHelpText("after", "\nExit status 1 when a cache lacks paths that were not repaired.\n")
+    .action(async (o) => exit(await verifyCommand(globals(), o)));
+
+  const config = cli.command("config").description("work with the configuration");
+  config
+    .command("check")
+    .description("validate the configuration and print it with every default filled in")
+    .option("--json", "print one JSON document on stdout", false)
+    .action(async (o) => exit(await configCheckCommand(globals(), o)));
+
+  return cli;
+}
+
+let exitCode: ExitCode = ExitCode.ok;
+function exit(code: ExitCode): void {
+  exitCode = code;
+}
+
+async function main(argv: string[]): Promise<ExitCode> {
+  const cli = program();
+  try {
+    await cli.parseAsync(argv);
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and --version end with exit code 0; anything else is bad usage.
+      return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    }
+    const { log } = makeLogger({ logFormat: cli.opts().logFormat ?? "auto", verbose: cli.opts().verbose ?? false });
+    if (error instanceof GenpushError) {
+      log.error({ hint: error.hint }, error.message);
+      return error.exitCode;
+    }
+    log.error(
+      { hint: "this is a bug in genpush; please report it with the output of the same command run with -v" },
+      `internal error: ${error instanceof Error ? error.message : String(error)}`,
+    );
+    if (cli.opts().verbose && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+    return ExitCode.failed;
+  }
+}
+
+process.exitCode = await main(process.argv);

@@ -1,0 +1,83 @@
+/**
+ * `genpush diff`: what a push would send, per cache — the plan's counts, the
+ * paths each cache lacks, and their NAR bytes. Uploads nothing, records nothing.
+ */
+import { planForCache } from "../cache-plan.js";
+import { ClosureReader } from "../closures.js";
+import { describeError, ExitCode, GenpushError } from "../errors.js";
+import { formatBytes, generationLabel, plural } from "../format.js";
+import { route } from "../plan.js";
+import { currentGeneration, numberedGeneration } from "../profiles.js";
+import { cacheState, readState } from "../state.js";
+import { closeContext, type GlobalOptions, openContext, printJson, selectProfiles } from "./context.js";
+
+export interface DiffOptions {
+  profile: string;
+  from?: number;
+  to?: number;
+  json: boolean;
+}
+
+export async function diffCommand(globals: GlobalOptions, options: DiffOptions): Promise<ExitCode> {
+  const ctx = await openContext(globals);
+  try {
+    const [profile] = selectProfiles(ctx.config, [options.profile]);
+    if (!profile) return ExitCode.usage;
+    const to =
+      options.to === undefined ? await currentGeneration(profile) : await numberedGeneration(profile, options.to);
+    if (!to) throw new GenpushError(`profile ${profile.name} does not exist yet (${profile.path}): nothing to diff`);
+    const from = options.from === undefined ? null : await numberedGeneration(profile, options.from);
+    const { state } = await readState(ctx.config.stateDir, profile.name);
+    const routed = route(to.system, ctx.config.caches);
+    if (routed.warning) ctx.log.warn(routed.warning);
+    const reader = new ClosureReader();
+
+    const caches = await Promise.all(
+      routed.caches.map(async (cacheConfig) => {
+        const cache = ctx.caches.get(cacheConfig.name);
+        if (!cache) throw new Error(`cache ${cacheConfig.name} was not opened`);
+        const last = cacheState(state, cache.name).lastPushed;
+        const base = from
+          ? { generation: from.number, storePath: from.storePath }
+          : last && { generation: last.generation, storePath: last.storePath };
+        try {
+          const planned = await planForCache(ctx.config, cache, to.storePath, base?.storePath ?? null, reader);
+          return {
+            cache: cache.name,
+            from: planned.baseGone ? null : base,
+            counts: { ...planned.plan.counts, missing: planned.missing.length },
+            missing: planned.missing.map((info) => info.path),
+            narBytes: planned.narBytes,
+          };
+        } catch (error) {
+          return { cache: cache.name, from: base, error: describeError(error) };
+        }
+      }),
+    );
+
+    if (options.json) {
+      printJson({
+        profile: profile.name,
+        to: { generation: to.number, storePath: to.storePath, system: to.system },
+        caches,
+      });
+    } else {
+      const what = generationLabel(profile.name, to.number);
+      for (const c of caches) {
+        if ("error" in c) {
+          ctx.log.error({ hint: c.error?.hint }, `${c.cache}: ${c.error?.message}`);
+          continue;
+        }
+        const since = c.from ? `since generation ${c.from.generation ?? c.from.storePath}` : "(whole closure)";
+        process.stdout.write(
+          `${what} -> ${c.cache}: ${c.counts.new} of ${plural(c.counts.closure, "path")} new ${since}; ` +
+            `${c.counts.candidates} to consider, ${c.counts.missing} missing (${formatBytes(c.narBytes)} NAR)\n`,
+        );
+        for (const path of c.missing) process.stdout.write(`  ${path}\n`);
+      }
+    }
+    return caches.some((c) => "error" in c) ? ExitCode.failed : ExitCode.ok;
+  } finally {
+    closeContext(ctx);
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * `genpush push`: push the new generation of each selected profile to every
+ * cache that serves its system. Exit 1 when any profile or cache failed: the
+ * work stays pending for the next trigger.
+ */
+import { ExitCode } from "../errors.js";
+import { formatBytes, formatDuration, generationLabel, plural } from "../format.js";
+import { type ProfileOutcome, type PushResult, pushProfile } from "../push.js";
+import { type Context, closeContext, type GlobalOptions, openContext, printJson, selectProfiles } from "./context.js";
+
+export interface PushOptions {
+  profile: string[];
+  dryRun: boolean;
+  json: boolean;
+  lockTimeout: number;
+}
+
+export async function pushCommand(globals: GlobalOptions, options: PushOptions): Promise<ExitCode> {
+  const ctx = await openContext(globals);
+  try {
+    const profiles = selectProfiles(ctx.config, options.profile);
+    if (profiles.length === 0)
+      ctx.log.warn("no profiles to push: none configured, and none of the default ones exists");
+    const outcomes: ProfileOutcome[] = [];
+    const progress = progressLine(!options.json && !ctx.journal && process.stderr.isTTY === true);
+    for (const profile of profiles) {
+      const outcome = await pushProfile(
+        {
+          config: ctx.config,
+          caches: ctx.caches,
+          dryRun: options.dryRun,
+          lockTimeoutMs: options.lockTimeout * 1000,
+          events: {
+            onInfo: (message) => ctx.log.info(message),
+            onWarning: (message) => ctx.log.warn(message),
+            onUploadStart: (p, cache, n) => ctx.log.info(`${p}: uploading ${plural(n, "path")} to ${cache}`),
+            onUploadProgress: (p, cache, done, total) => progress(`${p} -> ${cache}: ${done}/${total} paths`),
+          },
+        },
+        profile,
+      );
+      progress("");
+      outcomes.push(outcome);
+      if (!options.json) report(ctx, outcome);
+    }
+    const ok = outcomes.every((outcome) => outcome.status !== "failed");
+    if (options.json) printJson(pushJson(ok, outcomes));
+    return ok ? ExitCode.ok : ExitCode.failed;
+  } finally {
+    closeContext(ctx);
+  }
+}
+
+function report(ctx: Context, outcome: ProfileOutcome): void {
+  if (outcome.error) {
+    ctx.log.error({ hint: outcome.error.hint }, `${outcome.error.message}; the other profiles go on`);
+  }
+  for (const result of outcome.results) {
+    const line = resultLine(result);
+    if (result.status === "failed") ctx.log.error({ hint: result.error?.hint }, line);
+    else if (ctx.journal) ctx.log.info(line);
+    else process.stdout.write(`${line}\n`);
+  }
+}
+
+export function resultLine(r: PushResult): string {
+  const what = generationLabel(r.profile, r.generation);
+  const time = formatDuration(r.durationMs);
+  const nar = `${formatBytes(r.narBytes)} NAR`;
+  switch (r.status) {
+    case "up-to-date":
+      return `${what} is already in ${r.cache}: nothing to push`;
+    case "planned":
+      return `would push ${r.counts.missing} of ${plural(r.counts.closure, "path")} (${nar}) of ${what} to ${r.cache}${skipped(r)}`;
+    case "pushed":
+      return `pushed ${r.counts.uploaded} of ${plural(r.counts.closure, "path")} (${nar}) of ${what} to ${r.cache} in ${time}${skipped(r)}`;
+    case "failed":
+      return `failed to push ${what} to ${r.cache} after ${time}: ${r.error?.message ?? "unknown error"}; it stays pending`;
+  }
+}
+
+function skipped(r: PushResult): string {
+  const parts = [
+    r.counts.upstream > 0 ? `${r.counts.upstream} from upstream` : "",
+    r.counts.excluded > 0 ? `${r.counts.excluded} excluded` : "",
+  ].filter(Boolean);
+  return parts.length > 0 ? ` (skipped ${parts.join(", ")})` : "";
+}
+
+function pushJson(ok: boolean, outcomes: ProfileOutcome[]) {
+  return {
+    ok,
+    profiles: outcomes.map((o) => ({
+      profile: o.profile,
+      status: o.status,
+      generation: o.generation?.number ?? null,
+      storePath: o.generation?.storePath ?? null,
+      system: o.generation?.system ?? null,
+      ...(o.error ? { error: o.error } : {}),
+    })),
+    results: outcomes.flatMap((o) => o.results),
+    warnings: outcomes.flatMap((o) => o.warnings),
+  };
+}
+
+/** A self-overwriting progress line on a terminal; nothing elsewhere. */
+function progressLine(enabled: boolean): (text: string) => void {
+  let shown = false;
+  return (text) => {
+    if (!enabled || (!shown && !text)) return;
+    process.stderr.write(`\r\x1b[2K${text}`);
+    shown = text !== "";
+  };
+}

@@ -1,0 +1,73 @@
+/**
+ * `genpush status`: per profile x cache, the current generation, the one last
+ * pushed there, whether work is pending, and the last result.
+ */
+import { describeError, ExitCode } from "../errors.js";
+import { generationLabel } from "../format.js";
+import { route } from "../plan.js";
+import { currentGeneration, type Generation } from "../profiles.js";
+import { cacheState, readState } from "../state.js";
+import { closeContext, type GlobalOptions, openContext, printJson } from "./context.js";
+
+export async function statusCommand(globals: GlobalOptions, options: { json: boolean }): Promise<ExitCode> {
+  const ctx = await openContext(globals);
+  try {
+    const profiles = [];
+    for (const profile of ctx.config.profiles) {
+      let current: Generation | null = null;
+      let error: { message: string; hint?: string } | undefined;
+      try {
+        current = await currentGeneration(profile);
+      } catch (e) {
+        error = describeError(e);
+      }
+      const loaded = await readState(ctx.config.stateDir, profile.name);
+      if (loaded.problem) ctx.log.warn(loaded.problem);
+      const caches = (current ? route(current.system, ctx.config.caches).caches : ctx.config.caches).map((cache) => {
+        const { lastPushed, lastResult } = cacheState(loaded.state, cache.name);
+        const pending = current !== null && lastPushed?.storePath !== current.storePath;
+        return {
+          cache: cache.name,
+          lastPushed: lastPushed && {
+            generation: lastPushed.generation,
+            storePath: lastPushed.storePath,
+            at: lastPushed.at,
+          },
+          pending,
+          lastResult,
+        };
+      });
+      profiles.push({
+        profile: profile.name,
+        path: profile.path,
+        current: current && { generation: current.number, storePath: current.storePath, system: current.system },
+        ...(error ? { error } : {}),
+        caches,
+      });
+    }
+    if (options.json) {
+      printJson({ profiles });
+      return ExitCode.ok;
+    }
+    for (const p of profiles) {
+      const head = p.error
+        ? `${p.profile}: ${p.error.message}`
+        : p.current
+          ? `${p.profile}: ${generationLabel(p.profile, p.current.generation)} (${p.current.system}) ${p.current.storePath}`
+          : `${p.profile}: does not exist yet (${p.path})`;
+      process.stdout.write(`${head}\n`);
+      for (const c of p.caches) {
+        const pushed = c.lastPushed
+          ? `last pushed generation ${c.lastPushed.generation ?? "?"} at ${c.lastPushed.at}`
+          : "never pushed";
+        const result = c.lastResult
+          ? `; last result ${c.lastResult.status} at ${c.lastResult.at}${c.lastResult.message ? `: ${c.lastResult.message}` : ""}`
+          : "";
+        process.stdout.write(`  ${c.cache}: ${c.pending ? "PENDING, " : "up to date, "}${pushed}${result}\n`);
+      }
+    }
+    return ExitCode.ok;
+  } finally {
+    closeContext(ctx);
+  }
+}

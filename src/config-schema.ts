@@ -1,0 +1,112 @@
+/**
+ * Small, explicit validators for the configuration. Each check records an
+ * issue naming the key, what was expected and what was given, and returns
+ * undefined, so one run reports every problem in a file at once.
+ */
+import type { ConfigIssue, KeyPath } from "./config-source.js";
+
+export class Checker {
+  readonly issues: ConfigIssue[] = [];
+
+  fail(path: KeyPath, expected: string, got: unknown): undefined {
+    this.issues.push({ path, message: `expected ${expected}, got ${describe(got)}` });
+    return undefined;
+  }
+
+  note(path: KeyPath, message: string): undefined {
+    this.issues.push({ path, message });
+    return undefined;
+  }
+
+  object(path: KeyPath, value: unknown, known: readonly string[]): Record<string, unknown> | undefined {
+    if (value === null || typeof value !== "object" || Array.isArray(value)) {
+      return this.fail(path, "a mapping of keys to values", value);
+    }
+    for (const key of Object.keys(value)) {
+      if (!known.includes(key)) {
+        const guess = closest(key, known);
+        this.note(
+          [...path, key],
+          `unknown key${guess ? `; did you mean \`${guess}\`?` : ""} (known: ${known.join(", ")})`,
+        );
+      }
+    }
+    return value as Record<string, unknown>;
+  }
+
+  list(path: KeyPath, value: unknown): unknown[] | undefined {
+    return Array.isArray(value) ? value : this.fail(path, "a list", value);
+  }
+
+  string(path: KeyPath, value: unknown, what = "a non-empty string"): string | undefined {
+    return typeof value === "string" && value.trim() !== "" ? value : this.fail(path, what, value);
+  }
+
+  required(path: KeyPath, value: unknown, what: string): boolean {
+    if (value !== undefined && value !== null) return true;
+    this.note(path, `is required: ${what}`);
+    return false;
+  }
+
+  oneOf<T extends string>(path: KeyPath, value: unknown, options: readonly T[]): T | undefined {
+    return options.includes(value as T)
+      ? (value as T)
+      : this.fail(path, `one of ${options.map((o) => `\`${o}\``).join(", ")}`, value);
+  }
+
+  integer(path: KeyPath, value: unknown, min: number, max: number): number | undefined {
+    return Number.isInteger(value) && (value as number) >= min && (value as number) <= max
+      ? (value as number)
+      : this.fail(path, `an integer from ${min} to ${max}`, value);
+  }
+
+  stringList(path: KeyPath, value: unknown, pattern?: RegExp, what = "strings"): string[] | undefined {
+    const items = this.list(path, value);
+    if (!items) return undefined;
+    const out: string[] = [];
+    items.forEach((item, i) => {
+      const s = this.string([...path, i], item);
+      if (s === undefined) return;
+      if (pattern && !pattern.test(s)) this.fail([...path, i], what, s);
+      else out.push(s);
+    });
+    return out;
+  }
+}
+
+export function describe(value: unknown): string {
+  if (value === undefined) return "nothing";
+  if (value === null) return "an empty value";
+  if (Array.isArray(value)) return "a list";
+  if (typeof value === "object") return "a mapping";
+  if (typeof value === "string") return value === "" ? "an empty string" : `\`${truncate(value)}\``;
+  return `\`${String(value)}\` (${typeof value})`;
+}
+
+function truncate(value: string): string {
+  return value.length > 60 ? `${value.slice(0, 57)}...` : value;
+}
+
+function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const candidate of candidates) {
+    const d = distance(word.toLowerCase(), candidate.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [candidate, d];
+  }
+  return best;
+}
+
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let previous = row[0] as number;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const current = row[j] as number;
+      row[j] = Math.min(current + 1, (row[j - 1] as number) + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = current;
+    }
+  }
+  return row[b.length] as number;
+}

@@ -1,0 +1,97 @@
+/**
+ * The YAML side of configuration: parse a file keeping source positions, so
+ * that every validation problem can name the file, the line and the key.
+ */
+import { readFile } from "node:fs/promises";
+import { type Document, isMap, isSeq, LineCounter, type Node, parseDocument } from "yaml";
+import { UsageError } from "./errors.js";
+
+export type KeyPath = readonly (string | number)[];
+
+export interface ConfigIssue {
+  path: KeyPath;
+  message: string;
+}
+
+export interface ConfigSource {
+  file: string;
+  data: unknown;
+  /** 1-based line of the node at `path`, or of its nearest existing parent. */
+  lineOf(path: KeyPath): number | undefined;
+}
+
+export function formatKeyPath(path: KeyPath): string {
+  let out = "";
+  for (const key of path) out += typeof key === "number" ? `[${key}]` : out ? `.${key}` : key;
+  return out || "(top level)";
+}
+
+export async function readConfigSource(file: string): Promise<ConfigSource> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new UsageError(
+      code === "ENOENT"
+        ? `configuration file ${file} does not exist`
+        : `cannot read configuration file ${file}: ${(error as Error).message}`,
+      code === "ENOENT" ? MINIMAL_EXAMPLE_HINT : "check the file's permissions, or pass another one with --config FILE",
+    );
+  }
+  return parseConfigSource(file, text);
+}
+
+export function parseConfigSource(file: string, text: string): ConfigSource {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const lines = doc.errors.map((error) => {
+      const line = lineCounter.linePos(error.pos[0]).line;
+      return `${file}:${line}: YAML syntax error: ${firstLine(error.message)}`;
+    });
+    throw new UsageError(lines.join("\n"), "fix the YAML syntax at the line shown");
+  }
+  return {
+    file,
+    data: doc.toJS({ maxAliasCount: 100 }) ?? {},
+    lineOf: (path) => lineOfPath(doc, lineCounter, path),
+  };
+}
+
+function lineOfPath(doc: Document, counter: LineCounter, path: KeyPath): number | undefined {
+  for (let depth = path.length; depth >= 0; depth--) {
+    const node = nodeAt(doc, path.slice(0, depth));
+    if (node?.range) return counter.linePos(node.range[0]).line;
+  }
+  return undefined;
+}
+
+function nodeAt(doc: Document, path: KeyPath): Node | undefined {
+  let node: unknown = doc.contents;
+  for (const key of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((item) => (item.key as { value?: unknown })?.value === key);
+      // Point at the key when the value is empty: that is the line the user wrote.
+      node = pair ? (pair.value ?? pair.key) : undefined;
+    } else if (isSeq(node) && typeof key === "number") {
+      node = node.items[key];
+    } else {
+      return undefined;
+    }
+  }
+  return node as Node | undefined;
+}
+
+function firstLine(message: string): string {
+  return message.split("\n")[0] ?? message;
+}
+
+export const MINIMAL_EXAMPLE = `caches:
+  - name: lan
+    systems: [x86_64-linux]
+    type: nix
+    store: http://cache.lan:8080
+    signingKeyFile: /run/secrets/cache-signing-key`;
+
+export const MINIMAL_EXAMPLE_HINT = `create it with at least one cache, for example:\n${MINIMAL_EXAMPLE}`;

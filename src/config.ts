@@ -1,0 +1,265 @@
+/**
+ * Configuration in three steps: raw YAML (config-source.ts) -> validated here,
+ * every problem naming file, line and key -> resolved, with every default
+ * filled in one place (`resolveConfig`), so the rest of genpush never guesses.
+ */
+import { constants, existsSync } from "node:fs";
+import { access } from "node:fs/promises";
+import { homedir } from "node:os";
+import { isAbsolute, join } from "node:path";
+import { Checker } from "./config-schema.js";
+import { type ConfigSource, formatKeyPath, MINIMAL_EXAMPLE_HINT, readConfigSource } from "./config-source.js";
+import { UsageError } from "./errors.js";
+
+export const CACHE_TYPES = ["nix"] as const;
+export type CacheType = (typeof CACHE_TYPES)[number];
+
+export interface ProfileConfig {
+  name: string;
+  /** Absolute path of the profile link, e.g. /nix/var/nix/profiles/system. */
+  path: string;
+  /** Overrides the generation's own `system` file and the host's system. */
+  system?: string;
+}
+
+export interface NixCacheConfig {
+  name: string;
+  type: "nix";
+  systems: string[];
+  /** Any `nix copy --to` store URI. */
+  store: string;
+  signingKeyFile?: string;
+  /** Parallel narinfo queries for http(s) caches. */
+  queryConcurrency: number;
+}
+
+export type CacheConfig = NixCacheConfig;
+
+export interface Config {
+  file: string;
+  stateDir: string;
+  profiles: ProfileConfig[];
+  caches: CacheConfig[];
+  upstreamKeys: string[];
+  exclude: string[];
+}
+
+export interface Environment {
+  env: NodeJS.ProcessEnv;
+  uid: number;
+  home: string;
+}
+
+export function currentEnvironment(): Environment {
+  return { env: process.env, uid: process.getuid?.() ?? 0, home: homedir() };
+}
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const SYSTEM_RE = /^[a-z0-9_]+-[a-z0-9_]+$/;
+const KEY_NAME_RE = /^[^\s:]+$/;
+const TOP_KEYS = ["stateDir", "profiles", "caches", "upstreamKeys", "exclude"] as const;
+const PROFILE_KEYS = ["name", "path", "system"] as const;
+const CACHE_KEYS = ["name", "type", "systems", "store", "signingKeyFile", "queryConcurrency"] as const;
+
+/** Where the configuration is read from when `--config` is not given. */
+export function defaultConfigFile({ env, uid, home }: Environment): string {
+  if (env.GENPUSH_CONFIG) return env.GENPUSH_CONFIG;
+  if (uid === 0) return "/etc/genpush/config.yaml";
+  return join(env.XDG_CONFIG_HOME || join(home, ".config"), "genpush", "config.yaml");
+}
+
+export async function loadConfig(file: string, environment = currentEnvironment()): Promise<Config> {
+  return validateConfig(await readConfigSource(file), environment);
+}
+
+export async function validateConfig(source: ConfigSource, environment: Environment): Promise<Config> {
+  const check = new Checker();
+  const raw = check.object([], source.data, TOP_KEYS) ?? {};
+  const expand = (path: (string | number)[], value: unknown) => expandPath(check, path, value, environment);
+
+  const stateDir = raw.stateDir === undefined ? undefined : expand(["stateDir"], raw.stateDir);
+  const profiles = raw.profiles === undefined ? undefined : validateProfiles(check, raw.profiles, expand);
+  const caches = raw.caches === undefined ? [] : validateCaches(check, raw.caches, expand);
+  const upstreamKeys =
+    raw.upstreamKeys === undefined
+      ? ["cache.nixos.org-1"]
+      : check.stringList(["upstreamKeys"], raw.upstreamKeys, KEY_NAME_RE, "a key name such as `cache.nixos.org-1`");
+  const exclude = raw.exclude === undefined ? [] : check.stringList(["exclude"], raw.exclude);
+
+  for (const [i, cache] of caches.entries()) {
+    if (cache?.signingKeyFile) await checkReadable(check, ["caches", i, "signingKeyFile"], cache.signingKeyFile);
+  }
+  if (raw.caches !== undefined && caches.length === 0 && check.issues.length === 0) {
+    check.note(["caches"], "is empty: genpush needs at least one cache to push to");
+  }
+  if (check.issues.length > 0) throw configError(source, check);
+  if (raw.caches === undefined) {
+    throw new UsageError(`${source.file}: no \`caches\` configured: genpush has nowhere to push`, MINIMAL_EXAMPLE_HINT);
+  }
+
+  return resolveConfig(
+    { file: source.file, stateDir, profiles, caches: caches as CacheConfig[], upstreamKeys, exclude },
+    environment,
+  );
+}
+
+interface Validated {
+  file: string;
+  stateDir: string | undefined;
+  profiles: ProfileConfig[] | undefined;
+  caches: CacheConfig[];
+  upstreamKeys: string[] | undefined;
+  exclude: string[] | undefined;
+}
+
+type Expand = (path: (string | number)[], value: unknown) => string | undefined;
+
+function validateProfiles(check: Checker, value: unknown, expand: Expand): ProfileConfig[] {
+  const items = check.list(["profiles"], value) ?? [];
+  const seen = new Set<string>();
+  const out: ProfileConfig[] = [];
+  items.forEach((item, i) => {
+    const at = ["profiles", i];
+    const raw = check.object(at, item, PROFILE_KEYS);
+    if (!raw) return;
+    const name = uniqueName(check, [...at, "name"], raw.name, seen, "a profile name such as `system`");
+    const path = check.required([...at, "path"], raw.path, "the profile link, e.g. /nix/var/nix/profiles/system")
+      ? expand([...at, "path"], raw.path)
+      : undefined;
+    const system = raw.system === undefined ? undefined : systemName(check, [...at, "system"], raw.system);
+    if (name && path) out.push(system ? { name, path, system } : { name, path });
+  });
+  return out;
+}
+
+function validateCaches(check: Checker, value: unknown, expand: Expand): (CacheConfig | undefined)[] {
+  const items = check.list(["caches"], value) ?? [];
+  const seen = new Set<string>();
+  return items.map((item, i) => {
+    const at = ["caches", i];
+    const raw = check.object(at, item, CACHE_KEYS);
+    if (!raw) return undefined;
+    const name = uniqueName(check, [...at, "name"], raw.name, seen, "a cache name such as `lan`");
+    const type = check.required([...at, "type"], raw.type, `the backend, one of ${CACHE_TYPES.join(", ")}`)
+      ? check.oneOf([...at, "type"], raw.type, CACHE_TYPES)
+      : undefined;
+    const systems = check.required([...at, "systems"], raw.systems, "the systems it serves, e.g. [x86_64-linux]")
+      ? check.stringList([...at, "systems"], raw.systems, SYSTEM_RE, "a Nix system such as `x86_64-linux`")
+      : undefined;
+    if (systems?.length === 0) check.note([...at, "systems"], "is empty: list the systems this cache serves");
+    const store = check.required([...at, "store"], raw.store, "a store URI such as http://cache.lan:8080")
+      ? storeUri(check, [...at, "store"], raw.store)
+      : undefined;
+    const signingKeyFile =
+      raw.signingKeyFile === undefined ? undefined : expand([...at, "signingKeyFile"], raw.signingKeyFile);
+    const queryConcurrency =
+      raw.queryConcurrency === undefined
+        ? 32
+        : check.integer([...at, "queryConcurrency"], raw.queryConcurrency, 1, 256);
+    if (!name || !type || !systems || !store || queryConcurrency === undefined) return undefined;
+    return { name, type, systems, store, queryConcurrency, ...(signingKeyFile ? { signingKeyFile } : {}) };
+  });
+}
+
+function uniqueName(check: Checker, path: (string | number)[], value: unknown, seen: Set<string>, what: string) {
+  if (!check.required(path, value, what)) return undefined;
+  if (typeof value !== "string" || !NAME_RE.test(value)) {
+    return check.fail(path, "a name of letters, digits, `.`, `_` or `-` (at most 64)", value);
+  }
+  if (seen.has(value)) return check.note(path, `\`${value}\` is used twice; names must be unique`);
+  seen.add(value);
+  return value;
+}
+
+function systemName(check: Checker, path: (string | number)[], value: unknown): string | undefined {
+  const s = check.string(path, value);
+  return s !== undefined && !SYSTEM_RE.test(s) ? check.fail(path, "a Nix system such as `x86_64-linux`", s) : s;
+}
+
+function storeUri(check: Checker, path: (string | number)[], value: unknown): string | undefined {
+  const s = check.string(path, value, "a store URI such as http://cache.lan:8080");
+  if (s === undefined) return undefined;
+  if (/\s/.test(s) || s.startsWith("-")) return check.fail(path, "a store URI without spaces or a leading `-`", s);
+  if (/^(https?|file):/.test(s)) {
+    try {
+      new URL(s);
+    } catch {
+      return check.fail(path, "a valid URL", s);
+    }
+  }
+  return s;
+}
+
+/** Paths may start with `~` and use `$VAR` / `${VAR}` (e.g. `$CREDENTIALS_DIRECTORY/token`). */
+function expandPath(check: Checker, path: (string | number)[], value: unknown, { env, home }: Environment) {
+  const s = check.string(path, value, "a file path");
+  if (s === undefined) return undefined;
+  let missing: string | undefined;
+  const expanded = s
+    .replace(/^~(?=$|\/)/, home)
+    .replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (_, a: string, b: string) => {
+      const name = a ?? b;
+      const v = env[name];
+      if (v === undefined || v === "") missing = name;
+      return v ?? "";
+    });
+  if (missing) return check.note(path, `refers to $${missing}, which is not set in genpush's environment`);
+  if (!isAbsolute(expanded)) return check.fail(path, "an absolute path (or one starting with ~)", s);
+  return expanded;
+}
+
+async function checkReadable(check: Checker, path: (string | number)[], file: string): Promise<void> {
+  try {
+    await access(file, constants.R_OK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    check.note(path, `cannot read ${file} (${code === "ENOENT" ? "no such file" : code})`);
+  }
+}
+
+function configError(source: ConfigSource, check: Checker): UsageError {
+  const lines = check.issues.map((issue) => {
+    const line = source.lineOf(issue.path);
+    return `${source.file}${line ? `:${line}` : ""}: ${formatKeyPath(issue.path)}: ${issue.message}`;
+  });
+  const count = lines.length === 1 ? "" : `${lines.length} problems in the configuration:\n`;
+  return new UsageError(`${count}${lines.join("\n")}`, "fix the keys named above, then run `genpush config check`");
+}
+
+/** Every default, in one place. */
+function resolveConfig(v: Validated, environment: Environment): Config {
+  return {
+    file: v.file,
+    stateDir: v.stateDir ?? defaultStateDir(environment),
+    profiles: v.profiles ?? defaultProfiles(environment),
+    caches: v.caches,
+    upstreamKeys: v.upstreamKeys ?? ["cache.nixos.org-1"],
+    exclude: v.exclude ?? [],
+  };
+}
+
+export function defaultStateDir({ env, uid, home }: Environment): string {
+  // systemd's StateDirectory= may list several, colon-separated; ours is the first.
+  const fromSystemd = env.STATE_DIRECTORY?.split(":")[0];
+  if (fromSystemd) return fromSystemd;
+  if (uid === 0) return "/var/lib/genpush";
+  return join(env.XDG_STATE_HOME || join(home, ".local", "state"), "genpush");
+}
+
+/**
+ * Without a `profiles` list: root pushes the NixOS system profile and comin's;
+ * a user pushes home-manager's, at the XDG location when
+ * ~/.local/state/nix/profiles exists (as home-manager itself decides), else the legacy one.
+ */
+export function defaultProfiles({ env, uid, home }: Environment): ProfileConfig[] {
+  if (uid === 0) {
+    return [
+      { name: "system", path: "/nix/var/nix/profiles/system" },
+      { name: "comin", path: "/nix/var/nix/profiles/system-profiles/comin" },
+    ].filter((profile) => existsSync(profile.path));
+  }
+  const xdgProfiles = join(env.XDG_STATE_HOME || join(home, ".local", "state"), "nix", "profiles");
+  const legacyProfiles = `/nix/var/nix/profiles/per-user/${env.USER || env.LOGNAME || ""}`;
+  const dir = existsSync(xdgProfiles) ? xdgProfiles : legacyProfiles;
+  return [{ name: "home-manager", path: join(dir, "home-manager") }];
+}

@@ -1,0 +1,128 @@
+/**
+ * The nix CLI, run through execa with argument vectors (never a shell). Every
+ * store path passed here is a parsed StorePath, and every list ends after
+ * `--`, so no value can be taken for an option.
+ */
+import { ExecaError, execa } from "execa";
+import { GenpushError } from "./errors.js";
+import { type PathInfoResult, parsePathInfoJson } from "./path-info.js";
+import { parseStorePath, type StorePath } from "./store-path.js";
+
+const NEW_CLI = ["--extra-experimental-features", "nix-command"];
+/** Keep argv far below the kernel's limits (ARG_MAX, MAX_ARG_STRLEN). */
+const ARGV_CHUNK = 2000;
+
+interface RunOptions {
+  signal?: AbortSignal;
+  /** Say what was being done, for the error message. */
+  doing: string;
+}
+
+async function run(file: string, args: string[], { signal, doing }: RunOptions): Promise<string> {
+  try {
+    const result = await execa(file, args, {
+      stdin: "ignore",
+      maxBuffer: 512 * 1024 * 1024,
+      ...(signal ? { cancelSignal: signal } : {}),
+    });
+    return result.stdout;
+  } catch (error) {
+    if (error instanceof ExecaError) {
+      if (error.code === "ENOENT") {
+        throw new GenpushError(`cannot run \`${file}\` while ${doing}: it is not on PATH`, {
+          hint: "install Nix, or run genpush where `nix` is on PATH (the NixOS module does this)",
+        });
+      }
+      if (error.isCanceled) throw new GenpushError(`${doing}: cancelled`);
+      throw new GenpushError(`${doing} failed: ${lastLines(String(error.stderr ?? ""))}`, { cause: error });
+    }
+    throw error;
+  }
+}
+
+function lastLines(stderr: string): string {
+  const lines = stderr
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith("warning:"));
+  return lines.slice(-3).join(" / ") || "no error output";
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** The runtime closure of `paths` in the local store, with sizes, references and signatures. */
+export async function queryClosure(paths: readonly StorePath[], signal?: AbortSignal): Promise<PathInfoResult> {
+  const stdout = await run("nix", [...NEW_CLI, "path-info", "--recursive", "--json", "--", ...paths], {
+    doing: `reading the closure of ${paths[0]}${paths.length > 1 ? ` and ${paths.length - 1} more` : ""}`,
+    ...(signal ? { signal } : {}),
+  });
+  return parsePathInfoJson(stdout);
+}
+
+/**
+ * Which of `paths` a store lacks: the local store when `storeUri` is omitted.
+ * Nix's narinfo disk cache keeps positive answers for 30 days (nix#6056), so a
+ * remote store is asked with that cache turned off.
+ */
+export async function invalidPaths(
+  paths: readonly StorePath[],
+  storeUri?: string,
+  signal?: AbortSignal,
+): Promise<StorePath[]> {
+  const store = storeUri ? ["--store", storeUri, "--option", "narinfo-cache-positive-ttl", "0"] : [];
+  const invalid: StorePath[] = [];
+  for (const chunk of chunks(paths, ARGV_CHUNK)) {
+    const stdout = await run("nix-store", [...store, "--check-validity", "--print-invalid", "--", ...chunk], {
+      doing: storeUri ? `asking ${storeUri} which paths it lacks` : "checking which paths are in the local store",
+      ...(signal ? { signal } : {}),
+    });
+    for (const line of stdout.split("\n")) if (line) invalid.push(parseStorePath(line, "nix-store output"));
+  }
+  return invalid;
+}
+
+export interface CopyOptions {
+  signal?: AbortSignal;
+  onChunk?: (done: number, total: number) => void;
+}
+
+/**
+ * Copy exactly `paths` (already ordered dependencies first) to `storeUri`.
+ * `--no-recursive`: the caller has asked the cache which paths it lacks, so
+ * nix must not walk (and re-query) the whole closure.
+ */
+export async function copyPaths(paths: readonly StorePath[], storeUri: string, options: CopyOptions = {}) {
+  let done = 0;
+  for (const chunk of chunks(paths, ARGV_CHUNK)) {
+    await run("nix", [...NEW_CLI, "copy", "--no-recursive", "--to", storeUri, "--", ...chunk], {
+      doing: `uploading ${chunk.length} paths to ${redactStoreUri(storeUri)}`,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    done += chunk.length;
+    options.onChunk?.(done, paths.length);
+  }
+}
+
+let hostSystemCache: Promise<string> | undefined;
+
+/** The host's Nix system (`builtins.currentSystem`), e.g. x86_64-linux. */
+export function hostSystem(): Promise<string> {
+  hostSystemCache ??= run("nix-instantiate", ["--eval", "--json", "--expr", "builtins.currentSystem"], {
+    doing: "asking Nix for the host's system",
+  }).then((stdout) => JSON.parse(stdout) as string);
+  return hostSystemCache;
+}
+
+/** A store URI as it may appear in messages: query parameters other than known-harmless ones hidden. */
+export function redactStoreUri(uri: string): string {
+  const q = uri.indexOf("?");
+  if (q < 0) return uri;
+  const params = new URLSearchParams(uri.slice(q + 1));
+  for (const key of [...params.keys()])
+    if (!/^(compression|parallel-compression|priority|want-mass-query|secret-key)$/.test(key)) params.set(key, "…");
+  return `${uri.slice(0, q)}?${params.toString()}`;
+}

@@ -1,0 +1,219 @@
+/**
+ * The push pipeline for one profile: resolve its generation, and for every
+ * cache serving the generation's system, plan against what the cache got from
+ * us last, ask the cache which candidates it lacks, upload exactly those, and
+ * record the result. Never prints: it reports through `PushEvents`.
+ *
+ * A failure of one cache is a result, not an exception: the other caches go
+ * on. If the profile moved while we worked (systemd merges a start request
+ * into a running oneshot), go round again.
+ */
+
+import { planForCache } from "./cache-plan.js";
+import type { Cache } from "./caches/index.js";
+import { ClosureReader } from "./closures.js";
+import type { Config, ProfileConfig } from "./config.js";
+import { describeError } from "./errors.js";
+import { lockProfile } from "./lock.js";
+import { type Plan, route } from "./plan.js";
+import { currentGeneration, type Generation } from "./profiles.js";
+import { cacheState, type ProfileState, readState, writeState } from "./state.js";
+
+export type PushStatus = "pushed" | "up-to-date" | "planned" | "failed";
+
+export interface PushResult {
+  profile: string;
+  cache: string;
+  generation: number | null;
+  storePath: string;
+  status: PushStatus;
+  counts: Plan["counts"] & { missing: number; uploaded: number };
+  narBytes: number;
+  durationMs: number;
+  error?: { message: string; hint?: string };
+}
+
+export interface ProfileOutcome {
+  profile: string;
+  status: "absent" | "ok" | "failed";
+  generation: Generation | null;
+  results: PushResult[];
+  warnings: string[];
+  error?: { message: string; hint?: string };
+}
+
+export interface PushEvents {
+  onWarning?(message: string): void;
+  onInfo?(message: string): void;
+  onUploadStart?(profile: string, cache: string, paths: number): void;
+  onUploadProgress?(profile: string, cache: string, done: number, total: number): void;
+}
+
+export interface PushContext {
+  config: Config;
+  caches: Map<string, Cache>;
+  dryRun: boolean;
+  events: PushEvents;
+  lockTimeoutMs: number;
+  signal?: AbortSignal;
+}
+
+/** Enough rounds for a burst of switches; each round pushes the newest generation. */
+const MAX_ROUNDS = 10;
+
+export async function pushProfile(ctx: PushContext, profile: ProfileConfig): Promise<ProfileOutcome> {
+  const lock = await lockProfile(ctx.config.stateDir, profile.name, {
+    timeoutMs: ctx.lockTimeoutMs,
+    onWait: (pid) =>
+      ctx.events.onInfo?.(`waiting for another genpush (pid ${pid}) to finish with profile ${profile.name}`),
+  });
+  try {
+    const reader = new ClosureReader(ctx.signal);
+    let outcome = await pushRound(ctx, profile, reader);
+    for (let round = 1; round < MAX_ROUNDS && !ctx.dryRun && outcome.status === "ok"; round++) {
+      const now = await currentGeneration(profile);
+      if (!now || now.storePath === outcome.generation?.storePath) break;
+      ctx.events.onInfo?.(
+        `profile ${profile.name} moved to generation ${now.number ?? "?"} while pushing; pushing it too`,
+      );
+      outcome = await pushRound(ctx, profile, reader);
+    }
+    return outcome;
+  } finally {
+    await lock.release();
+  }
+}
+
+async function pushRound(ctx: PushContext, profile: ProfileConfig, reader: ClosureReader): Promise<ProfileOutcome> {
+  const outcome: ProfileOutcome = { profile: profile.name, status: "ok", generation: null, results: [], warnings: [] };
+  try {
+    outcome.generation = await currentGeneration(profile);
+  } catch (error) {
+    return { ...outcome, status: "failed", error: describeError(error) };
+  }
+  const generation = outcome.generation;
+  if (!generation) {
+    ctx.events.onInfo?.(`profile ${profile.name} does not exist yet (${profile.path}): nothing to push`);
+    return { ...outcome, status: "absent" };
+  }
+  const routed = route(generation.system, ctx.config.caches);
+  if (routed.warning) {
+    const warning = `profile ${profile.name}: ${routed.warning}`;
+    outcome.warnings.push(warning);
+    ctx.events.onWarning?.(warning);
+  }
+  const loaded = await readState(ctx.config.stateDir, profile.name);
+  if (loaded.problem) ctx.events.onWarning?.(loaded.problem);
+  const state = loaded.state;
+  const record = serialWriter(ctx.config.stateDir, state);
+
+  outcome.results = await Promise.all(
+    routed.caches.map((cacheConfig) =>
+      pushToCache(ctx, generation, ctx.caches.get(cacheConfig.name) as Cache, state, reader, record),
+    ),
+  );
+  if (outcome.results.some((result) => result.status === "failed")) outcome.status = "failed";
+  return outcome;
+}
+
+async function pushToCache(
+  ctx: PushContext,
+  generation: Generation,
+  cache: Cache,
+  state: ProfileState,
+  reader: ClosureReader,
+  record: (change: () => void) => Promise<void>,
+): Promise<PushResult> {
+  const started = performance.now();
+  const last = cacheState(state, cache.name).lastPushed;
+  const result: PushResult = {
+    profile: generation.profile,
+    cache: cache.name,
+    generation: generation.number,
+    storePath: generation.storePath,
+    status: "up-to-date",
+    counts: { closure: 0, new: 0, upstream: 0, excluded: 0, candidates: 0, missing: 0, uploaded: 0 },
+    narBytes: 0,
+    durationMs: 0,
+  };
+  const finish = () => ({ ...result, durationMs: Math.round(performance.now() - started) });
+  // The common trigger: a link renamed, a GC, a switch to the same generation.
+  if (last?.storePath === generation.storePath) return finish();
+
+  try {
+    const { closure, plan, missing, narBytes, baseGone } = await planForCache(
+      ctx.config,
+      cache,
+      generation.storePath,
+      last?.storePath ?? null,
+      reader,
+      ctx.signal,
+    );
+    if (baseGone) {
+      ctx.events.onInfo?.(
+        `${cache.name}: generation ${last?.generation ?? "?"} last pushed there is no longer in the local store; asked about the whole closure`,
+      );
+    }
+    result.counts = { ...plan.counts, missing: missing.length, uploaded: 0 };
+    result.narBytes = narBytes;
+    if (ctx.dryRun) return { ...finish(), status: "planned" };
+
+    if (missing.length > 0) {
+      ctx.events.onUploadStart?.(generation.profile, cache.name, missing.length);
+      await cache.push(
+        missing,
+        { onProgress: (done, total) => ctx.events.onUploadProgress?.(generation.profile, cache.name, done, total) },
+        ctx.signal,
+      );
+    }
+    result.counts.uploaded = missing.length;
+    result.status = "pushed";
+    const at = new Date().toISOString();
+    await record(() => {
+      state.caches[cache.name] = {
+        lastPushed: {
+          generation: generation.number,
+          storePath: generation.storePath,
+          at,
+          counts: { closure: closure.length, uploaded: missing.length, narBytes: result.narBytes },
+        },
+        lastResult: { status: "ok", at, generation: generation.number, storePath: generation.storePath },
+      };
+    });
+    return finish();
+  } catch (error) {
+    const described = describeError(error);
+    const failed: PushResult = { ...finish(), status: "failed", error: described };
+    if (!ctx.dryRun) {
+      await record(() => {
+        const previous = cacheState(state, cache.name);
+        state.caches[cache.name] = {
+          lastPushed: previous.lastPushed,
+          lastResult: {
+            status: "failed",
+            at: new Date().toISOString(),
+            generation: generation.number,
+            storePath: generation.storePath,
+            message: described.message,
+          },
+        };
+      }).catch((writeError) =>
+        ctx.events.onWarning?.(`could not record the failure: ${describeError(writeError).message}`),
+      );
+    }
+    return failed;
+  }
+}
+
+/** State changes from caches pushed in parallel, written one after another. */
+function serialWriter(stateDir: string, state: ProfileState) {
+  let queue: Promise<void> = Promise.resolve();
+  return (change: () => void): Promise<void> => {
+    const next = queue.then(() => {
+      change();
+      return writeState(stateDir, state);
+    });
+    queue = next.catch(() => undefined);
+    return next;
+  };
+}

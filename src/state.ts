@@ -1,0 +1,103 @@
+/**
+ * What genpush knows per profile x cache: the generation last pushed there
+ * (the diff base for the next push) and the last result. One versioned JSON
+ * file per profile, written atomically; a corrupt file is reported and
+ * rebuilt (the next push asks the cache), never a crash.
+ */
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { writeFileAtomic } from "./atomic-file.js";
+import { isStorePath, type StorePath } from "./store-path.js";
+
+export const STATE_VERSION = 1;
+
+export interface PushedGeneration {
+  generation: number | null;
+  storePath: StorePath;
+  at: string;
+  counts: { closure: number; uploaded: number; narBytes: number };
+}
+
+export interface LastResult {
+  status: "ok" | "failed";
+  at: string;
+  generation: number | null;
+  storePath: StorePath;
+  message?: string;
+}
+
+export interface CacheState {
+  lastPushed: PushedGeneration | null;
+  lastResult: LastResult | null;
+}
+
+export interface ProfileState {
+  version: typeof STATE_VERSION;
+  profile: string;
+  caches: Record<string, CacheState>;
+}
+
+export interface LoadedState {
+  state: ProfileState;
+  /** Set when the file existed but could not be used; it will be rebuilt. */
+  problem?: string;
+}
+
+export function stateFile(stateDir: string, profile: string): string {
+  return join(stateDir, "profiles", `${profile}.json`);
+}
+
+export function emptyState(profile: string): ProfileState {
+  return { version: STATE_VERSION, profile, caches: {} };
+}
+
+export async function readState(stateDir: string, profile: string): Promise<LoadedState> {
+  const file = stateFile(stateDir, profile);
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return { state: emptyState(profile) };
+    return { state: emptyState(profile), problem: `cannot read ${file}: ${(error as Error).message}` };
+  }
+  try {
+    return { state: checkState(JSON.parse(text), profile) };
+  } catch (error) {
+    return {
+      state: emptyState(profile),
+      problem: `state file ${file} is unusable (${(error as Error).message}); rebuilding it: the next push asks each cache afresh`,
+    };
+  }
+}
+
+export async function writeState(stateDir: string, state: ProfileState): Promise<void> {
+  await writeFileAtomic(stateFile(stateDir, state.profile), `${JSON.stringify(state, null, 2)}\n`);
+}
+
+export function cacheState(state: ProfileState, cache: string): CacheState {
+  return state.caches[cache] ?? { lastPushed: null, lastResult: null };
+}
+
+function checkState(data: unknown, profile: string): ProfileState {
+  if (!isObject(data) || data.version !== STATE_VERSION || !isObject(data.caches)) {
+    throw new Error(`expected version ${STATE_VERSION} state`);
+  }
+  for (const [name, entry] of Object.entries(data.caches)) {
+    if (!isObject(entry)) throw new Error(`entry for cache ${name} is not an object`);
+    for (const key of ["lastPushed", "lastResult"] as const) {
+      const record = entry[key];
+      if (record === null || record === undefined) {
+        entry[key] = null;
+        continue;
+      }
+      if (!isObject(record) || typeof record.storePath !== "string" || !isStorePath(record.storePath)) {
+        throw new Error(`${key} of cache ${name} has no valid store path`);
+      }
+    }
+  }
+  return { version: STATE_VERSION, profile, caches: data.caches as Record<string, CacheState> };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
