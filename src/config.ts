@@ -4,7 +4,7 @@
  * filled in one place (`resolveConfig`), so the rest of genpush never guesses.
  */
 import { constants, existsSync } from "node:fs";
-import { access } from "node:fs/promises";
+import { access, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { Checker } from "./config-schema.js";
@@ -210,10 +210,17 @@ function expandPath(check: Checker, path: (string | number)[], value: unknown, {
 
 async function checkReadable(check: Checker, path: (string | number)[], file: string): Promise<void> {
   try {
+    if (!(await stat(file)).isFile()) {
+      check.note(path, `cannot read ${file} (not a regular file)`);
+      return;
+    }
     await access(file, constants.R_OK);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    check.note(path, `cannot read ${file} (${code === "ENOENT" ? "no such file" : code})`);
+    check.note(
+      path,
+      `cannot read ${file} (${code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code})`,
+    );
   }
 }
 

@@ -1,0 +1,172 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { defaultConfigFile, defaultStateDir, type Environment, validateConfig } from "../../src/config.js";
+import { parseConfigSource } from "../../src/config-source.js";
+import { ExitCode, UsageError } from "../../src/errors.js";
+
+const dir = mkdtempSync(join(tmpdir(), "genpush-config-"));
+const key = join(dir, "signing-key");
+writeFileSync(key, "test-1:secret\n", { mode: 0o600 });
+const env: Environment = { env: { CREDENTIALS_DIRECTORY: dir }, uid: 1000, home: "/home/alice" };
+
+const CACHE = `caches:
+  - name: lan
+    systems: [x86_64-linux]
+    type: nix
+    store: http://127.0.0.1:8080
+`;
+
+function load(text: string, environment = env) {
+  return validateConfig(parseConfigSource("/etc/genpush/config.yaml", text), environment);
+}
+
+async function rejects(text: string, ...expected: (string | RegExp)[]): Promise<string> {
+  try {
+    await load(text);
+  } catch (error) {
+    assert.ok(error instanceof UsageError, `expected a UsageError, got ${error}`);
+    assert.equal(error.exitCode, ExitCode.usage);
+    assert.ok(!/\n\s+at /.test(error.message), "no stack trace in the message");
+    for (const e of expected) {
+      if (typeof e === "string") assert.ok(error.message.includes(e), `expected \`${e}\` in:\n${error.message}`);
+      else assert.match(error.message, e);
+    }
+    return error.message;
+  }
+  assert.fail(`expected the configuration to be rejected:\n${text}`);
+}
+
+describe("configuration: valid files resolve with every default", () => {
+  it("a minimal file", async () => {
+    const config = await load(CACHE);
+    assert.deepEqual(config.caches, [
+      { name: "lan", type: "nix", systems: ["x86_64-linux"], store: "http://127.0.0.1:8080", queryConcurrency: 32 },
+    ]);
+    assert.deepEqual(config.upstreamKeys, ["cache.nixos.org-1"]);
+    assert.deepEqual(config.exclude, []);
+    assert.equal(config.stateDir, "/home/alice/.local/state/genpush");
+    assert.equal(config.profiles[0]?.name, "home-manager");
+  });
+
+  it("expands ~ and $VARS in paths", async () => {
+    const config = await load(`stateDir: ~/state
+profiles:
+  - name: hm
+    path: ~/.local/state/nix/profiles/home-manager
+    system: aarch64-linux
+${CACHE}    signingKeyFile: $CREDENTIALS_DIRECTORY/signing-key
+`);
+    assert.equal(config.stateDir, "/home/alice/state");
+    assert.deepEqual(config.profiles, [
+      { name: "hm", path: "/home/alice/.local/state/nix/profiles/home-manager", system: "aarch64-linux" },
+    ]);
+    assert.equal(config.caches[0]?.signingKeyFile, key);
+  });
+
+  it("defaults follow systemd, XDG and root", () => {
+    assert.equal(
+      defaultStateDir({ env: { STATE_DIRECTORY: "/var/lib/genpush:/x" }, uid: 0, home: "/root" }),
+      "/var/lib/genpush",
+    );
+    assert.equal(defaultStateDir({ env: {}, uid: 0, home: "/root" }), "/var/lib/genpush");
+    assert.equal(defaultStateDir({ env: { XDG_STATE_HOME: "/s" }, uid: 1000, home: "/h" }), "/s/genpush");
+    assert.equal(defaultConfigFile({ env: {}, uid: 0, home: "/root" }), "/etc/genpush/config.yaml");
+    assert.equal(
+      defaultConfigFile({ env: { XDG_CONFIG_HOME: "/c" }, uid: 1000, home: "/h" }),
+      "/c/genpush/config.yaml",
+    );
+    assert.equal(defaultConfigFile({ env: { GENPUSH_CONFIG: "/g.yaml" }, uid: 1000, home: "/h" }), "/g.yaml");
+  });
+});
+
+describe("configuration: every bad input names file, line and key, and exits 2", () => {
+  it("YAML syntax error names the line", () =>
+    rejects("caches:\n  - name: lan\n    systems: [x86_64-linux\n", "/etc/genpush/config.yaml:", "YAML syntax error"));
+  it("a duplicate key", () => rejects(`${CACHE}caches: []\n`, "YAML syntax error"));
+  it("no caches at all shows a minimal example", async () => {
+    try {
+      await load("profiles: []\n");
+      assert.fail("expected a rejection");
+    } catch (error) {
+      assert.ok(error instanceof UsageError);
+      assert.match(error.message, /no `caches` configured/);
+      assert.match(error.hint ?? "", /type: nix/);
+    }
+  });
+  it("an empty caches list", () => rejects("caches: []\n", "caches: is empty"));
+  it("caches is not a list", () => rejects("caches: lan\n", ":1: caches: expected a list, got `lan`"));
+  it("the top level is a list", () => rejects("- a\n", "(top level): expected a mapping"));
+  it("an unknown top-level key suggests the right one", () =>
+    rejects(`${CACHE}exlude: ["*.iso"]\n`, ":6: exlude: unknown key; did you mean `exclude`?"));
+  it("unknown cache type", () =>
+    rejects(CACHE.replace("type: nix", "type: s3"), ":4: caches[0].type: expected one of `nix`, got `s3`"));
+  it("missing type", () => rejects(CACHE.replace("    type: nix\n", ""), "caches[0].type: is required"));
+  it("missing store", () =>
+    rejects(CACHE.replace("    store: http://127.0.0.1:8080\n", ""), ":2: caches[0].store: is required"));
+  it("store looks like an option", () =>
+    rejects(CACHE.replace("http://127.0.0.1:8080", "--foo"), "caches[0].store: expected a store URI"));
+  it("store with a space", () => rejects(CACHE.replace("http://127.0.0.1:8080", "'http://a b'"), "caches[0].store"));
+  it("store is a bad URL", () =>
+    rejects(CACHE.replace("http://127.0.0.1:8080", "http://[::1"), "caches[0].store: expected a valid URL"));
+  it("store is a number", () =>
+    rejects(CACHE.replace("http://127.0.0.1:8080", "42"), "caches[0].store: expected a store URI"));
+  it("missing name", () =>
+    rejects(CACHE.replace("  - name: lan\n    systems", "  - systems"), "caches[0].name: is required"));
+  it("a name with a slash", () => rejects(CACHE.replace("name: lan", "name: a/b"), "caches[0].name: expected a name"));
+  it("duplicate cache names", () =>
+    rejects(CACHE + CACHE.replace("caches:\n", ""), "caches[1].name: `lan` is used twice"));
+  it("systems missing", () =>
+    rejects(CACHE.replace("    systems: [x86_64-linux]\n", ""), "caches[0].systems: is required"));
+  it("systems empty", () => rejects(CACHE.replace("[x86_64-linux]", "[]"), "caches[0].systems: is empty"));
+  it("systems is a string", () =>
+    rejects(CACHE.replace("[x86_64-linux]", "x86_64-linux"), "caches[0].systems: expected a list"));
+  it("a bad system", () =>
+    rejects(CACHE.replace("[x86_64-linux]", "[x86 64]"), "caches[0].systems[0]: expected a Nix system"));
+  it("an unknown cache key", () =>
+    rejects(`${CACHE}    stor: x\n`, "caches[0].stor: unknown key; did you mean `store`?"));
+  it("queryConcurrency out of range", () =>
+    rejects(
+      `${CACHE}    queryConcurrency: 0\n`,
+      "caches[0].queryConcurrency: expected an integer from 1 to 256, got `0`",
+    ));
+  it("signing key file missing", () =>
+    rejects(
+      `${CACHE}    signingKeyFile: /nonexistent/key\n`,
+      ":6: caches[0].signingKeyFile: cannot read /nonexistent/key (no such file)",
+    ));
+  it("signing key file is a directory", () =>
+    rejects(
+      `${CACHE}    signingKeyFile: ${dir}\n`,
+      `caches[0].signingKeyFile: cannot read ${dir} (not a regular file)`,
+    ));
+  it("signing key file is a relative path", () =>
+    rejects(`${CACHE}    signingKeyFile: keys/sk\n`, "caches[0].signingKeyFile: expected an absolute path"));
+  it("signing key refers to an unset variable", () =>
+    rejects(`${CACHE}    signingKeyFile: $NOPE/sk\n`, "caches[0].signingKeyFile: refers to $NOPE, which is not set"));
+  it("profiles is a mapping", () => rejects(`profiles: {a: 1}\n${CACHE}`, "profiles: expected a list, got a mapping"));
+  it("a profile without a path", () =>
+    rejects(`profiles:\n  - name: system\n${CACHE}`, ":2: profiles[0].path: is required"));
+  it("a profile with a bad system", () =>
+    rejects(
+      `profiles:\n  - name: s\n    path: /p\n    system: linux\n${CACHE}`,
+      ":4: profiles[0].system: expected a Nix system",
+    ));
+  it("a profile path that is relative", () =>
+    rejects(`profiles:\n  - name: s\n    path: profiles/x\n${CACHE}`, "profiles[0].path: expected an absolute path"));
+  it("duplicate profile names", () =>
+    rejects(
+      `profiles:\n  - {name: s, path: /a}\n  - {name: s, path: /b}\n${CACHE}`,
+      "profiles[1].name: `s` is used twice",
+    ));
+  it("upstreamKeys with a colon", () =>
+    rejects(`${CACHE}upstreamKeys: ["a:b"]\n`, "upstreamKeys[0]: expected a key name"));
+  it("exclude is a string", () => rejects(`${CACHE}exclude: "*.iso"\n`, "exclude: expected a list"));
+  it("exclude holds a number", () =>
+    rejects(`${CACHE}exclude: [1]\n`, "exclude[0]: expected a non-empty string, got `1` (number)"));
+  it("stateDir is a list", () => rejects(`stateDir: [a]\n${CACHE}`, "stateDir: expected a file path, got a list"));
+  it("reports several problems at once", () =>
+    rejects(CACHE.replace("type: nix", "type: s3").replace("[x86_64-linux]", "[]"), "2 problems in the configuration"));
+});

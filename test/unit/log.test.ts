@@ -1,0 +1,39 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { formatBytes, formatDuration } from "../../src/format.js";
+import { renderLine, resolveLogFormat } from "../../src/log.js";
+
+const line = (level: number, msg: string, extra: object = {}) => JSON.stringify({ level, time: 1, msg, ...extra });
+
+describe("log: journal lines carry the syslog priority", () => {
+  it("info 6, warning 4, error 3, debug 7", () => {
+    assert.equal(renderLine("journal", line(30, "pushed")), "<6>pushed\n");
+    assert.equal(renderLine("journal", line(40, "slow")), "<4>slow\n");
+    assert.equal(renderLine("journal", line(50, "failed")), "<3>failed\n");
+    assert.equal(renderLine("journal", line(20, "detail")), "<7>detail\n");
+  });
+  it("a hint is appended, and a multi-line message stays one entry", () => {
+    assert.equal(renderLine("journal", line(50, "a\nb", { hint: "do x" })), "<3>a / b (hint: do x)\n");
+  });
+  it("pretty: a label for warnings and errors, the hint on its own line", () => {
+    assert.equal(renderLine("pretty", line(30, "pushed")), "pushed\n");
+    assert.equal(renderLine("pretty", line(50, "failed", { hint: "retry" })), "error: failed\n  hint: retry\n");
+  });
+  it("auto picks the journal only when JOURNAL_STREAM is stderr's", () => {
+    assert.equal(resolveLogFormat("auto", {}), "pretty");
+    assert.equal(resolveLogFormat("auto", { JOURNAL_STREAM: "1:1" }), "pretty");
+    assert.equal(resolveLogFormat("json", {}), "json");
+  });
+});
+
+describe("format", () => {
+  it("bytes", () => {
+    assert.equal(formatBytes(512), "512 B");
+    assert.equal(formatBytes(41 * 1024), "41 KiB");
+    assert.equal(formatBytes(1.5 * 1024 * 1024), "1.5 MiB");
+  });
+  it("durations", () => {
+    assert.equal(formatDuration(800), "0.8s");
+    assert.equal(formatDuration(125_000), "2m5s");
+  });
+});

@@ -1,0 +1,125 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { lockProfile } from "../../src/lock.js";
+import { readState, stateFile, writeState } from "../../src/state.js";
+import type { StorePath } from "../../src/store-path.js";
+
+const PATH = "/nix/store/00000000000000000000000000000000-x" as StorePath;
+const fresh = () => mkdtempSync(join(tmpdir(), "genpush-state-"));
+
+describe("state: written atomically", () => {
+  it("round-trips", async () => {
+    const dir = fresh();
+    const state = {
+      version: 1 as const,
+      profile: "p",
+      caches: {
+        lan: {
+          lastPushed: {
+            generation: 3,
+            storePath: PATH,
+            at: "2026-01-01T00:00:00Z",
+            counts: { closure: 5, uploaded: 2, narBytes: 10 },
+          },
+          lastResult: { status: "ok" as const, at: "2026-01-01T00:00:00Z", generation: 3, storePath: PATH },
+        },
+      },
+    };
+    await writeState(dir, state);
+    assert.deepEqual((await readState(dir, "p")).state, state);
+  });
+
+  it("a missing file is an empty state, not a problem", async () => {
+    const loaded = await readState(fresh(), "p");
+    assert.deepEqual(loaded, { state: { version: 1, profile: "p", caches: {} } });
+  });
+
+  for (const [what, text] of [
+    ["truncated", '{"version": 1, "caches": {"lan": {"lastPu'],
+    ["empty", ""],
+    ["another version", '{"version": 99, "caches": {}}'],
+    ["a bad store path", '{"version": 1, "caches": {"lan": {"lastPushed": {"storePath": "--option"}}}}'],
+  ]) {
+    it(`a ${what} file is reported and rebuilt, never a crash`, async () => {
+      const dir = fresh();
+      await mkdir(join(dir, "profiles"), { recursive: true });
+      writeFileSync(stateFile(dir, "p"), text as string);
+      const loaded = await readState(dir, "p");
+      assert.deepEqual(loaded.state.caches, {});
+      assert.match(loaded.problem ?? "", /unusable .* rebuilding it/);
+    });
+  }
+
+  it("kill -9 at any moment leaves the old state or the new, never a mix", async () => {
+    const dir = fresh();
+    const generations = new Set<number>();
+    for (let round = 0; round < 25; round++) {
+      const child = spawn(
+        process.execPath,
+        ["--import", "tsx", new URL("helpers/state-writer.ts", import.meta.url).pathname, dir],
+        {
+          stdio: ["ignore", "pipe", "inherit"],
+        },
+      );
+      await new Promise<void>((resolve) => child.stdout.once("data", () => resolve()));
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 40));
+      child.kill("SIGKILL");
+      await new Promise((resolve) => child.once("exit", resolve));
+      const loaded = await readState(dir, "p");
+      assert.equal(loaded.problem, undefined, `round ${round}: ${loaded.problem}`);
+      const values = Object.values(loaded.state.caches).map((c) => c.lastPushed?.generation);
+      assert.equal(values.length, 200);
+      assert.equal(new Set(values).size, 1, "every entry from the same write");
+      generations.add(values[0] as number);
+    }
+    assert.ok(generations.size > 1, "the writer was killed at different points");
+    // Killed writers may leave temp files behind; they are never read as state.
+    assert.deepEqual(
+      readdirSync(join(dir, "profiles")).filter((f) => !f.startsWith(".")),
+      ["p.json"],
+    );
+  });
+});
+
+describe("lock: one genpush per profile", () => {
+  it("a second locker waits until the first releases", async () => {
+    const dir = fresh();
+    const first = await lockProfile(dir, "p", { timeoutMs: 5000 });
+    let waitedFor: number | undefined;
+    const second = lockProfile(dir, "p", { timeoutMs: 5000, onWait: (pid) => (waitedFor = pid) });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(waitedFor, process.pid);
+    await first.release();
+    await (await second).release();
+  });
+
+  it("gives up after the timeout with a clear error", async () => {
+    const dir = fresh();
+    const first = await lockProfile(dir, "p", { timeoutMs: 1000 });
+    await assert.rejects(lockProfile(dir, "p", { timeoutMs: 300 }), /locked by another genpush \(pid \d+\)/);
+    await first.release();
+  });
+
+  it("takes over a lock left by a killed process", async () => {
+    const dir = fresh();
+    const child = spawn(process.execPath, ["-e", ""]);
+    await new Promise((resolve) => child.once("exit", resolve));
+    await mkdir(join(dir, "locks"), { recursive: true });
+    writeFileSync(join(dir, "locks", "p.lock"), `${child.pid}\n`);
+    const lock = await lockProfile(dir, "p", { timeoutMs: 1000 });
+    await lock.release();
+  });
+
+  it("profiles lock independently", async () => {
+    const dir = fresh();
+    const a = await lockProfile(dir, "a", { timeoutMs: 100 });
+    const b = await lockProfile(dir, "b", { timeoutMs: 100 });
+    await a.release();
+    await b.release();
+  });
+});
