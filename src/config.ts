@@ -79,16 +79,15 @@ export async function validateConfig(source: ConfigSource, environment: Environm
 
   const stateDir = raw.stateDir === undefined ? undefined : expand(["stateDir"], raw.stateDir);
   const profiles = raw.profiles === undefined ? undefined : validateProfiles(check, raw.profiles, expand);
-  const caches = raw.caches === undefined ? [] : validateCaches(check, raw.caches, expand);
+  const secretFiles: SecretFile[] = [];
+  const caches = raw.caches === undefined ? [] : validateCaches(check, raw.caches, expand, secretFiles);
   const upstreamKeys =
     raw.upstreamKeys === undefined
       ? ["cache.nixos.org-1"]
       : check.stringList(["upstreamKeys"], raw.upstreamKeys, KEY_NAME_RE, "a key name such as `cache.nixos.org-1`");
   const exclude = raw.exclude === undefined ? [] : check.stringList(["exclude"], raw.exclude);
 
-  for (const [i, cache] of caches.entries()) {
-    if (cache?.signingKeyFile) await checkReadable(check, ["caches", i, "signingKeyFile"], cache.signingKeyFile);
-  }
+  for (const secret of secretFiles) await checkReadable(check, secret.key, secret.file);
   if (raw.caches !== undefined && caches.length === 0 && check.issues.length === 0) {
     check.note(["caches"], "is empty: genpush needs at least one cache to push to");
   }
@@ -132,7 +131,18 @@ function validateProfiles(check: Checker, value: unknown, expand: Expand): Profi
   return out;
 }
 
-function validateCaches(check: Checker, value: unknown, expand: Expand): (CacheConfig | undefined)[] {
+/** A secret's file, checked for readability once the rest is validated. */
+interface SecretFile {
+  key: (string | number)[];
+  file: string;
+}
+
+function validateCaches(
+  check: Checker,
+  value: unknown,
+  expand: Expand,
+  secretFiles: SecretFile[],
+): (CacheConfig | undefined)[] {
   const items = check.list(["caches"], value) ?? [];
   const seen = new Set<string>();
   return items.map((item, i) => {
@@ -152,6 +162,7 @@ function validateCaches(check: Checker, value: unknown, expand: Expand): (CacheC
       : undefined;
     const signingKeyFile =
       raw.signingKeyFile === undefined ? undefined : expand([...at, "signingKeyFile"], raw.signingKeyFile);
+    if (signingKeyFile) secretFiles.push({ key: [...at, "signingKeyFile"], file: signingKeyFile });
     const queryConcurrency =
       raw.queryConcurrency === undefined
         ? 32

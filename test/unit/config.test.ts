@@ -23,7 +23,7 @@ function load(text: string, environment = env) {
   return validateConfig(parseConfigSource("/etc/genpush/config.yaml", text), environment);
 }
 
-async function rejects(text: string, ...expected: (string | RegExp)[]): Promise<string> {
+async function rejects(text: string, ...expected: (string | RegExp)[]): Promise<void> {
   try {
     await load(text);
   } catch (error) {
@@ -34,7 +34,7 @@ async function rejects(text: string, ...expected: (string | RegExp)[]): Promise<
       if (typeof e === "string") assert.ok(error.message.includes(e), `expected \`${e}\` in:\n${error.message}`);
       else assert.match(error.message, e);
     }
-    return error.message;
+    return;
   }
   assert.fail(`expected the configuration to be rejected:\n${text}`);
 }

@@ -3,14 +3,15 @@ import { readdirSync, readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { GenpushError } from "../../src/errors.js";
 import { parsePathInfoJson } from "../../src/path-info.js";
+import type { StorePath } from "../../src/store-path.js";
 
 const dir = new URL("../fixtures/path-info/", import.meta.url);
 const fixtures = readdirSync(dir).filter((name) => name.endsWith(".json"));
 
-const HELLO = "/nix/store/9y89fqs28d44qalg1f9fss1cz7vyk9lf-hello-1.0";
-const LIBA = "/nix/store/0pa738sfq8nvqqwm702yqj1vbicjscs4-liba-1.0";
-const LIBB = "/nix/store/wgr5qkz0y7w8mzwa74f8b75dpv2lxmaz-libb-2.1";
-const GONE = "/nix/store/j304kdijlz4lpjbdq88fv9avyfi8rps5-gone-0.1";
+const HELLO = "/nix/store/9y89fqs28d44qalg1f9fss1cz7vyk9lf-hello-1.0" as StorePath;
+const LIBA = "/nix/store/0pa738sfq8nvqqwm702yqj1vbicjscs4-liba-1.0" as StorePath;
+const LIBB = "/nix/store/wgr5qkz0y7w8mzwa74f8b75dpv2lxmaz-libb-2.1" as StorePath;
+const GONE = "/nix/store/j304kdijlz4lpjbdq88fv9avyfi8rps5-gone-0.1" as StorePath;
 
 describe("nix path-info --json: every shape parses to the same closure", () => {
   it("has a fixture for every shape Nix and Lix print", () => {
