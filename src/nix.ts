@@ -94,14 +94,29 @@ export interface CopyOptions {
  * Copy exactly `paths` (already ordered dependencies first) to `storeUri`.
  * `--no-recursive`: the caller has asked the cache which paths it lacks, so
  * nix must not walk (and re-query) the whole closure.
+ *
+ * `nix copy` skips a path its narinfo disk cache believes the cache has, for
+ * 30 days (nix#6056) — so a path the cache lost would be "copied" without a
+ * byte sent. Asking first with positive answers distrusted records each
+ * missing path as missing in that disk cache (Nix writes negative answers
+ * back), and `nix copy` then uploads it, while still trusting what it knows
+ * of the references.
  */
-export async function copyPaths(paths: readonly StorePath[], storeUri: string, options: CopyOptions = {}) {
+export async function copyPaths(
+  paths: readonly StorePath[],
+  storeUri: string,
+  uploadUri: string,
+  options: CopyOptions = {},
+) {
   let done = 0;
   for (const chunk of chunks(paths, ARGV_CHUNK)) {
-    await run("nix", [...NEW_CLI, "copy", "--no-recursive", "--to", storeUri, "--", ...chunk], {
-      doing: `uploading ${chunk.length} paths to ${redactStoreUri(storeUri)}`,
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
+    const missing = await invalidPaths(chunk, storeUri, options.signal);
+    if (missing.length > 0) {
+      await run("nix", [...NEW_CLI, "copy", "--no-recursive", "--to", uploadUri, "--", ...missing], {
+        doing: `uploading ${missing.length} paths to ${redactStoreUri(storeUri)}`,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    }
     done += chunk.length;
     options.onChunk?.(done, paths.length);
   }

@@ -50,6 +50,7 @@ export class NixStoreCache implements Cache {
   async push(paths: readonly PathInfo[], events: PushProgress, signal?: AbortSignal): Promise<void> {
     await copyPaths(
       paths.map((info) => info.path),
+      this.config.store,
       this.uploadUri(),
       { ...(signal ? { signal } : {}), onChunk: (done, total) => events.onProgress?.(done, total) },
     );

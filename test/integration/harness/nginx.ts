@@ -1,0 +1,209 @@
+// A real nginx WebDAV binary cache on 127.0.0.1, one per test (file), with an
+// access log that counts every request: the honest request counter.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { connect, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+
+export interface Request {
+  method: string;
+  uri: string;
+  status: number;
+  bytes: number;
+}
+
+export interface Cache {
+  /** http://127.0.0.1:PORT */
+  url: string;
+  port: number;
+  /** the cache root on disk (holds nix-cache-info, *.narinfo, nar/) */
+  dir: string;
+  /** requests logged since the last clearLog() */
+  requests(): Promise<Request[]>;
+  /** forget the requests so far (once the log has settled) */
+  clearLog(): Promise<void>;
+  count(method: string, predicate?: (uri: string) => boolean): Promise<number>;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+export const CACHE_INFO = "StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 40\n";
+
+/** Any nginx still running when the process ends is killed (a failed test must not leak it). */
+const running = new Set<string>();
+const roots = new Set<string>();
+function killAll(): void {
+  for (const pidFile of running) {
+    const pid = readPid(pidFile);
+    try {
+      // The daemon is a process group leader (setsid): kill the workers along with it.
+      if (pid !== null) process.kill(-pid, "SIGKILL");
+    } catch {}
+  }
+  running.clear();
+  for (const root of roots) rmSync(root, { recursive: true, force: true });
+}
+process.on("exit", killAll);
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    killAll();
+    process.kill(process.pid, signal);
+  });
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function readPid(pidFile: string): number | null {
+  try {
+    const pid = Number.parseInt(readFileSync(pidFile, "utf8").trim(), 10);
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A zombie counts as gone: the daemon's parent is PID 1, which may reap it late. */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+function portAnswers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
+async function waitFor(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+function config(root: string, port: number): string {
+  return `daemon on;
+user root;
+worker_processes 1;
+pid ${root}/nginx.pid;
+error_log ${root}/error.log;
+events {}
+http {
+  log_format counts '$request_method $uri $status $body_bytes_sent';
+  access_log ${root}/access.log counts;
+  client_body_temp_path ${root}/tmp;
+  proxy_temp_path ${root}/tmp;
+  fastcgi_temp_path ${root}/tmp;
+  uwsgi_temp_path ${root}/tmp;
+  scgi_temp_path ${root}/tmp;
+  client_max_body_size 0;
+  server {
+    listen 127.0.0.1:${port};
+    root ${root}/cache;
+    location / { dav_methods PUT DELETE; create_full_put_path on; }
+  }
+}
+`;
+}
+
+export async function startCache(): Promise<Cache> {
+  const root = mkdtempSync(join(tmpdir(), "genpush-nginx-"));
+  roots.add(root);
+  const dir = join(root, "cache");
+  const log = join(root, "access.log");
+  const pidFile = join(root, "nginx.pid");
+  mkdirSync(dir);
+  mkdirSync(join(root, "tmp"));
+  writeFileSync(join(dir, "nix-cache-info"), CACHE_INFO);
+  writeFileSync(log, "");
+  const port = await freePort();
+  const confFile = join(root, "nginx.conf");
+  writeFileSync(confFile, config(root, port));
+  let offset = 0;
+
+  const start = async (): Promise<void> => {
+    execFileSync("nginx", ["-p", root, "-e", join(root, "error.log"), "-c", confFile], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    running.add(pidFile);
+    await waitFor(`nginx on port ${port}`, () => portAnswers(port));
+  };
+
+  const stop = async (): Promise<void> => {
+    const pid = readPid(pidFile);
+    running.delete(pidFile);
+    if (pid === null || !alive(pid)) return;
+    process.kill(pid, "SIGTERM");
+    await waitFor(`nginx ${pid} to exit`, async () => !alive(pid) && !(await portAnswers(port)));
+  };
+
+  // nginx logs a request just after answering it: wait until the log stops growing.
+  const settled = async (): Promise<number> => {
+    let size = statSync(log).size;
+    for (;;) {
+      await sleep(30);
+      const now = statSync(log).size;
+      if (now === size) return size;
+      size = now;
+    }
+  };
+
+  const requests = async (): Promise<Request[]> => {
+    await settled();
+    const text = readFileSync(log).subarray(offset).toString("utf8");
+    return text
+      .split("\n")
+      .filter((line) => line.length > 0)
+      .map((line) => {
+        const [method = "", uri = "", status = "0", bytes = "0"] = line.split(" ");
+        return { method, uri, status: Number(status), bytes: Number(bytes) };
+      });
+  };
+
+  await start();
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    dir,
+    requests,
+    clearLog: async () => {
+      offset = await settled();
+    },
+    count: async (method, predicate = () => true) =>
+      (await requests()).filter((r) => r.method === method && predicate(r.uri)).length,
+    stop,
+    start,
+    destroy: async () => {
+      await stop();
+      rmSync(root, { recursive: true, force: true });
+      roots.delete(root);
+    },
+  };
+}
+
+/** Predicate for count(): the request is about a .narinfo. */
+export const narinfo = (uri: string): boolean => uri.endsWith(".narinfo");

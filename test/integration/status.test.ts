@@ -1,0 +1,77 @@
+// A cache that is down: the push fails, the work stays pending, and the next push
+// after the cache is back catches up.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { explain } from "./harness/cli.js";
+import { narinfoUris, onlyResult, scenario } from "./harness/fixture.js";
+import { narinfo } from "./harness/nginx.js";
+import { minus } from "./harness/nix.js";
+
+test("cache down: push fails and stays pending; back up: the next push uploads", async (t) => {
+  const s = await scenario({ paths: 60, changed: 3 });
+  t.after(() => s.destroy());
+  const g1 = s.switchTo(0);
+  const first = await s.run("push", "--json");
+  assert.equal(first.code, 0, explain(first));
+
+  const g2 = s.switchTo(1);
+  const added = minus(g2.closure, g1.closure);
+  await s.cache.stop();
+
+  const failed = await s.run("push", "--json");
+  assert.equal(failed.code, 1, explain(failed));
+  assert.equal(failed.json.ok, false);
+  const res = onlyResult(failed);
+  assert.equal(res.status, "failed");
+  assert.equal(res.generation, 2);
+  assert.equal(typeof res.error?.message, "string");
+  assert.ok(res.error.message.length > 0, "the failure says why");
+
+  const down = await s.run("status", "--json");
+  assert.ok(down.json, explain(down));
+  const [p] = down.json.profiles;
+  assert.equal(p.profile, "test");
+  assert.equal(p.path, s.profile);
+  assert.equal(p.current?.generation, 2);
+  assert.equal(p.current?.storePath, g2.storePath);
+  const [c] = p.caches;
+  assert.equal(c.cache, "local");
+  assert.equal(c.pending, true);
+  assert.equal(c.lastPushed?.generation, 1, "lastPushed is unchanged by the failure");
+  assert.equal(c.lastPushed?.storePath, g1.storePath);
+  assert.equal(c.lastResult?.status, "failed");
+
+  await s.cache.start();
+  await s.cache.clearLog();
+  const r = await s.run("push", "--json");
+  assert.equal(r.code, 0, explain(r));
+  assert.equal(onlyResult(r).status, "pushed");
+  const requests = await s.cache.requests();
+  const puts = requests.filter((q) => q.method === "PUT" && narinfo(q.uri)).map((q) => q.uri);
+  assert.deepEqual(puts.sort(), narinfoUris(added));
+
+  const up = await s.run("status", "--json");
+  assert.ok(up.json, explain(up));
+  const [after] = up.json.profiles[0].caches;
+  assert.equal(after.pending, false);
+  assert.equal(after.lastPushed?.generation, 2);
+  assert.equal(after.lastPushed?.storePath, g2.storePath);
+  assert.equal(after.lastResult?.status, "ok");
+});
+
+test("status before any push: current generation known, nothing pushed, work pending", async (t) => {
+  const s = await scenario({ paths: 10 });
+  t.after(() => s.destroy());
+  const gen = s.switchTo(0);
+
+  const r = await s.run("status", "--json");
+  assert.ok(r.json, explain(r));
+  const [p] = r.json.profiles;
+  assert.equal(p.current?.generation, 1);
+  assert.equal(p.current?.storePath, gen.storePath);
+  const [c] = p.caches;
+  assert.equal(c.lastPushed, null);
+  assert.equal(c.lastResult, null);
+  assert.equal(c.pending, true);
+  assert.equal(await s.cache.count("PUT"), 0);
+});

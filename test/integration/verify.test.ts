@@ -1,0 +1,80 @@
+// What really is in the cache: verify/repair against files deleted behind genpush's
+// back, and pulls into an empty store that check signatures.
+import assert from "node:assert/strict";
+import { existsSync, readFileSync, unlinkSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { explain } from "./harness/cli.js";
+import { hashOf, onlyResult, scenario } from "./harness/fixture.js";
+import { makeKey, pullIntoFreshStore } from "./harness/nix.js";
+
+test("verify reports a narinfo lost from the cache and --repair restores it", async (t) => {
+  const s = await scenario({ paths: 60, sign: true });
+  t.after(() => s.destroy());
+  const gen = s.switchTo(0);
+  const pushed = await s.run("push", "--json");
+  assert.equal(pushed.code, 0, explain(pushed));
+
+  const clean = await s.run("verify", "--profile", "test", "--json");
+  assert.equal(clean.code, 0, explain(clean));
+  assert.equal(clean.json.caches[0].status, "complete");
+
+  const victim = gen.closure.find((p) => p.includes("-leaf-")) ?? "";
+  const file = join(s.cache.dir, `${hashOf(victim)}.narinfo`);
+  unlinkSync(file);
+
+  const v = await s.run("verify", "--profile", "test", "--json");
+  assert.equal(v.code, 1, explain(v));
+  assert.equal(v.json.profile, "test");
+  assert.equal(v.json.generation, 1);
+  assert.equal(v.json.storePath, gen.storePath);
+  const [c] = v.json.caches;
+  assert.equal(c.cache, "local");
+  assert.equal(c.closure, 60);
+  assert.deepEqual(c.missing, [victim]);
+  assert.equal(c.status, "incomplete");
+  assert.equal(existsSync(file), false, "verify alone does not upload");
+
+  await s.cache.clearLog();
+  const repair = await s.run("verify", "--profile", "test", "--repair", "--json");
+  assert.equal(repair.code, 0, explain(repair));
+  assert.equal(repair.json.caches[0].status, "repaired");
+  assert.equal(repair.json.caches[0].repaired, 1);
+  assert.ok(existsSync(file), "the narinfo is back");
+  assert.equal(await s.cache.count("PUT", (uri) => uri === `/${hashOf(victim)}.narinfo`), 1);
+
+  const again = await s.run("verify", "--profile", "test", "--json");
+  assert.equal(again.code, 0, explain(again));
+  assert.equal(again.json.caches[0].status, "complete");
+  assert.deepEqual(again.json.caches[0].missing, []);
+
+  const pulled = pullIntoFreshStore(s.cache.url, gen.storePath, s.key?.publicKey ?? "");
+  assert.ok(pulled.ok, `the repaired cache serves the whole closure, signed\n${pulled.stderr}`);
+});
+
+test("an empty store pulls the pushed generations, with signature checking", async (t) => {
+  const s = await scenario({ paths: 80, changed: 3, sign: true });
+  t.after(() => s.destroy());
+  const key = s.key;
+  assert.ok(key);
+  const g1 = s.switchTo(0);
+  const r1 = await s.run("push", "--json");
+  assert.equal(r1.code, 0, explain(r1));
+  assert.equal(onlyResult(r1).status, "pushed");
+  const info = readFileSync(join(s.cache.dir, `${hashOf(g1.storePath)}.narinfo`), "utf8");
+  assert.match(info, new RegExp(`^Sig: ${key.name}:`, "m"));
+  const secret = readFileSync(key.secretKeyFile, "utf8").trim();
+  assert.ok(!(r1.stdout + r1.stderr).includes(secret), "the secret key never appears in output");
+
+  const ok = pullIntoFreshStore(s.cache.url, g1.storePath, key.publicKey);
+  assert.ok(ok.ok, ok.stderr);
+  const wrong = makeKey(`wrong-${s.seed}`);
+  assert.equal(pullIntoFreshStore(s.cache.url, g1.storePath, wrong.publicKey).ok, false);
+
+  // The incremental push signs what it uploads too.
+  const g2 = s.switchTo(1);
+  const r2 = await s.run("push", "--json");
+  assert.equal(r2.code, 0, explain(r2));
+  const pulled = pullIntoFreshStore(s.cache.url, g2.storePath, key.publicKey);
+  assert.ok(pulled.ok, pulled.stderr);
+});
