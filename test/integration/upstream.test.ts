@@ -30,6 +30,7 @@ describe("upstream filter with paths signed by cache.nixos.org-1 and substituted
   const drv = (name: string, script: string) =>
     `builtins.derivation { name = "gp-${seed}-${name}"; system = builtins.currentSystem; builder = "/bin/sh"; args = ["-c" ${JSON.stringify(script)}]; }`;
   const libExpr = drv("upstream-lib", `echo ${seed} > $out`);
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: ${lib} is Nix interpolation
   const appExpr = `let lib = ${libExpr}; in ${drv("app", "/bin/mkdir $out; echo ${lib} > $out/refs")}`;
 
   // Build both, publish lib to the "upstream" cache signed with its key, delete both,
