@@ -10,6 +10,7 @@ import { type GlobalOptions, makeLogger } from "./commands/context.js";
 import { diffCommand } from "./commands/diff.js";
 import { pushCommand } from "./commands/push.js";
 import { statusCommand } from "./commands/status.js";
+import { unitsInstallCommand } from "./commands/units.js";
 import { verifyCommand } from "./commands/verify.js";
 import { ExitCode, GenpushError } from "./errors.js";
 import { LOG_FORMATS } from "./log.js";
@@ -100,6 +101,20 @@ function program(): Command {
     .option("--json", "print one JSON document on stdout", false)
     .addHelpText("after", "\nExit status 1 when a cache lacks paths that were not repaired.\n")
     .action(async (o) => exit(await verifyCommand(globals(), o)));
+
+  const units = cli.command("units").description("manage the systemd units that run genpush on every switch");
+  units
+    .command("install")
+    .description("write the unit files where systemd reads them, reload the manager, and print what to enable")
+    .option("--system", "system units in /etc/systemd/system (default for root)", false)
+    .option("--user", "user units in ~/.config/systemd/user (default for other users)", false)
+    .option("--dry-run", "print the unit files instead of writing them", false)
+    .addHelpText(
+      "after",
+      "\nExamples:\n  sudo genpush units install && sudo systemctl enable --now genpush-system.path\n" +
+        "  genpush units install --user && systemctl --user enable --now genpush-home-manager.path\n",
+    )
+    .action(async (o) => exit(await unitsInstallCommand(globals(), o)));
 
   const config = cli.command("config").description("work with the configuration");
   config

@@ -265,7 +265,8 @@ export function defaultStateDir({ env, uid, home }: Environment): string {
 }
 
 /**
- * Without a `profiles` list: root pushes the NixOS system profile and comin's;
+ * Without a `profiles` list: root pushes the NixOS system profile and comin's
+ * (one that does not exist yet is nothing to do);
  * a user pushes home-manager's, at the XDG location when
  * ~/.local/state/nix/profiles exists (as home-manager itself decides), else the legacy one.
  */
@@ -274,7 +275,7 @@ export function defaultProfiles({ env, uid, home }: Environment): ProfileConfig[
     return [
       { name: "system", path: "/nix/var/nix/profiles/system" },
       { name: "comin", path: "/nix/var/nix/profiles/system-profiles/comin" },
-    ].filter((profile) => existsSync(profile.path));
+    ];
   }
   const xdgProfiles = join(env.XDG_STATE_HOME || join(home, ".local", "state"), "nix", "profiles");
   const legacyProfiles = `/nix/var/nix/profiles/per-user/${env.USER || env.LOGNAME || ""}`;

@@ -3,6 +3,7 @@
  * store path passed here is a parsed StorePath, and every list ends after
  * `--`, so no value can be taken for an option.
  */
+import { createInterface } from "node:readline";
 import { ExecaError, execa } from "execa";
 import { GenpushError } from "./errors.js";
 import { type PathInfoResult, parsePathInfoJson } from "./path-info.js";
@@ -16,15 +17,19 @@ interface RunOptions {
   signal?: AbortSignal;
   /** Say what was being done, for the error message. */
   doing: string;
+  /** Each line nix prints on stderr, as it prints it. */
+  onStderrLine?: (line: string) => void;
 }
 
-async function run(file: string, args: string[], { signal, doing }: RunOptions): Promise<string> {
+async function run(file: string, args: string[], { signal, doing, onStderrLine }: RunOptions): Promise<string> {
   try {
-    const result = await execa(file, args, {
+    const subprocess = execa(file, args, {
       stdin: "ignore",
       maxBuffer: 512 * 1024 * 1024,
       ...(signal ? { cancelSignal: signal } : {}),
     });
+    if (onStderrLine && subprocess.stderr) createInterface({ input: subprocess.stderr }).on("line", onStderrLine);
+    const result = await subprocess;
     return result.stdout;
   } catch (error) {
     if (error instanceof ExecaError) {
@@ -87,7 +92,7 @@ export async function invalidPaths(
 
 export interface CopyOptions {
   signal?: AbortSignal;
-  onChunk?: (done: number, total: number) => void;
+  onProgress?: (done: number, total: number) => void;
 }
 
 /**
@@ -108,17 +113,22 @@ export async function copyPaths(
   uploadUri: string,
   options: CopyOptions = {},
 ) {
-  let done = 0;
+  let processed = 0;
   for (const chunk of chunks(paths, ARGV_CHUNK)) {
     const missing = await invalidPaths(chunk, storeUri, options.signal);
+    let done = processed + chunk.length - missing.length;
     if (missing.length > 0) {
       await run("nix", [...NEW_CLI, "copy", "--no-recursive", "--to", uploadUri, "--", ...missing], {
         doing: `uploading ${missing.length} paths to ${redactStoreUri(storeUri)}`,
         ...(options.signal ? { signal: options.signal } : {}),
+        // nix prints "copying path '/nix/store/...' to '...'" as it starts each path.
+        onStderrLine: (line) => {
+          if (line.startsWith("copying path ")) options.onProgress?.(++done, paths.length);
+        },
       });
     }
-    done += chunk.length;
-    options.onChunk?.(done, paths.length);
+    processed += chunk.length;
+    options.onProgress?.(processed, paths.length);
   }
 }
 

@@ -14,6 +14,7 @@ import type { Cache } from "./caches/index.js";
 import { ClosureReader } from "./closures.js";
 import type { Config, ProfileConfig } from "./config.js";
 import { describeError } from "./errors.js";
+import { generationLabel } from "./format.js";
 import { lockProfile } from "./lock.js";
 import { type Plan, route } from "./plan.js";
 import { currentGeneration, type Generation } from "./profiles.js";
@@ -56,6 +57,8 @@ export interface PushContext {
   events: PushEvents;
   lockTimeoutMs: number;
   signal?: AbortSignal;
+  /** Wraps each upload, e.g. to hold off sleep while it runs. */
+  aroundUpload?: <T>(what: string, upload: () => Promise<T>) => Promise<T>;
 }
 
 /** Enough rounds for a burst of switches; each round pushes the newest generation. */
@@ -160,11 +163,14 @@ async function pushToCache(
 
     if (missing.length > 0) {
       ctx.events.onUploadStart?.(generation.profile, cache.name, missing.length);
-      await cache.push(
-        missing,
-        { onProgress: (done, total) => ctx.events.onUploadProgress?.(generation.profile, cache.name, done, total) },
-        ctx.signal,
-      );
+      const upload = () =>
+        cache.push(
+          missing,
+          { onProgress: (done, total) => ctx.events.onUploadProgress?.(generation.profile, cache.name, done, total) },
+          ctx.signal,
+        );
+      const what = `uploading ${generationLabel(generation.profile, generation.number)}`;
+      await (ctx.aroundUpload ? ctx.aroundUpload(what, upload) : upload());
     }
     result.counts.uploaded = missing.length;
     result.status = "pushed";

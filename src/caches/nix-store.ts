@@ -52,7 +52,7 @@ export class NixStoreCache implements Cache {
       paths.map((info) => info.path),
       this.config.store,
       this.uploadUri(),
-      { ...(signal ? { signal } : {}), onChunk: (done, total) => events.onProgress?.(done, total) },
+      { ...(signal ? { signal } : {}), onProgress: (done, total) => events.onProgress?.(done, total) },
     );
   }
 

@@ -3,9 +3,10 @@
  * cache that serves its system. Exit 1 when any profile or cache failed: the
  * work stays pending for the next trigger.
  */
-import { ExitCode } from "../errors.js";
+import { describeError, ExitCode } from "../errors.js";
 import { formatBytes, formatDuration, generationLabel, plural } from "../format.js";
 import { type ProfileOutcome, type PushResult, pushProfile } from "../push.js";
+import { inhibitSleep } from "../systemd/bus.js";
 import { type Context, closeContext, type GlobalOptions, openContext, printJson, selectProfiles } from "./context.js";
 
 export interface PushOptions {
@@ -30,6 +31,7 @@ export async function pushCommand(globals: GlobalOptions, options: PushOptions):
           caches: ctx.caches,
           dryRun: options.dryRun,
           lockTimeoutMs: options.lockTimeout * 1000,
+          aroundUpload: (what, upload) => withSleepInhibited(ctx, what, upload),
           events: {
             onInfo: (message) => ctx.log.info(message),
             onWarning: (message) => ctx.log.warn(message),
@@ -48,6 +50,19 @@ export async function pushCommand(globals: GlobalOptions, options: PushOptions):
     return ok ? ExitCode.ok : ExitCode.failed;
   } finally {
     closeContext(ctx);
+  }
+}
+
+/** Hold a logind delay lock on sleep while uploading, where logind is reachable. */
+async function withSleepInhibited<T>(ctx: Context, what: string, upload: () => Promise<T>): Promise<T> {
+  const inhibitor = await inhibitSleep(`genpush: ${what}`).catch((error) => {
+    ctx.log.debug(`no sleep inhibitor: ${describeError(error).message}`);
+    return null;
+  });
+  try {
+    return await upload();
+  } finally {
+    inhibitor?.release();
   }
 }
 

@@ -7,6 +7,8 @@ import { generationLabel } from "../format.js";
 import { route } from "../plan.js";
 import { currentGeneration, type Generation } from "../profiles.js";
 import { cacheState, readState } from "../state.js";
+import { type BusKind, busKindFor, type UnitState, unitStates } from "../systemd/bus.js";
+import { renderUnits } from "../units.js";
 import { closeContext, type GlobalOptions, openContext, printJson } from "./context.js";
 
 export async function statusCommand(globals: GlobalOptions, options: { json: boolean }): Promise<ExitCode> {
@@ -45,8 +47,9 @@ export async function statusCommand(globals: GlobalOptions, options: { json: boo
         caches,
       });
     }
+    const units = await readUnitStates();
     if (options.json) {
-      printJson({ profiles });
+      printJson({ profiles, units });
       return ExitCode.ok;
     }
     for (const p of profiles) {
@@ -66,8 +69,31 @@ export async function statusCommand(globals: GlobalOptions, options: { json: boo
         process.stdout.write(`  ${c.cache}: ${c.pending ? "PENDING, " : "up to date, "}${pushed}${result}\n`);
       }
     }
+    if (units.bus === null) process.stdout.write(`units: state unknown (${units.error})\n`);
+    else {
+      process.stdout.write(`units (${units.bus} manager):\n`);
+      for (const u of units.units) {
+        const last = u.lastTrigger ? `, last ran ${u.lastTrigger}` : "";
+        process.stdout.write(
+          `  ${u.name}: ${u.activeState} (${u.subState})${u.result ? `, result ${u.result}` : ""}${last}\n`,
+        );
+      }
+    }
     return ExitCode.ok;
   } finally {
     closeContext(ctx);
+  }
+}
+
+/** genpush's units as the systemd that would run them sees them: root's on the system bus, a user's on theirs. */
+async function readUnitStates(): Promise<
+  { bus: BusKind; units: UnitState[] } | { bus: null; units: []; error: string }
+> {
+  const kind = busKindFor(process.getuid?.() ?? 0);
+  try {
+    const names = (await renderUnits(kind, "genpush")).map((unit) => unit.name);
+    return { bus: kind, units: await unitStates(kind, names) };
+  } catch (error) {
+    return { bus: null, units: [], error: `no ${kind} bus reachable: ${describeError(error).message}` };
   }
 }
