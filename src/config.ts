@@ -11,7 +11,7 @@ import { Checker } from "./config-schema.js";
 import { type ConfigSource, formatKeyPath, MINIMAL_EXAMPLE_HINT, readConfigSource } from "./config-source.js";
 import { UsageError } from "./errors.js";
 
-export const CACHE_TYPES = ["nix"] as const;
+export const CACHE_TYPES = ["nix", "attic", "cachix"] as const;
 export type CacheType = (typeof CACHE_TYPES)[number];
 
 export interface ProfileConfig {
@@ -33,7 +33,31 @@ export interface NixCacheConfig {
   queryConcurrency: number;
 }
 
-export type CacheConfig = NixCacheConfig;
+export interface AtticCacheConfig {
+  name: string;
+  type: "attic";
+  systems: string[];
+  /** The Attic server, e.g. https://attic.lan. */
+  endpoint: string;
+  /** The cache's name on that server. */
+  cache: string;
+  tokenFile: string;
+  atticPath?: string;
+}
+
+export interface CachixCacheConfig {
+  name: string;
+  type: "cachix";
+  systems: string[];
+  cache: string;
+  tokenFile: string;
+  signingKeyFile?: string;
+  /** Cachix's API, for the existence query. */
+  endpoint: string;
+  cachixPath?: string;
+}
+
+export type CacheConfig = NixCacheConfig | AtticCacheConfig | CachixCacheConfig;
 
 export interface Config {
   file: string;
@@ -59,7 +83,14 @@ const SYSTEM_RE = /^[a-z0-9_]+-[a-z0-9_]+$/;
 const KEY_NAME_RE = /^[^\s:]+$/;
 const TOP_KEYS = ["stateDir", "profiles", "caches", "upstreamKeys", "exclude"] as const;
 const PROFILE_KEYS = ["name", "path", "system"] as const;
-const CACHE_KEYS = ["name", "type", "systems", "store", "signingKeyFile", "queryConcurrency"] as const;
+const COMMON_CACHE_KEYS = ["name", "type", "systems"] as const;
+const CACHE_KEYS: Record<CacheType, readonly string[]> = {
+  nix: [...COMMON_CACHE_KEYS, "store", "signingKeyFile", "queryConcurrency"],
+  attic: [...COMMON_CACHE_KEYS, "endpoint", "cache", "tokenFile", "atticPath"],
+  cachix: [...COMMON_CACHE_KEYS, "cache", "tokenFile", "signingKeyFile", "endpoint", "cachixPath"],
+};
+const ALL_CACHE_KEYS = [...new Set(Object.values(CACHE_KEYS).flat())];
+const CACHE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 /** Where the configuration is read from when `--config` is not given. */
 export function defaultConfigFile({ env, uid, home }: Environment): string {
@@ -147,7 +178,9 @@ function validateCaches(
   const seen = new Set<string>();
   return items.map((item, i) => {
     const at = ["caches", i];
-    const raw = check.object(at, item, CACHE_KEYS);
+    const typeValue = isRecordLike(item) ? item.type : undefined;
+    const known = CACHE_TYPES.includes(typeValue as CacheType) ? CACHE_KEYS[typeValue as CacheType] : ALL_CACHE_KEYS;
+    const raw = check.object(at, item, known);
     if (!raw) return undefined;
     const name = uniqueName(check, [...at, "name"], raw.name, seen, "a cache name such as `lan`");
     const type = check.required([...at, "type"], raw.type, `the backend, one of ${CACHE_TYPES.join(", ")}`)
@@ -157,19 +190,83 @@ function validateCaches(
       ? check.stringList([...at, "systems"], raw.systems, SYSTEM_RE, "a Nix system such as `x86_64-linux`")
       : undefined;
     if (systems?.length === 0) check.note([...at, "systems"], "is empty: list the systems this cache serves");
-    const store = check.required([...at, "store"], raw.store, "a store URI such as http://cache.lan:8080")
-      ? storeUri(check, [...at, "store"], raw.store)
-      : undefined;
-    const signingKeyFile =
-      raw.signingKeyFile === undefined ? undefined : expand([...at, "signingKeyFile"], raw.signingKeyFile);
-    if (signingKeyFile) secretFiles.push({ key: [...at, "signingKeyFile"], file: signingKeyFile });
-    const queryConcurrency =
-      raw.queryConcurrency === undefined
-        ? 32
-        : check.integer([...at, "queryConcurrency"], raw.queryConcurrency, 1, 256);
-    if (!name || !type || !systems || !store || queryConcurrency === undefined) return undefined;
-    return { name, type, systems, store, queryConcurrency, ...(signingKeyFile ? { signingKeyFile } : {}) };
+    const secret = (key: string, what: string) => {
+      const file = raw[key] === undefined ? undefined : expand([...at, key], raw[key]);
+      if (file) secretFiles.push({ key: [...at, key], file });
+      return check.required([...at, key], raw[key], what) ? file : undefined;
+    };
+    const optionalSecret = (key: string) => (raw[key] === undefined ? undefined : secret(key, ""));
+    const optionalPath = (key: string) => (raw[key] === undefined ? undefined : expand([...at, key], raw[key]));
+    const cacheName = (what: string) =>
+      check.required([...at, "cache"], raw.cache, what) ? nameOf(check, [...at, "cache"], raw.cache) : undefined;
+    if (!type) return undefined;
+    const ok = name !== undefined && systems !== undefined && systems.length > 0;
+
+    switch (type) {
+      case "nix": {
+        const store = check.required([...at, "store"], raw.store, "a store URI such as http://cache.lan:8080")
+          ? storeUri(check, [...at, "store"], raw.store)
+          : undefined;
+        const signingKeyFile = optionalSecret("signingKeyFile");
+        const queryConcurrency =
+          raw.queryConcurrency === undefined
+            ? 32
+            : check.integer([...at, "queryConcurrency"], raw.queryConcurrency, 1, 256);
+        if (!ok || !store || queryConcurrency === undefined) return undefined;
+        return { name, type, systems, store, queryConcurrency, ...(signingKeyFile ? { signingKeyFile } : {}) };
+      }
+      case "attic": {
+        const endpoint = check.required([...at, "endpoint"], raw.endpoint, "the Attic server, e.g. https://attic.lan")
+          ? httpUrl(check, [...at, "endpoint"], raw.endpoint)
+          : undefined;
+        const cache = cacheName("the cache's name on the Attic server");
+        const tokenFile = secret("tokenFile", "a file holding an Attic token that may push");
+        const atticPath = optionalPath("atticPath");
+        if (!ok || !endpoint || !cache || !tokenFile) return undefined;
+        return { name, type, systems, endpoint, cache, tokenFile, ...(atticPath ? { atticPath } : {}) };
+      }
+      case "cachix": {
+        const cache = cacheName("the Cachix cache's name");
+        const tokenFile = secret("tokenFile", "a file holding a Cachix auth token");
+        const signingKeyFile = optionalSecret("signingKeyFile");
+        const endpoint =
+          raw.endpoint === undefined ? "https://cachix.org" : httpUrl(check, [...at, "endpoint"], raw.endpoint);
+        const cachixPath = optionalPath("cachixPath");
+        if (!ok || !cache || !tokenFile || !endpoint) return undefined;
+        return {
+          name,
+          type,
+          systems,
+          cache,
+          tokenFile,
+          endpoint,
+          ...(signingKeyFile ? { signingKeyFile } : {}),
+          ...(cachixPath ? { cachixPath } : {}),
+        };
+      }
+    }
   });
+}
+
+function isRecordLike(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function nameOf(check: Checker, path: (string | number)[], value: unknown): string | undefined {
+  const s = check.string(path, value);
+  return s !== undefined && !CACHE_NAME_RE.test(s)
+    ? check.fail(path, "a cache name of letters, digits, `.`, `_` or `-`", s)
+    : s;
+}
+
+function httpUrl(check: Checker, path: (string | number)[], value: unknown): string | undefined {
+  const s = check.string(path, value, "an http(s) URL");
+  if (s === undefined) return undefined;
+  try {
+    const url = new URL(s);
+    if (url.protocol === "http:" || url.protocol === "https:") return s;
+  } catch {}
+  return check.fail(path, "an http(s) URL such as https://attic.lan", s);
 }
 
 function uniqueName(check: Checker, path: (string | number)[], value: unknown, seen: Set<string>, what: string) {

@@ -4,21 +4,19 @@
  * cache is never consulted: it trusts positive answers for 30 days, so a path
  * the cache lost would never be sent again (nix#6056).
  */
-import http from "node:http";
-import https from "node:https";
-import { GenpushError } from "../errors.js";
+import { type RetryOptions, withRetry } from "../retry.js";
+import { HttpClient } from "./http.js";
 
 export interface NarinfoQueryOptions {
   cacheName: string;
   concurrency: number;
   timeoutMs: number;
-  signal?: AbortSignal;
+  retry: RetryOptions;
 }
 
 export class NarinfoClient {
   private readonly base: URL;
-  private readonly agent: http.Agent;
-  private readonly request: typeof http.request;
+  private readonly http: HttpClient;
 
   constructor(
     storeUri: string,
@@ -29,14 +27,16 @@ export class NarinfoClient {
     url.hash = "";
     if (!url.pathname.endsWith("/")) url.pathname += "/";
     this.base = url;
-    const secure = url.protocol === "https:";
-    const Agent = secure ? https.Agent : http.Agent;
-    this.agent = new Agent({ keepAlive: true, maxSockets: options.concurrency });
-    this.request = secure ? https.request : http.request;
+    this.http = new HttpClient({
+      cacheName: options.cacheName,
+      maxSockets: options.concurrency,
+      timeoutMs: options.timeoutMs,
+      authHint: "check the cache's credentials (netrc-file in nix.conf) and that this host may read it",
+    });
   }
 
   /** The subset of `hashes` whose narinfo the cache does not have. */
-  async missing(hashes: readonly string[]): Promise<Set<string>> {
+  async missing(hashes: readonly string[], signal?: AbortSignal): Promise<Set<string>> {
     const missing = new Set<string>();
     let next = 0;
     let failure: unknown;
@@ -44,7 +44,7 @@ export class NarinfoClient {
       while (next < hashes.length && failure === undefined) {
         const hash = hashes[next++] as string;
         try {
-          if (!(await this.has(hash))) missing.add(hash);
+          if (!(await this.has(hash, signal))) missing.add(hash);
         } catch (error) {
           failure ??= error;
         }
@@ -56,47 +56,16 @@ export class NarinfoClient {
   }
 
   close(): void {
-    this.agent.destroy();
+    this.http.close();
   }
 
-  private has(hash: string): Promise<boolean> {
+  private async has(hash: string, signal?: AbortSignal): Promise<boolean> {
     const url = new URL(`${hash}.narinfo`, this.base);
-    const where = `cache ${this.options.cacheName}`;
-    return new Promise((resolve, reject) => {
-      const req = this.request(url, {
-        method: "HEAD",
-        agent: this.agent,
-        timeout: this.options.timeoutMs,
-        ...(this.options.signal ? { signal: this.options.signal } : {}),
-      });
-      req.on("response", (res) => {
-        res.resume();
-        const status = res.statusCode ?? 0;
-        if (status === 200) resolve(true);
-        else if (status === 404 || status === 410) resolve(false);
-        else if (status === 401 || status === 403) {
-          reject(
-            new GenpushError(`${where} refused access (HTTP ${status} for ${url.origin}${url.pathname})`, {
-              hint: "check the cache's credentials (netrc-file in nix.conf) and that this host may read it",
-            }),
-          );
-        } else reject(new GenpushError(`${where} answered HTTP ${status} for ${url.pathname}`, { hint: RETRY_HINT }));
-      });
-      req.on("timeout", () => {
-        req.destroy(
-          new GenpushError(`${where} did not answer within ${this.options.timeoutMs / 1000}s`, { hint: RETRY_HINT }),
-        );
-      });
-      req.on("error", (error) => {
-        reject(
-          error instanceof GenpushError
-            ? error
-            : new GenpushError(`${where} is unreachable at ${url.origin}: ${error.message}`, { hint: RETRY_HINT }),
-        );
-      });
-      req.end();
-    });
+    const answer = await withRetry(
+      `asking cache ${this.options.cacheName}`,
+      () => this.http.request(url, { method: "HEAD", accept: [404, 410], ...(signal ? { signal } : {}) }),
+      this.options.retry,
+    );
+    return answer.status < 300;
   }
 }
-
-const RETRY_HINT = "the generation stays pending; the next `genpush push` retries it";

@@ -1,14 +1,24 @@
 import type { CacheConfig, CacheType } from "../config.js";
+import { DEFAULT_RETRY } from "../retry.js";
+import { AtticCache } from "./attic.js";
+import { CachixCache } from "./cachix.js";
 import { NixStoreCache } from "./nix-store.js";
+import type { CacheOptions } from "./options.js";
 import type { Cache } from "./types.js";
 
+export type { CacheOptions } from "./options.js";
 export type { Cache, PushProgress } from "./types.js";
+
+type Backends = { [K in CacheType]: (config: Extract<CacheConfig, { type: K }>, options: CacheOptions) => Cache };
 
 /** One backend per cache type: a missing one is a type error. */
 const backends = {
-  nix: (config) => new NixStoreCache(config),
-} satisfies Record<CacheType, (config: CacheConfig) => Cache>;
+  nix: (config, options) => new NixStoreCache(config, options),
+  attic: (config, options) => new AtticCache(config, options),
+  cachix: (config, options) => new CachixCache(config, options),
+} satisfies Backends;
 
-export function openCache(config: CacheConfig): Cache {
-  return backends[config.type](config);
+export function openCache(config: CacheConfig, options: Partial<CacheOptions> = {}): Cache {
+  const full: CacheOptions = { retry: DEFAULT_RETRY, timeoutMs: 30_000, ...options };
+  return (backends[config.type] as (c: CacheConfig, o: CacheOptions) => Cache)(config, full);
 }

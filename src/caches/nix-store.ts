@@ -11,18 +11,22 @@ import { fileURLToPath } from "node:url";
 import type { NixCacheConfig } from "../config.js";
 import { copyPaths, invalidPaths } from "../nix.js";
 import type { PathInfo } from "../path-info.js";
+import { withRetry } from "../retry.js";
 import { hashPart, type StorePath } from "../store-path.js";
+import { retryableUpload } from "./client-process.js";
 import { NarinfoClient } from "./http-narinfo.js";
+import { type CacheOptions, retryOptions } from "./options.js";
 import type { Cache, PushProgress } from "./types.js";
-
-const QUERY_TIMEOUT_MS = 30_000;
 
 export class NixStoreCache implements Cache {
   readonly name: string;
   readonly wholeClosures = true;
   private http: NarinfoClient | undefined;
 
-  constructor(readonly config: NixCacheConfig) {
+  constructor(
+    readonly config: NixCacheConfig,
+    private readonly options: CacheOptions,
+  ) {
     this.name = config.name;
   }
 
@@ -33,10 +37,10 @@ export class NixStoreCache implements Cache {
       this.http ??= new NarinfoClient(store, {
         cacheName: this.name,
         concurrency: this.config.queryConcurrency,
-        timeoutMs: QUERY_TIMEOUT_MS,
-        ...(signal ? { signal } : {}),
+        timeoutMs: this.options.timeoutMs,
+        retry: retryOptions(this.options, signal),
       });
-      const missing = await this.http.missing(paths.map(hashPart));
+      const missing = await this.http.missing(paths.map(hashPart), signal);
       return paths.filter((path) => missing.has(hashPart(path)));
     }
     if (store.startsWith("file://")) {
@@ -48,11 +52,19 @@ export class NixStoreCache implements Cache {
   }
 
   async push(paths: readonly PathInfo[], events: PushProgress, signal?: AbortSignal): Promise<void> {
-    await copyPaths(
-      paths.map((info) => info.path),
-      this.config.store,
-      this.uploadUri(),
-      { ...(signal ? { signal } : {}), onProgress: (done, total) => events.onProgress?.(done, total) },
+    // Each try asks the cache again first, so what an earlier try uploaded is not sent twice.
+    await withRetry(
+      `uploading to cache ${this.name}`,
+      () =>
+        copyPaths(
+          paths.map((info) => info.path),
+          this.config.store,
+          this.uploadUri(),
+          { ...(signal ? { signal } : {}), onProgress: (done, total) => events.onProgress?.(done, total) },
+        ).catch((error) => {
+          throw retryableUpload(error);
+        }),
+      retryOptions(this.options, signal),
     );
   }
 

@@ -30,7 +30,8 @@ export async function openContext(options: GlobalOptions): Promise<Context> {
   const { log, journal } = makeLogger(options);
   const config = await loadConfig(options.config ?? defaultConfigFile(currentEnvironment()));
   log.debug(`configuration from ${config.file}`);
-  const caches = new Map(config.caches.map((cache) => [cache.name, openCache(cache)]));
+  const onRetry = (message: string) => log.warn(message);
+  const caches = new Map(config.caches.map((cache) => [cache.name, openCache(cache, { onRetry })]));
   return { config, log, journal, caches };
 }
 

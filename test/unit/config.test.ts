@@ -3,7 +3,13 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { defaultConfigFile, defaultStateDir, type Environment, validateConfig } from "../../src/config.js";
+import {
+  defaultConfigFile,
+  defaultStateDir,
+  type Environment,
+  type NixCacheConfig,
+  validateConfig,
+} from "../../src/config.js";
 import { parseConfigSource } from "../../src/config-source.js";
 import { ExitCode, UsageError } from "../../src/errors.js";
 
@@ -63,7 +69,7 @@ ${CACHE}    signingKeyFile: $CREDENTIALS_DIRECTORY/signing-key
     assert.deepEqual(config.profiles, [
       { name: "hm", path: "/home/alice/.local/state/nix/profiles/home-manager", system: "aarch64-linux" },
     ]);
-    assert.equal(config.caches[0]?.signingKeyFile, key);
+    assert.equal((config.caches[0] as NixCacheConfig).signingKeyFile, key);
   });
 
   it("defaults follow systemd, XDG and root", () => {
@@ -80,6 +86,63 @@ ${CACHE}    signingKeyFile: $CREDENTIALS_DIRECTORY/signing-key
     );
     assert.equal(defaultConfigFile({ env: { GENPUSH_CONFIG: "/g.yaml" }, uid: 1000, home: "/h" }), "/g.yaml");
   });
+});
+
+describe("configuration: Attic and Cachix caches", () => {
+  const token = join(dir, "token");
+  writeFileSync(token, "secret-token\n", { mode: 0o600 });
+  it("resolve with their defaults", async () => {
+    const config = await load(`caches:
+  - {name: arm, systems: [aarch64-linux], type: attic, endpoint: "https://attic.lan", cache: fort-arm, tokenFile: ${token}}
+  - {name: pub, systems: [x86_64-linux], type: cachix, cache: mine, tokenFile: ${token}, signingKeyFile: ${key}}
+`);
+    assert.deepEqual(config.caches, [
+      {
+        name: "arm",
+        type: "attic",
+        systems: ["aarch64-linux"],
+        endpoint: "https://attic.lan",
+        cache: "fort-arm",
+        tokenFile: token,
+      },
+      {
+        name: "pub",
+        type: "cachix",
+        systems: ["x86_64-linux"],
+        cache: "mine",
+        tokenFile: token,
+        endpoint: "https://cachix.org",
+        signingKeyFile: key,
+      },
+    ]);
+  });
+  it("attic needs endpoint, cache and tokenFile", () =>
+    rejects(
+      "caches:\n  - {name: arm, systems: [aarch64-linux], type: attic}\n",
+      "caches[0].endpoint: is required",
+      "caches[0].cache: is required",
+      "caches[0].tokenFile: is required",
+    ));
+  it("a key of another backend is unknown", () =>
+    rejects(
+      `caches:\n  - {name: a, systems: [x86_64-linux], type: attic, endpoint: "http://a", cache: c, tokenFile: ${token}, store: x}\n`,
+      "caches[0].store: unknown key",
+    ));
+  it("attic endpoint must be http(s)", () =>
+    rejects(
+      `caches:\n  - {name: a, systems: [x86_64-linux], type: attic, endpoint: "ftp://a", cache: c, tokenFile: ${token}}\n`,
+      "caches[0].endpoint: expected an http(s) URL",
+    ));
+  it("an unreadable token file", () =>
+    rejects(
+      "caches:\n  - {name: p, systems: [x86_64-linux], type: cachix, cache: c, tokenFile: /nonexistent/token}\n",
+      "caches[0].tokenFile: cannot read /nonexistent/token (no such file)",
+    ));
+  it("a cachix cache name with a slash", () =>
+    rejects(
+      `caches:\n  - {name: p, systems: [x86_64-linux], type: cachix, cache: a/b, tokenFile: ${token}}\n`,
+      "caches[0].cache",
+    ));
 });
 
 describe("configuration: every bad input names file, line and key, and exits 2", () => {
@@ -102,7 +165,10 @@ describe("configuration: every bad input names file, line and key, and exits 2",
   it("an unknown top-level key suggests the right one", () =>
     rejects(`${CACHE}exlude: ["*.iso"]\n`, ":6: exlude: unknown key; did you mean `exclude`?"));
   it("unknown cache type", () =>
-    rejects(CACHE.replace("type: nix", "type: s3"), ":4: caches[0].type: expected one of `nix`, got `s3`"));
+    rejects(
+      CACHE.replace("type: nix", "type: s3"),
+      ":4: caches[0].type: expected one of `nix`, `attic`, `cachix`, got `s3`",
+    ));
   it("missing type", () => rejects(CACHE.replace("    type: nix\n", ""), "caches[0].type: is required"));
   it("missing store", () =>
     rejects(CACHE.replace("    store: http://127.0.0.1:8080\n", ""), ":2: caches[0].store: is required"));

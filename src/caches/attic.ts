@@ -1,0 +1,119 @@
+/**
+ * `type: attic`. Ask with `POST /_api/v1/get-missing-paths` in batches of
+ * 1,000 hashes (one request for a large closure exceeds proxy body limits:
+ * attic#220); upload with `attic push --no-closure`, given the server, cache
+ * and token file through a private attic configuration for that process only,
+ * so the user's own attic login is neither needed nor touched, and the token
+ * is never on a command line. Attic accepts paths whose references it lacks,
+ * so the upstream filter applies.
+ */
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { AtticCacheConfig } from "../config.js";
+import type { PathInfo } from "../path-info.js";
+import { withRetry } from "../retry.js";
+import type { StorePath } from "../store-path.js";
+import { bulkMissing } from "./bulk-query.js";
+import { baseEnvironment, findClient, runClient } from "./client-process.js";
+import { HttpClient } from "./http.js";
+import { type CacheOptions, retryOptions } from "./options.js";
+import { readSecret } from "./secret.js";
+import type { Cache, PushProgress } from "./types.js";
+
+export const ATTIC_BATCH = 1000;
+const UPLOAD_CHUNK = 500;
+
+export class AtticCache implements Cache {
+  readonly name: string;
+  readonly wholeClosures = false;
+  private readonly http: HttpClient;
+
+  constructor(
+    readonly config: AtticCacheConfig,
+    private readonly options: CacheOptions,
+  ) {
+    this.name = config.name;
+    this.http = new HttpClient({
+      cacheName: config.name,
+      maxSockets: 4,
+      timeoutMs: options.timeoutMs,
+      authHint: `check ${config.tokenFile}: the token must allow pushing to ${config.cache}`,
+    });
+  }
+
+  async missing(paths: readonly StorePath[], signal?: AbortSignal): Promise<StorePath[]> {
+    if (paths.length === 0) return [];
+    return bulkMissing(paths, {
+      cacheName: this.name,
+      http: this.http,
+      url: new URL(`${this.config.endpoint.replace(/\/+$/, "")}/_api/v1/get-missing-paths`),
+      token: await readSecret(this.config.tokenFile, this.name, "token"),
+      batchSize: ATTIC_BATCH,
+      body: (hashes) => ({ cache: this.config.cache, store_path_hashes: hashes }),
+      missingFrom: (answer) => (answer as { missing_paths?: unknown }).missing_paths,
+      retry: retryOptions(this.options, signal),
+      ...(signal ? { signal } : {}),
+    });
+  }
+
+  async push(paths: readonly PathInfo[], events: PushProgress, signal?: AbortSignal): Promise<void> {
+    const attic = await findClient(
+      "attic",
+      this.config.atticPath,
+      this.name,
+      "nix profile install nixpkgs#attic-client",
+    );
+    const token = await readSecret(this.config.tokenFile, this.name, "token");
+    const home = await mkdtemp(join(tmpdir(), "genpush-attic-"));
+    try {
+      await mkdir(join(home, "attic"), { mode: 0o700 });
+      await writeFile(join(home, "attic", "config.toml"), this.atticConfig(), { mode: 0o600, flag: "wx" });
+      let done = 0;
+      for (let i = 0; i < paths.length; i += UPLOAD_CHUNK) {
+        const chunk = paths.slice(i, i + UPLOAD_CHUNK).map((info) => info.path);
+        const args = [
+          "push",
+          `genpush:${this.config.cache}`,
+          "--no-closure",
+          "--ignore-upstream-cache-filter",
+          "--",
+          ...chunk,
+        ];
+        await withRetry(
+          `uploading to cache ${this.name}`,
+          () =>
+            runClient({
+              file: attic,
+              args,
+              env: { ...baseEnvironment(), XDG_CONFIG_HOME: home },
+              cacheName: this.name,
+              doing: `attic push of ${chunk.length} paths`,
+              secrets: [token],
+              ...(signal ? { signal } : {}),
+            }),
+          retryOptions(this.options, signal),
+        );
+        done += chunk.length;
+        events.onProgress?.(done, paths.length);
+      }
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  }
+
+  close(): void {
+    this.http.close();
+  }
+
+  /** attic's client configuration: the server and a token *file*, never the token. */
+  private atticConfig(): string {
+    return [
+      'default-server = "genpush"',
+      "[servers.genpush]",
+      `endpoint = ${JSON.stringify(this.config.endpoint)}`,
+      `token-file = ${JSON.stringify(this.config.tokenFile)}`,
+      "",
+    ].join("\n");
+  }
+}

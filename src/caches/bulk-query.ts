@@ -1,0 +1,59 @@
+/**
+ * The bulk existence query of Attic and Cachix: store hashes in, the missing
+ * ones out, as JSON over HTTP with a bearer token, in batches small enough for
+ * the server and any proxy in front of it (attic#220), each batch retried.
+ */
+import { GenpushError } from "../errors.js";
+import { type RetryOptions, withRetry } from "../retry.js";
+import { hashPart, type StorePath } from "../store-path.js";
+import type { HttpClient } from "./http.js";
+
+export interface BulkQuery {
+  cacheName: string;
+  http: HttpClient;
+  url: URL;
+  token: string;
+  batchSize: number;
+  /** The request body for one batch of hashes. */
+  body(hashes: string[]): unknown;
+  /** The missing hashes from one answer. */
+  missingFrom(answer: unknown): unknown;
+  retry: RetryOptions;
+  signal?: AbortSignal;
+}
+
+export async function bulkMissing(paths: readonly StorePath[], query: BulkQuery): Promise<StorePath[]> {
+  const missing = new Set<string>();
+  const hashes = paths.map(hashPart);
+  for (let i = 0; i < hashes.length; i += query.batchSize) {
+    const batch = hashes.slice(i, i + query.batchSize);
+    const answer = await withRetry(
+      `asking cache ${query.cacheName}`,
+      () =>
+        query.http.request(query.url, {
+          method: "POST",
+          headers: { authorization: `Bearer ${query.token}`, accept: "application/json" },
+          body: JSON.stringify(query.body(batch)),
+          ...(query.signal ? { signal: query.signal } : {}),
+        }),
+      query.retry,
+    );
+    for (const hash of parseHashes(query, answer.body)) missing.add(hash);
+  }
+  return paths.filter((path) => missing.has(hashPart(path)));
+}
+
+function parseHashes(query: BulkQuery, body: Buffer): string[] {
+  let list: unknown;
+  try {
+    list = query.missingFrom(JSON.parse(body.toString("utf8")));
+  } catch {
+    list = undefined;
+  }
+  if (!Array.isArray(list) || !list.every((h) => typeof h === "string")) {
+    throw new GenpushError(`cache ${query.cacheName} answered the missing-paths query with something unexpected`, {
+      hint: "check that the endpoint is the cache's API, not a web page or a proxy's error",
+    });
+  }
+  return list;
+}

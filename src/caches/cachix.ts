@@ -1,0 +1,94 @@
+/**
+ * `type: cachix`. Ask with Cachix's bulk narinfo query (a JSON list of store
+ * hashes in, the missing ones out, at most 32,768 per request); upload with
+ * `cachix push`, the token and the optional signing key handed to that
+ * process only, through its environment (CACHIX_AUTH_TOKEN,
+ * CACHIX_SIGNING_KEY), never its argv. Cachix accepts paths whose references
+ * it lacks, so the upstream filter applies.
+ */
+import type { CachixCacheConfig } from "../config.js";
+import type { PathInfo } from "../path-info.js";
+import { withRetry } from "../retry.js";
+import type { StorePath } from "../store-path.js";
+import { bulkMissing } from "./bulk-query.js";
+import { baseEnvironment, findClient, runClient } from "./client-process.js";
+import { HttpClient } from "./http.js";
+import { type CacheOptions, retryOptions } from "./options.js";
+import { readSecret } from "./secret.js";
+import type { Cache, PushProgress } from "./types.js";
+
+export const CACHIX_BATCH = 32_768;
+const UPLOAD_CHUNK = 500;
+
+export class CachixCache implements Cache {
+  readonly name: string;
+  readonly wholeClosures = false;
+  private readonly http: HttpClient;
+
+  constructor(
+    readonly config: CachixCacheConfig,
+    private readonly options: CacheOptions,
+  ) {
+    this.name = config.name;
+    this.http = new HttpClient({
+      cacheName: config.name,
+      maxSockets: 4,
+      timeoutMs: options.timeoutMs,
+      authHint: `check ${config.tokenFile}: the token must allow writing to ${config.cache}`,
+    });
+  }
+
+  async missing(paths: readonly StorePath[], signal?: AbortSignal): Promise<StorePath[]> {
+    if (paths.length === 0) return [];
+    return bulkMissing(paths, {
+      cacheName: this.name,
+      http: this.http,
+      url: new URL(
+        `${this.config.endpoint.replace(/\/+$/, "")}/api/v1/cache/${encodeURIComponent(this.config.cache)}/narinfo`,
+      ),
+      token: await readSecret(this.config.tokenFile, this.name, "token"),
+      batchSize: CACHIX_BATCH,
+      body: (hashes) => hashes,
+      missingFrom: (answer) => answer,
+      retry: retryOptions(this.options, signal),
+      ...(signal ? { signal } : {}),
+    });
+  }
+
+  async push(paths: readonly PathInfo[], events: PushProgress, signal?: AbortSignal): Promise<void> {
+    const cachix = await findClient("cachix", this.config.cachixPath, this.name, "nix profile install nixpkgs#cachix");
+    const token = await readSecret(this.config.tokenFile, this.name, "token");
+    const signingKey = this.config.signingKeyFile
+      ? await readSecret(this.config.signingKeyFile, this.name, "signing key")
+      : undefined;
+    const env = {
+      ...baseEnvironment(),
+      CACHIX_AUTH_TOKEN: token,
+      ...(signingKey ? { CACHIX_SIGNING_KEY: signingKey } : {}),
+    };
+    let done = 0;
+    for (let i = 0; i < paths.length; i += UPLOAD_CHUNK) {
+      const chunk = paths.slice(i, i + UPLOAD_CHUNK).map((info) => info.path);
+      await withRetry(
+        `uploading to cache ${this.name}`,
+        () =>
+          runClient({
+            file: cachix,
+            args: ["push", this.config.cache, ...chunk],
+            env,
+            cacheName: this.name,
+            doing: `cachix push of ${chunk.length} paths`,
+            secrets: signingKey ? [token, signingKey] : [token],
+            ...(signal ? { signal } : {}),
+          }),
+        retryOptions(this.options, signal),
+      );
+      done += chunk.length;
+      events.onProgress?.(done, paths.length);
+    }
+  }
+
+  close(): void {
+    this.http.close();
+  }
+}

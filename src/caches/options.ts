@@ -1,0 +1,19 @@
+import type { RetryPolicy } from "../retry.js";
+
+/** How a cache is driven, apart from its configuration: tests shrink the delays. */
+export interface CacheOptions {
+  retry: RetryPolicy;
+  /** A retry is about to happen: a sentence for the log, at warning priority. */
+  onRetry?: (message: string) => void;
+  /** Per-request time-out for cache APIs. */
+  timeoutMs: number;
+}
+
+/** The retry options for one operation of a cache. */
+export function retryOptions(options: CacheOptions, signal?: AbortSignal) {
+  return {
+    policy: options.retry,
+    ...(options.onRetry ? { onRetry: options.onRetry } : {}),
+    ...(signal ? { signal } : {}),
+  };
+}
