@@ -121,6 +121,7 @@ function program(): Command {
     .command("check")
     .description("validate the configuration and print it with every default filled in")
     .option("--json", "print one JSON document on stdout", false)
+    .option("--no-secrets", "do not read secret files (for a build where they do not exist yet)")
     .action(async (o) => exit(await configCheckCommand(globals(), o)));
 
   return cli;

@@ -99,14 +99,28 @@ export function defaultConfigFile({ env, uid, home }: Environment): string {
   return join(env.XDG_CONFIG_HOME || join(home, ".config"), "genpush", "config.yaml");
 }
 
-export async function loadConfig(file: string, environment = currentEnvironment()): Promise<Config> {
-  return validateConfig(await readConfigSource(file), environment);
+export interface LoadOptions {
+  /**
+   * Check that every secret file can be read (default). Off for commands that
+   * need no secret (`status`) and for checks where the secrets do not exist
+   * yet (a Nix build): a `$VAR` in a secret's path may then be unset, too.
+   */
+  secrets?: boolean;
 }
 
-export async function validateConfig(source: ConfigSource, environment: Environment): Promise<Config> {
+export async function loadConfig(file: string, environment = currentEnvironment(), options: LoadOptions = {}) {
+  return validateConfig(await readConfigSource(file), environment, options);
+}
+
+export async function validateConfig(
+  source: ConfigSource,
+  environment: Environment,
+  { secrets = true }: LoadOptions = {},
+): Promise<Config> {
   const check = new Checker();
   const raw = check.object([], source.data, TOP_KEYS) ?? {};
-  const expand = (path: (string | number)[], value: unknown) => expandPath(check, path, value, environment);
+  const expand = (path: (string | number)[], value: unknown, secret = false) =>
+    expandPath(check, path, value, environment, secret && !secrets);
 
   const stateDir = raw.stateDir === undefined ? undefined : expand(["stateDir"], raw.stateDir);
   const profiles = raw.profiles === undefined ? undefined : validateProfiles(check, raw.profiles, expand);
@@ -118,7 +132,7 @@ export async function validateConfig(source: ConfigSource, environment: Environm
       : check.stringList(["upstreamKeys"], raw.upstreamKeys, KEY_NAME_RE, "a key name such as `cache.nixos.org-1`");
   const exclude = raw.exclude === undefined ? [] : check.stringList(["exclude"], raw.exclude);
 
-  for (const secret of secretFiles) await checkReadable(check, secret.key, secret.file);
+  if (secrets) for (const secret of secretFiles) await checkReadable(check, secret.key, secret.file);
   if (raw.caches !== undefined && caches.length === 0 && check.issues.length === 0) {
     check.note(["caches"], "is empty: genpush needs at least one cache to push to");
   }
@@ -142,7 +156,7 @@ interface Validated {
   exclude: string[] | undefined;
 }
 
-type Expand = (path: (string | number)[], value: unknown) => string | undefined;
+type Expand = (path: (string | number)[], value: unknown, secret?: boolean) => string | undefined;
 
 function validateProfiles(check: Checker, value: unknown, expand: Expand): ProfileConfig[] {
   const items = check.list(["profiles"], value) ?? [];
@@ -191,7 +205,7 @@ function validateCaches(
       : undefined;
     if (systems?.length === 0) check.note([...at, "systems"], "is empty: list the systems this cache serves");
     const secret = (key: string, what: string) => {
-      const file = raw[key] === undefined ? undefined : expand([...at, key], raw[key]);
+      const file = raw[key] === undefined ? undefined : expand([...at, key], raw[key], true);
       if (file) secretFiles.push({ key: [...at, key], file });
       return check.required([...at, key], raw[key], what) ? file : undefined;
     };
@@ -245,6 +259,7 @@ function validateCaches(
         };
       }
     }
+    return undefined;
   });
 }
 
@@ -298,8 +313,17 @@ function storeUri(check: Checker, path: (string | number)[], value: unknown): st
   return s;
 }
 
-/** Paths may start with `~` and use `$VAR` / `${VAR}` (e.g. `$CREDENTIALS_DIRECTORY/token`). */
-function expandPath(check: Checker, path: (string | number)[], value: unknown, { env, home }: Environment) {
+/**
+ * Paths may start with `~` and use `$VAR` / `${VAR}` (e.g. `$CREDENTIALS_DIRECTORY/token`).
+ * `lenient`: an unset variable is left as written instead of being an error.
+ */
+function expandPath(
+  check: Checker,
+  path: (string | number)[],
+  value: unknown,
+  { env, home }: Environment,
+  lenient: boolean,
+) {
   const s = check.string(path, value, "a file path");
   if (s === undefined) return undefined;
   let missing: string | undefined;
@@ -309,8 +333,9 @@ function expandPath(check: Checker, path: (string | number)[], value: unknown, {
       const name = a ?? b;
       const v = env[name];
       if (v === undefined || v === "") missing = name;
-      return v ?? "";
+      return v || (lenient ? `$${name}` : "");
     });
+  if (missing && lenient) return expanded;
   if (missing) return check.note(path, `refers to $${missing}, which is not set in genpush's environment`);
   if (!isAbsolute(expanded)) return check.fail(path, "an absolute path (or one starting with ~)", s);
   return expanded;

@@ -7,6 +7,7 @@ import { createInterface } from "node:readline";
 import { ExecaError, execa } from "execa";
 import { GenpushError } from "./errors.js";
 import { type PathInfoResult, parsePathInfoJson } from "./path-info.js";
+import { lastLines } from "./process-output.js";
 import { parseStorePath, type StorePath } from "./store-path.js";
 
 const NEW_CLI = ["--extra-experimental-features", "nix-command"];
@@ -39,18 +40,12 @@ async function run(file: string, args: string[], { signal, doing, onStderrLine }
         });
       }
       if (error.isCanceled) throw new GenpushError(`${doing}: cancelled`);
-      throw new GenpushError(`${doing} failed: ${lastLines(String(error.stderr ?? ""))}`, { cause: error });
+      throw new GenpushError(`${doing} failed: ${lastLines(String(error.stderr ?? "")) || "no error output"}`, {
+        cause: error,
+      });
     }
     throw error;
   }
-}
-
-function lastLines(stderr: string): string {
-  const lines = stderr
-    .split("\n")
-    .map((line) => line.trim())
-    .filter((line) => line && !line.startsWith("warning:"));
-  return lines.slice(-3).join(" / ") || "no error output";
 }
 
 function chunks<T>(items: readonly T[], size: number): T[][] {

@@ -10,6 +10,7 @@ import { access } from "node:fs/promises";
 import { delimiter, join } from "node:path";
 import { ExecaError, execa } from "execa";
 import { GenpushError } from "../errors.js";
+import { lastLines } from "../process-output.js";
 import { RetryableError } from "../retry.js";
 
 const AUTH_FAILURE = /\b(401|403)\b|unauthori[sz]ed|forbidden|permission denied|invalid token/i;
@@ -76,15 +77,6 @@ export function scrub(text: string, secrets: readonly string[]): string {
   let out = text;
   for (const secret of secrets) if (secret.length >= 4) out = out.replaceAll(secret, "[secret]");
   return out;
-}
-
-function lastLines(text: string): string {
-  return text
-    .split("\n")
-    .map((line) => line.trim())
-    .filter(Boolean)
-    .slice(-3)
-    .join(" / ");
 }
 
 /** The environment a client needs from ours: PATH, locale, HOME, Nix's settings — nothing secret. */

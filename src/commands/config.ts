@@ -6,8 +6,11 @@ import { stringify } from "yaml";
 import { ExitCode } from "../errors.js";
 import { closeContext, type GlobalOptions, openContext, printJson } from "./context.js";
 
-export async function configCheckCommand(globals: GlobalOptions, options: { json: boolean }): Promise<ExitCode> {
-  const ctx = await openContext(globals);
+export async function configCheckCommand(
+  globals: GlobalOptions,
+  options: { json: boolean; secrets: boolean },
+): Promise<ExitCode> {
+  const ctx = await openContext(globals, { secrets: options.secrets });
   try {
     const { file, ...resolved } = ctx.config;
     if (options.json) printJson({ file, config: resolved });

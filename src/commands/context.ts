@@ -3,7 +3,14 @@
  * logger, and the caches opened once.
  */
 import { type Cache, openCache } from "../caches/index.js";
-import { type Config, currentEnvironment, defaultConfigFile, loadConfig, type ProfileConfig } from "../config.js";
+import {
+  type Config,
+  currentEnvironment,
+  defaultConfigFile,
+  type LoadOptions,
+  loadConfig,
+  type ProfileConfig,
+} from "../config.js";
 import { UsageError } from "../errors.js";
 import { createLogger, type LogFormat, type Logger, resolveLogFormat } from "../log.js";
 
@@ -26,9 +33,13 @@ export function makeLogger(options: GlobalOptions): { log: Logger; journal: bool
   return { log: createLogger(format, options.verbose), journal: format === "journal" };
 }
 
-export async function openContext(options: GlobalOptions): Promise<Context> {
+export async function openContext(options: GlobalOptions, load: LoadOptions = {}): Promise<Context> {
   const { log, journal } = makeLogger(options);
-  const config = await loadConfig(options.config ?? defaultConfigFile(currentEnvironment()));
+  const config = await loadConfig(
+    options.config ?? defaultConfigFile(currentEnvironment()),
+    currentEnvironment(),
+    load,
+  );
   log.debug(`configuration from ${config.file}`);
   const onRetry = (message: string) => log.warn(message);
   const caches = new Map(config.caches.map((cache) => [cache.name, openCache(cache, { onRetry })]));

@@ -3,10 +3,10 @@
  * cache that serves its system. Exit 1 when any profile or cache failed: the
  * work stays pending for the next trigger.
  */
-import { describeError, ExitCode } from "../errors.js";
+import { ExitCode } from "../errors.js";
 import { formatBytes, formatDuration, generationLabel, plural } from "../format.js";
 import { type ProfileOutcome, type PushResult, pushProfile } from "../push.js";
-import { inhibitSleep } from "../systemd/bus.js";
+import { inhibitSleep } from "../systemd/inhibit.js";
 import { type Context, closeContext, type GlobalOptions, openContext, printJson, selectProfiles } from "./context.js";
 
 export interface PushOptions {
@@ -55,14 +55,11 @@ export async function pushCommand(globals: GlobalOptions, options: PushOptions):
 
 /** Hold a logind delay lock on sleep while uploading, where logind is reachable. */
 async function withSleepInhibited<T>(ctx: Context, what: string, upload: () => Promise<T>): Promise<T> {
-  const inhibitor = await inhibitSleep(`genpush: ${what}`).catch((error) => {
-    ctx.log.debug(`no sleep inhibitor: ${describeError(error).message}`);
-    return null;
-  });
+  const inhibitor = inhibitSleep(`genpush: ${what}`, (reason) => ctx.log.debug(`no sleep inhibitor: ${reason}`));
   try {
     return await upload();
   } finally {
-    inhibitor?.release();
+    inhibitor.release();
   }
 }
 

@@ -1,17 +1,15 @@
 /**
  * The one place genpush speaks D-Bus (dbus-next): systemd's manager for unit
- * states and reloads, logind for a sleep inhibitor. Every call is bounded in
+ * states and reloads. Every call is bounded in
  * time, and every failure means "no bus": callers carry on without it (a
  * container, a plain shell, a CI runner).
  */
-import { closeSync } from "node:fs";
 import dbus, { type MessageBus, type Variant } from "dbus-next";
 
 export type BusKind = "system" | "user";
 
 const CALL_TIMEOUT_MS = 3000;
 const SYSTEMD = "org.freedesktop.systemd1";
-const LOGIND = "org.freedesktop.login1";
 
 /** The bus whose systemd manages this user's units: the system one for root. */
 export function busKindFor(uid: number): BusKind {
@@ -48,7 +46,7 @@ async function call(bus: MessageBus, service: string, path: string, iface: strin
 }
 
 function connect(kind: BusKind): MessageBus {
-  if (kind === "system") return dbus.systemBus({ negotiateUnixFd: true });
+  if (kind === "system") return dbus.systemBus();
   const runtime = process.env.XDG_RUNTIME_DIR;
   const busAddress =
     process.env.DBUS_SESSION_BUS_ADDRESS ?? (runtime ? `unix:path=${runtime}/bus` : "unix:path=/nonexistent/bus");
@@ -110,35 +108,4 @@ export async function reloadManager(kind: BusKind): Promise<void> {
   await withBus(kind, async (bus) => {
     await call(bus, SYSTEMD, "/org/freedesktop/systemd1", `${SYSTEMD}.Manager`, "Reload");
   });
-}
-
-export interface Inhibitor {
-  release(): void;
-}
-
-/**
- * A logind `delay` lock on sleep: suspend waits (up to logind's
- * InhibitDelayMaxSec) until the lock's file descriptor is closed.
- */
-export async function inhibitSleep(why: string): Promise<Inhibitor> {
-  const fd = await withBus("system", async (bus) => {
-    return (await call(
-      bus,
-      LOGIND,
-      "/org/freedesktop/login1",
-      `${LOGIND}.Manager`,
-      "Inhibit",
-      "sleep",
-      "genpush",
-      why,
-      "delay",
-    )) as number;
-  });
-  let open = true;
-  return {
-    release() {
-      if (open) closeSync(fd);
-      open = false;
-    },
-  };
 }

@@ -88,6 +88,24 @@ ${CACHE}    signingKeyFile: $CREDENTIALS_DIRECTORY/signing-key
   });
 });
 
+describe("configuration: without reading secrets (status, a Nix build's check)", () => {
+  it("leaves an unset variable in a secret's path as written and reads no file", async () => {
+    const text = `${CACHE}    signingKeyFile: $NOPE/signing-key\n`;
+    const config = await validateConfig(parseConfigSource("/c.yaml", text), env, { secrets: false });
+    assert.equal((config.caches[0] as NixCacheConfig).signingKeyFile, "$NOPE/signing-key");
+    const missing = await validateConfig(parseConfigSource("/c.yaml", `${CACHE}    signingKeyFile: /nonexistent\n`), env, {
+      secrets: false,
+    });
+    assert.equal((missing.caches[0] as NixCacheConfig).signingKeyFile, "/nonexistent");
+  });
+  it("still rejects an unset variable outside secrets", async () => {
+    await assert.rejects(
+      validateConfig(parseConfigSource("/c.yaml", `stateDir: $NOPE/state\n${CACHE}`), env, { secrets: false }),
+      /stateDir: refers to \$NOPE/,
+    );
+  });
+});
+
 describe("configuration: Attic and Cachix caches", () => {
   const token = join(dir, "token");
   writeFileSync(token, "secret-token\n", { mode: 0o600 });

@@ -1,0 +1,16 @@
+/** What a child process printed, made fit to quote in one log line. */
+
+// Nix colours its errors even when not on a terminal; journald would store such a line as binary.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching the escape character is the point
+const ANSI_ESCAPE = /\x1b\[[0-9;?]*[A-Za-z]/g;
+
+/** The last few meaningful lines, without colour codes or Nix's warnings, joined with ` / `. */
+export function lastLines(text: string, count = 3): string {
+  return text
+    .replace(ANSI_ESCAPE, "")
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith("warning:"))
+    .slice(-count)
+    .join(" / ");
+}

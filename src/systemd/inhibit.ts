@@ -1,0 +1,37 @@
+/**
+ * A logind `delay` lock on sleep while an upload runs, so a laptop lid closed
+ * mid-push waits (up to logind's InhibitDelayMaxSec) for it.
+ *
+ * logind hands the lock out as a file descriptor, which dbus-next can receive
+ * only through an optional native module that does not build on current Node;
+ * so the lock is held by `systemd-inhibit` running `cat` on a pipe from us. The
+ * lock ends when we close the pipe — or when we die, whatever the signal —
+ * so a killed genpush never leaves sleep blocked.
+ */
+import { spawn } from "node:child_process";
+
+export interface Inhibitor {
+  release(): void;
+}
+
+export function inhibitSleep(why: string, onUnavailable: (reason: string) => void): Inhibitor {
+  const child = spawn("systemd-inhibit", ["--what=sleep", "--mode=delay", "--who=genpush", `--why=${why}`, "cat"], {
+    stdio: ["pipe", "ignore", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  let released = false;
+  child.on("error", (error) => onUnavailable(error.message));
+  child.on("exit", (code) => {
+    if (!released && code !== 0) onUnavailable(stderr.trim() || `systemd-inhibit exited with ${code}`);
+  });
+  child.stdin.on("error", () => {});
+  return {
+    release() {
+      released = true;
+      child.stdin.end();
+    },
+  };
+}
