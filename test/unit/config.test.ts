@@ -93,9 +93,13 @@ describe("configuration: without reading secrets (status, a Nix build's check)",
     const text = `${CACHE}    signingKeyFile: $NOPE/signing-key\n`;
     const config = await validateConfig(parseConfigSource("/c.yaml", text), env, { secrets: false });
     assert.equal((config.caches[0] as NixCacheConfig).signingKeyFile, "$NOPE/signing-key");
-    const missing = await validateConfig(parseConfigSource("/c.yaml", `${CACHE}    signingKeyFile: /nonexistent\n`), env, {
-      secrets: false,
-    });
+    const missing = await validateConfig(
+      parseConfigSource("/c.yaml", `${CACHE}    signingKeyFile: /nonexistent\n`),
+      env,
+      {
+        secrets: false,
+      },
+    );
     assert.equal((missing.caches[0] as NixCacheConfig).signingKeyFile, "/nonexistent");
   });
   it("still rejects an unset variable outside secrets", async () => {
