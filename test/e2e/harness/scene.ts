@@ -1,0 +1,135 @@
+// What the systemd scenarios share: configs as genpush reads them, and questions about the
+// cache (on the host) and the container (units, journal, genpush's own answers).
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { hashOf } from "../../integration/harness/fixture.js";
+import type { Cache } from "../../integration/harness/nginx.js";
+import { type Container, type ExecOptions, GENPUSH_CLI, type JournalEntry, waitUntil } from "./container.js";
+
+export const SYSTEM = "/nix/var/nix/profiles/system";
+export const COMIN = "/nix/var/nix/profiles/system-profiles/comin";
+export const CONFIG = "/etc/genpush/config.yaml";
+export const KEY = "/etc/genpush/signing-key";
+/** LoadCredential= drop-ins: every service that reads the config needs the credential it names. */
+export const DROP_INS = ["genpush-system", "genpush-comin"].map(
+  (u) => `/etc/systemd/system/${u}.service.d/credentials.conf`,
+);
+export const genpush = ["node", GENPUSH_CLI];
+
+/** /etc/genpush/config.yaml: both root profiles, one nix cache signed with a credential. */
+export function systemConfig(store: string): string {
+  return `profiles:
+  - name: system
+    path: ${SYSTEM}
+  - name: comin
+    path: ${COMIN}
+caches:
+  - name: lan
+    systems: [x86_64-linux]
+    type: nix
+    store: ${store}
+    signingKeyFile: $CREDENTIALS_DIRECTORY/signing-key
+`;
+}
+
+/** ~/.config/genpush/config.yaml of a home-manager user; stateDir left to its default. */
+export function userConfig(store: string): string {
+  return `profiles:
+  - name: home-manager
+    path: ~/.local/state/nix/profiles/home-manager
+caches:
+  - name: lan
+    systems: [x86_64-linux]
+    type: nix
+    store: ${store}
+    signingKeyFile: ~/.config/genpush/signing-key
+`;
+}
+
+export function inCache(cache: Cache, storePath: string): boolean {
+  return existsSync(join(cache.dir, `${hashOf(storePath)}.narinfo`));
+}
+
+/** The line `push` logs for a profile x cache it pushed. */
+export function pushedLine(profile: string, generation: number): RegExp {
+  return new RegExp(`^pushed \\d+ of \\d+ paths? \\(.*\\) of ${profile} generation ${generation} to lan in \\S+$`);
+}
+
+/** The generation number N of `PROFILE -> PROFILE-N-link`. */
+export async function generationOf(c: Container, profile: string, opts: ExecOptions = {}): Promise<number> {
+  const link = (await c.run(["readlink", profile], opts)).trim();
+  const n = Number(/-(\d+)-link$/.exec(link)?.[1]);
+  if (!Number.isInteger(n)) throw new Error(`${profile} -> ${link} is not a generation link`);
+  return n;
+}
+
+/** Waits until the push of `storePath` reached the cache and the service has finished. */
+export async function waitPushed(
+  c: Container,
+  cache: Cache,
+  storePath: string,
+  unit: string,
+  opts: { user?: string; timeoutMs?: number } = {},
+): Promise<void> {
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  try {
+    await waitUntil(() => inCache(cache, storePath), timeoutMs, `${storePath} in the cache`);
+    await waitUntil(
+      async () =>
+        !["activating", "deactivating"].includes((await c.show(unit, ["ActiveState"], opts)).ActiveState ?? ""),
+      timeoutMs,
+      `${unit} to finish`,
+    );
+  } catch (error) {
+    throw new Error(`${(error as Error).message}\n${await journalText(c, unit, opts)}`);
+  }
+}
+
+/** The unit's journal as text, for assertion messages. */
+export async function journalText(c: Container, unit: string, opts: { user?: string } = {}): Promise<string> {
+  const entries = await c.journal(unit, opts).catch((): JournalEntry[] => []);
+  return `--- journal of ${unit} ---\n${entries
+    .slice(-40)
+    .map((e) => `<${e.PRIORITY}>${e.MESSAGE}`)
+    .join("\n")}`;
+}
+
+/** Waits for the pushed line of a profile generation in the unit's journal; returns that entry. */
+export async function waitJournalLine(
+  c: Container,
+  unit: string,
+  line: RegExp,
+  opts: { user?: string } = {},
+): Promise<JournalEntry> {
+  try {
+    return await waitUntil(
+      async () => (await c.journal(unit, opts)).find((e) => line.test(e.MESSAGE)),
+      10_000,
+      `${line} in the journal of ${unit}`,
+    );
+  } catch (error) {
+    throw new Error(`${(error as Error).message}\n${await journalText(c, unit, opts)}`);
+  }
+}
+
+/** `genpush ARGS --json` inside; the parsed document, or a failure with everything said. */
+// biome-ignore lint/suspicious/noExplicitAny: the JSON shape is what the tests assert on
+export async function genpushJson(c: Container, args: string[], opts: ExecOptions = {}): Promise<any> {
+  const r = await c.exec([...genpush, ...args, "--json"], opts);
+  try {
+    return JSON.parse(r.stdout);
+  } catch {
+    throw new Error(`genpush ${args.join(" ")} --json: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+  }
+}
+
+/** A message that is one JSON object: pino output leaking into the journal. */
+export function isRawJson(message: string): boolean {
+  if (!message.trimStart().startsWith("{")) return false;
+  try {
+    JSON.parse(message);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,226 @@
+// genpush under a real systemd 252 booted in a container (harness/container.ts): path units,
+// journald priorities, D-Bus unit states, a logind inhibitor and the sandbox, against a real
+// nginx binary cache on the host's loopback. One container for the whole file; the scenarios
+// run in order and build on each other (units installed once, generations numbered on).
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { type Cache, startCache } from "../integration/harness/nginx.js";
+import { newSeed, pullIntoFreshStore } from "../integration/harness/nix.js";
+import { bootContainer, type Container, e2eUnavailable, type JournalEntry, waitUntil } from "./harness/container.js";
+import { type Built, buildInside, switchInside } from "./harness/generations.js";
+import * as s from "./harness/scene.js";
+import { startSlowProxy } from "./harness/slow-proxy.js";
+
+const missing = e2eUnavailable();
+const onCi = Boolean(process.env.CI) && process.env.CI !== "false";
+if (missing && onCi) {
+  test("the systemd e2e suite can run here", () => assert.fail(`${missing}: CI must run the e2e suite, not skip it`));
+}
+
+describe("genpush under a real systemd", { skip: missing ?? false }, () => {
+  let c: Container;
+  let cache: Cache;
+  let publicKey: string;
+  const seed = newSeed();
+  let version = 0;
+  const build = (paths = 20, opts: { user?: string; seed?: string } = {}): Promise<Built> =>
+    buildInside(c, { seed: opts.seed ?? seed, paths, changed: 3, version: ++version }, opts);
+  const DAEMON = { NIX_REMOTE: "daemon" };
+
+  before(async () => {
+    [c, cache] = await Promise.all([bootContainer(), startCache()]);
+    await c.run(["mkdir", "-p", "/etc/genpush"]);
+    await c.run(["nix-store", "--generate-binary-cache-key", "genpush-e2e-1", s.KEY, `${s.KEY}.pub`]);
+    publicKey = (await c.run(["cat", `${s.KEY}.pub`])).trim();
+    await c.writeFile(s.CONFIG, s.systemConfig(cache.url));
+    for (const dropIn of s.DROP_INS) await c.writeFile(dropIn, `[Service]\nLoadCredential=signing-key:${s.KEY}\n`);
+  });
+  after(async () => {
+    await c?.destroy();
+    await cache?.destroy();
+  });
+
+  test("units install --system; a switch of the system profile is pushed by the path unit", async (t) => {
+    t.diagnostic(`container booted in ${c.bootMs} ms; failed at boot: ${c.bootFailures.join(", ") || "none"}`);
+    const out = await c.run([...s.genpush, "units", "install", "--system"]);
+    assert.match(out, /systemctl enable --now .*genpush-system\.path/);
+    const { ExecStart = "" } = await c.show("genpush-system.service", ["ExecStart"]);
+    assert.match(ExecStart, /path=\/usr\/bin\/node ; argv\[\]=\/usr\/bin\/node \/opt\/genpush\/dist\/cli\.js push/);
+    await c.run(["systemctl", "enable", "--now", "genpush-system.path", "genpush-comin.path"]);
+
+    const gen = await build();
+    await switchInside(c, s.SYSTEM, [gen.storePath]);
+    const n = await s.generationOf(c, s.SYSTEM);
+    await s.waitPushed(c, cache, gen.storePath, "genpush-system.service");
+    const line = await s.waitJournalLine(c, "genpush-system.service", s.pushedLine("system", n));
+    assert.equal(line.PRIORITY, 6, line.MESSAGE);
+    const pulled = pullIntoFreshStore(cache.url, gen.storePath, publicKey);
+    assert.ok(pulled.ok, `the pushed generation pulls, signed by the credential's key:\n${pulled.stderr}`);
+  });
+
+  test("two switches in a burst: the last one is pushed and nothing stays pending", async () => {
+    const [a, b] = await Promise.all([build(), build()]);
+    const started = Date.now();
+    await switchInside(c, s.SYSTEM, [a.storePath, b.storePath]);
+    assert.ok(Date.now() - started < 1000, `both switches took ${Date.now() - started} ms`);
+    await s.waitPushed(c, cache, b.storePath, "genpush-system.service");
+    const status = await waitUntil(
+      async () => {
+        const json = await s.genpushJson(c, ["status"]);
+        const system = json.profiles?.find((p: { profile: string }) => p.profile === "system");
+        return system?.caches?.every((x: { pending: boolean }) => x.pending === false) && system;
+      },
+      30_000,
+      "status --json: system not pending",
+    ).catch(async (e) => assert.fail(`${e.message}\n${await s.journalText(c, "genpush-system.service")}`));
+    assert.equal(status.current.storePath, b.storePath);
+    assert.equal(status.caches[0].lastPushed.storePath, b.storePath);
+  });
+
+  test("comin: the profile's directory appears at its first deployment and the path unit still fires", async () => {
+    const exists = await c.exec(["test", "-e", "/nix/var/nix/profiles/system-profiles"]);
+    assert.notEqual(exists.code, 0, "system-profiles/ must not exist before comin's first deployment");
+    assert.equal((await c.show("genpush-comin.path", ["ActiveState"])).ActiveState, "active");
+    const gen = await build();
+    // Nix 2.8's nix-env does not create a profile's directory ("opening directory ...: No such
+    // file"); comin does, right before it switches: the same here, in one shell.
+    const script = 'mkdir -p "$(dirname "$1")" && nix-env --profile "$1" --set "$2"';
+    await c.run(["sh", "-ec", script, "sh", s.COMIN, gen.storePath], { env: DAEMON });
+    await s.waitPushed(c, cache, gen.storePath, "genpush-comin.service");
+    const line = await s.waitJournalLine(c, "genpush-comin.service", s.pushedLine("comin", 1));
+    assert.equal(line.PRIORITY, 6, line.MESSAGE);
+  });
+
+  test("status --json reads the unit states from systemd over the system bus", async () => {
+    const json = await s.genpushJson(c, ["status"]);
+    assert.equal(json.units?.bus, "system", JSON.stringify(json.units));
+    const names = json.units.units.map((u: { name: string }) => u.name);
+    for (const name of ["genpush-system.path", "genpush-system.service", "genpush-comin.path"]) {
+      assert.ok(names.includes(name), `${name} in ${names.join(", ")}`);
+    }
+    for (const unit of json.units.units) {
+      if (unit.name.endsWith(".service")) continue; // a service may start meanwhile
+      const real = await c.show(unit.name, ["ActiveState", "SubState"]);
+      assert.equal(unit.activeState, real.ActiveState, unit.name);
+      assert.equal(unit.subState, real.SubState, unit.name);
+    }
+    const path = json.units.units.find((u: { name: string }) => u.name === "genpush-system.path");
+    assert.equal(path.activeState, "active");
+    assert.equal(path.subState, "waiting");
+  });
+
+  test("a sleep inhibitor (delay) is held while uploading, and released after", async (t) => {
+    const proxy = await startSlowProxy(cache.port, 100);
+    await c.writeFile(s.CONFIG, s.systemConfig(proxy.url));
+    try {
+      const gen = await build(8, { seed: newSeed() }); // all new: 8 uploads through the slow proxy
+      await switchInside(c, s.SYSTEM, [gen.storePath]);
+      const n = await s.generationOf(c, s.SYSTEM);
+      await c.run(["systemctl", "start", "--no-block", "genpush-system.service"]);
+      // Seen while an upload is under way: PUTs went through, and the top path (uploaded last) is not there yet.
+      const held = await waitUntil(
+        async () => {
+          if (s.inCache(cache, gen.storePath)) return "the upload finished before an inhibitor was seen";
+          const uploading = proxy.puts() > 0;
+          const list = await c.run(["systemd-inhibit", "--list", "--no-pager"]);
+          const line = list.split("\n").find((l) => /^\s*genpush\s/.test(l));
+          return uploading && !s.inCache(cache, gen.storePath) && line;
+        },
+        30_000,
+        "a genpush inhibitor in systemd-inhibit --list while uploading",
+      ).catch(async (e) => assert.fail(`${e.message}\n${await s.journalText(c, "genpush-system.service")}`));
+      assert.match(held, /^\s*genpush\s/, `${held}\n${await s.journalText(c, "genpush-system.service")}`);
+      assert.match(held, /\ssleep\s/, held);
+      assert.match(held, new RegExp(`\\sgenpush: uploading system generation ${n}\\s+delay\\s*$`), held);
+      await s.waitPushed(c, cache, gen.storePath, "genpush-system.service", { timeoutMs: 60_000 });
+      assert.ok(proxy.chunks() > 0, "the upload went through the slow proxy");
+      t.diagnostic(`${proxy.chunks()} chunks went through the slow proxy`);
+      const list = await c.run(["systemd-inhibit", "--list", "--no-pager"]);
+      assert.doesNotMatch(list, /^\s*genpush\s/m, list);
+    } finally {
+      await c.writeFile(s.CONFIG, s.systemConfig(cache.url));
+      await proxy.close();
+    }
+  });
+
+  test("cache down: the service fails with an error naming the cache; up again: pushed", async (t) => {
+    await cache.stop();
+    let down = true;
+    t.after(() => (down ? cache.start() : undefined)); // whatever happens here, the next scenarios need it
+    const gen = await build();
+    await switchInside(c, s.SYSTEM, [gen.storePath]);
+    const failed = await waitUntil(
+      async () => {
+        const u = await c.show("genpush-system.service", ["Result", "ActiveState", "InvocationID"]);
+        return u.ActiveState === "failed" && u;
+      },
+      60_000,
+      "genpush-system.service to fail",
+    ).catch(async (e) => assert.fail(`${e.message}\n${await s.journalText(c, "genpush-system.service")}`));
+    assert.equal(failed.Result, "exit-code");
+    const ours = (e: JournalEntry) =>
+      e.fields._SYSTEMD_INVOCATION_ID === failed.InvocationID && e.fields._TRANSPORT === "stdout";
+    const run = (await c.journal("genpush-system.service")).filter(ours);
+    const errors = (await c.journal("genpush-system.service", { priority: "err" })).filter(ours);
+    const said = run.map((e) => `<${e.PRIORITY}>${e.MESSAGE}`).join("\n");
+    assert.ok(
+      errors.some((e) => e.PRIORITY === 3 && /\blan\b/.test(e.MESSAGE)),
+      `journalctl -p err has an error (PRIORITY 3) naming the cache lan; the run said:\n${said}`,
+    );
+    const garbled = run.filter((e) => s.isRawJson(e.MESSAGE) || e.binary);
+    assert.equal((await c.show("genpush-system.path", ["ActiveState"])).ActiveState, "active");
+
+    await cache.start();
+    down = false;
+    await c.exec(["systemctl", "start", "genpush-system.service"]);
+    const result = (await c.show("genpush-system.service", ["Result"])).Result;
+    assert.equal(result, "success", await s.journalText(c, "genpush-system.service"));
+    assert.ok(s.inCache(cache, gen.storePath), "pushed once the cache is back");
+    // Every line a sentence: no pino JSON, no control characters (journald keeps those as bytes).
+    assert.deepEqual(
+      garbled.map((e) => e.MESSAGE),
+      [],
+    );
+  });
+
+  test("the system service's sandbox rates an exposure of 2.0 or less", async () => {
+    const out = await c.run(["systemd-analyze", "security", "genpush-system.service", "--no-pager"]);
+    const level = /Overall exposure level for genpush-system\.service: ([\d.]+)/.exec(out)?.[1];
+    assert.ok(level !== undefined, out);
+    assert.ok(Number(level) <= 2.0, `exposure ${level}:\n${out}`);
+  });
+
+  test("a lingering user's home-manager switch is pushed by the user's path unit", async () => {
+    await c.run(["useradd", "-m", "alice"]);
+    await c.run(["usermod", "-aG", "nix-users", "alice"]);
+    await c.run(["loginctl", "enable-linger", "alice"]);
+    const { uid, home } = await c.user("alice");
+    await waitUntil(
+      async () => (await c.exec(["systemctl", "is-active", `user@${uid}.service`])).stdout.trim() === "active",
+      30_000,
+      `user@${uid}.service`,
+    );
+    const alice = { user: "alice" };
+    await c.run(["mkdir", "-p", `${home}/.config/genpush`], alice);
+    const key = `${home}/.config/genpush/signing-key`;
+    await c.run(["nix-store", "--generate-binary-cache-key", "alice-1", key, `${key}.pub`], alice);
+    await c.writeFile(`${home}/.config/genpush/config.yaml`, s.userConfig(cache.url), alice);
+    const out = await c.run([...s.genpush, "units", "install", "--user"], alice);
+    assert.match(out, /systemctl --user enable --now .*genpush-home-manager\.path/);
+    await c.run(["systemctl", "--user", "enable", "--now", "genpush-home-manager.path"], alice);
+
+    const gen = await build(20, { ...alice, seed: newSeed() });
+    const profile = `${home}/.local/state/nix/profiles/home-manager`;
+    await c.run(["mkdir", "-p", `${home}/.local/state/nix/profiles`], alice);
+    await switchInside(c, profile, [gen.storePath], alice);
+    await s.waitPushed(c, cache, gen.storePath, "genpush-home-manager.service", alice);
+    const line = await s.waitJournalLine(c, "genpush-home-manager.service", s.pushedLine("home-manager", 1), alice);
+    assert.equal(line.PRIORITY, 6, line.MESSAGE);
+    // What the service recorded is what alice sees by hand (the default stateDir, both ways).
+    const status = await s.genpushJson(c, ["status"], alice);
+    const hm = status.profiles?.find((p: { profile: string }) => p.profile === "home-manager");
+    const stateFiles = await c.exec(["find", home, "-name", "home-manager.json"], alice);
+    assert.equal(hm?.caches?.[0]?.pending, false, `${JSON.stringify(hm)}\nstate files: ${stateFiles.stdout}`);
+    assert.equal(status.units?.bus, "user", JSON.stringify(status.units));
+  });
+});
