@@ -3,7 +3,18 @@
 // for a run killed with SIGKILL, by the next run (removeLeftovers).
 import type { ChildProcess } from "node:child_process";
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, statSync, symlinkSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 
 /** Every run mounts at a fresh /tmp/genpush-e2e-<pid of the test process>-XXXXXX. */
@@ -120,9 +131,16 @@ export function ensureBuilt(repoRoot: string): void {
  * Readies the overlay before boot: no machine-id (else nspawn refuses: it is the host's), and
  * the services and timers this machine enables masked, nix-daemon aside: the container shares
  * the host's network, so the host's nginx (port 80) or postgresql (5432) must not start in it.
+ * The container's nix-daemon builds without build users: the host's Nix uses the same nixbld
+ * uids (no user namespace), and each Nix kills every process of a build user before using it,
+ * so a build on the host killed builders in the container (signal 9, seen).
  */
 export function prepareRoot(root: string): string[] {
   rmSync(join(root, "etc/machine-id"), { force: true });
+  const nixConf = join(root, "etc/nix/nix.conf");
+  const hostConf = existsSync(nixConf) ? readFileSync(nixConf, "utf8") : "";
+  mkdirSync(join(root, "etc/nix"), { recursive: true });
+  writeFileSync(nixConf, `${hostConf}\nbuild-users-group =\n`);
   const etc = join(root, "etc/systemd/system");
   const masked: string[] = [];
   for (const wants of ["multi-user.target.wants", "timers.target.wants"]) {
