@@ -7,7 +7,7 @@ import type { ClosureReader } from "./closures.js";
 import type { Config } from "./config.js";
 import type { PathInfo } from "./path-info.js";
 import { makePlan, type Plan } from "./plan.js";
-import type { StorePath } from "./store-path.js";
+import { hashPart, type StorePath } from "./store-path.js";
 
 export interface CachePlan {
   closure: PathInfo[];
@@ -19,16 +19,32 @@ export interface CachePlan {
   baseGone: boolean;
 }
 
+/** What the cache already got from us: hashes recorded in state, else a generation's closure. */
+export interface PlanBase {
+  /** Hash parts of the paths the cache is known to hold (state). */
+  held?: readonly string[] | null;
+  /** A generation whose closure the cache got, read from the local store if still there. */
+  path?: StorePath | null;
+}
+
 export async function planForCache(
   config: Config,
   cache: Cache,
   target: StorePath,
-  basePath: StorePath | null,
+  from: PlanBase,
   reader: ClosureReader,
   signal?: AbortSignal,
 ): Promise<CachePlan> {
   const closure = await reader.closure(target);
-  const base = basePath ? await reader.closureIfValid(basePath) : null;
+  const basePath = from.path ?? null;
+  let base: ReadonlySet<StorePath> | null = null;
+  if (from.held) {
+    // Known from state: no need for the old generation to be in the store.
+    const held = new Set(from.held);
+    base = new Set(closure.filter((info) => held.has(hashPart(info.path))).map((info) => info.path));
+  } else if (basePath) {
+    base = await reader.closureIfValid(basePath);
+  }
   const plan = makePlan({
     closure,
     base,

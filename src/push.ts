@@ -18,7 +18,8 @@ import { generationLabel } from "./format.js";
 import { lockProfile } from "./lock.js";
 import { type Plan, route } from "./plan.js";
 import { currentGeneration, type Generation } from "./profiles.js";
-import { cacheState, type ProfileState, readState, writeState } from "./state.js";
+import { cacheState, HELD_LIMIT, type ProfileState, readState, writeState } from "./state.js";
+import { hashPart } from "./store-path.js";
 
 export type PushStatus = "pushed" | "up-to-date" | "planned" | "failed";
 
@@ -128,7 +129,7 @@ async function pushToCache(
   record: (change: () => void) => Promise<void>,
 ): Promise<PushResult> {
   const started = performance.now();
-  const last = cacheState(state, cache.name).lastPushed;
+  const { lastPushed: last, held } = cacheState(state, cache.name);
   const result: PushResult = {
     profile: generation.profile,
     cache: cache.name,
@@ -148,7 +149,7 @@ async function pushToCache(
       ctx.config,
       cache,
       generation.storePath,
-      last?.storePath ?? null,
+      { held: held ?? null, path: last?.storePath ?? null },
       reader,
       ctx.signal,
     );
@@ -183,6 +184,7 @@ async function pushToCache(
           at,
           counts: { closure: closure.length, uploaded: missing.length, narBytes: result.narBytes },
         },
+        held: closure.length <= HELD_LIMIT ? closure.map((info) => hashPart(info.path)) : null,
         lastResult: { status: "ok", at, generation: generation.number, storePath: generation.storePath },
       };
     });
@@ -195,6 +197,7 @@ async function pushToCache(
         const previous = cacheState(state, cache.name);
         state.caches[cache.name] = {
           lastPushed: previous.lastPushed,
+          held: previous.held ?? null,
           lastResult: {
             status: "failed",
             at: new Date().toISOString(),

@@ -10,6 +10,7 @@ import { writeFileAtomic } from "./atomic-file.js";
 import { isStorePath, type StorePath } from "./store-path.js";
 
 export const STATE_VERSION = 1;
+const HASH_RE = /^[0-9abcdfghijklmnpqrsvwxyz]{32}$/;
 
 export interface PushedGeneration {
   generation: number | null;
@@ -29,7 +30,17 @@ export interface LastResult {
 export interface CacheState {
   lastPushed: PushedGeneration | null;
   lastResult: LastResult | null;
+  /**
+   * Hash parts of the closure of `lastPushed`: what the cache is known to hold
+   * from us, so the next diff needs no old generation in the local store.
+   * Null when the closure was larger than HELD_LIMIT (the diff then reads the
+   * old generation from the store, or asks about the whole closure).
+   */
+  held?: string[] | null;
 }
+
+/** At most this many hashes per cache (33 bytes each in the file). */
+export const HELD_LIMIT = 100_000;
 
 export interface ProfileState {
   version: typeof STATE_VERSION;
@@ -93,6 +104,10 @@ function checkState(data: unknown, profile: string): ProfileState {
       if (!isObject(record) || typeof record.storePath !== "string" || !isStorePath(record.storePath)) {
         throw new Error(`${key} of cache ${name} has no valid store path`);
       }
+    }
+    const held = entry.held;
+    if (held !== undefined && held !== null && !(Array.isArray(held) && held.every((h) => HASH_RE.test(h)))) {
+      throw new Error(`held of cache ${name} is not a list of store hashes`);
     }
   }
   return { version: STATE_VERSION, profile, caches: data.caches as Record<string, CacheState> };

@@ -36,12 +36,13 @@ export async function diffCommand(globals: GlobalOptions, options: DiffOptions):
       routed.caches.map(async (cacheConfig) => {
         const cache = ctx.caches.get(cacheConfig.name);
         if (!cache) throw new Error(`cache ${cacheConfig.name} was not opened`);
-        const last = cacheState(state, cache.name).lastPushed;
+        const { lastPushed: last, held } = cacheState(state, cache.name);
         const base = from
           ? { generation: from.number, storePath: from.storePath }
           : last && { generation: last.generation, storePath: last.storePath };
         try {
-          const planned = await planForCache(ctx.config, cache, to.storePath, base?.storePath ?? null, reader);
+          const planBase = from ? { path: from.storePath } : { held: held ?? null, path: last?.storePath ?? null };
+          const planned = await planForCache(ctx.config, cache, to.storePath, planBase, reader);
           return {
             cache: cache.name,
             from: planned.baseGone ? null : base,

@@ -42,7 +42,7 @@ export async function verifyCommand(globals: GlobalOptions, options: VerifyOptio
               ctx.config,
               cache,
               generation.storePath,
-              null,
+              {},
               reader,
             );
             let status: Status = missing.length === 0 ? "complete" : "incomplete";

@@ -1,7 +1,7 @@
 // genpush push against a real Nix store and a real nginx binary cache: what it uploads,
 // and what it asks the cache, counted from nginx's access log.
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { explain } from "./harness/cli.js";
@@ -121,7 +121,7 @@ test("rollback to a generation already pushed uploads nothing", async (t) => {
   assert.equal(await s.cache.count("PUT"), 0);
 });
 
-test("last pushed generation garbage-collected: ask about all, upload only what is missing", async (t) => {
+test("last pushed generation garbage-collected: state knows what the cache holds, only new paths are asked", async (t) => {
   const s = await scenario({ paths: 100, changed: 3 });
   t.after(() => s.destroy());
   const g1 = s.switchTo(0);
@@ -138,7 +138,35 @@ test("last pushed generation garbage-collected: ask about all, upload only what 
   assert.equal(r.code, 0, explain(r));
   const res = onlyResult(r);
   assert.equal(res.status, "pushed");
-  assert.equal(res.generation, 2);
+  assert.equal(res.counts.new, added.length);
+  assert.equal(res.counts.uploaded, added.length);
+  const requests = await s.cache.requests();
+  const puts = requests.filter((q) => q.method === "PUT" && narinfo(q.uri)).map((q) => q.uri);
+  assert.deepEqual(puts.sort(), narinfoUris(added));
+  const asked = requests.filter((q) => ["HEAD", "GET"].includes(q.method) && narinfo(q.uri));
+  assert.ok(asked.length <= 4 * added.length + 5, `${asked.length} narinfo queries for ${added.length} new paths`);
+});
+
+test("no record of what the cache holds and the old generation collected: ask about all, upload only what is missing", async (t) => {
+  const s = await scenario({ paths: 100, changed: 3 });
+  t.after(() => s.destroy());
+  const g1 = s.switchTo(0);
+  assert.equal((await s.run("push", "--json")).code, 0);
+  // A state without `held`, as for a closure over the state's bound.
+  const file = join(s.stateDir, "profiles", "test.json");
+  const state = JSON.parse(readFileSync(file, "utf8"));
+  state.caches.local.held = null;
+  writeFileSync(file, JSON.stringify(state));
+  const g2 = s.switchTo(1);
+  const added = minus(g2.closure, g1.closure);
+  deleteGeneration(s.profile, 1);
+  collectGarbage(minus(g1.closure, g2.closure));
+
+  await s.cache.clearLog();
+  const r = await s.run("push", "--json");
+  assert.equal(r.code, 0, explain(r));
+  const res = onlyResult(r);
+  assert.equal(res.counts.new, g2.closure.length, "the whole closure is a candidate");
   assert.equal(res.counts.uploaded, added.length);
   const asked = (await s.cache.count("HEAD", narinfo)) + (await s.cache.count("GET", narinfo));
   assert.ok(asked >= g2.closure.length, `asked about ${asked} of ${g2.closure.length} paths`);

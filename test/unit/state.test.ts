@@ -43,6 +43,7 @@ describe("state: written atomically", () => {
     ["truncated", '{"version": 1, "caches": {"lan": {"lastPu'],
     ["empty", ""],
     ["another version", '{"version": 99, "caches": {}}'],
+    ["a held list of non-hashes", '{"version": 1, "caches": {"lan": {"lastPushed": null, "held": ["--x"]}}}'],
     ["a bad store path", '{"version": 1, "caches": {"lan": {"lastPushed": {"storePath": "--option"}}}}'],
   ]) {
     it(`a ${what} file is reported and rebuilt, never a crash`, async () => {
