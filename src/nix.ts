@@ -127,6 +127,16 @@ export async function copyPaths(
   }
 }
 
+/**
+ * Make `link` a symlink to `path` registered as an indirect GC root (through
+ * nix-daemon when the store is reached that way), replacing any older link.
+ */
+export async function addIndirectRoot(link: string, path: StorePath): Promise<void> {
+  await run("nix-store", ["--realise", "--add-root", link, "--indirect", "--", path], {
+    doing: `holding ${path} against garbage collection`,
+  });
+}
+
 let hostSystemCache: Promise<string> | undefined;
 
 /** The host's Nix system (`builtins.currentSystem`), e.g. x86_64-linux. */

@@ -15,6 +15,7 @@ import { ClosureReader } from "./closures.js";
 import type { Config, ProfileConfig } from "./config.js";
 import { describeError } from "./errors.js";
 import { generationLabel } from "./format.js";
+import { holdGeneration, releaseGeneration } from "./gc-root.js";
 import { lockProfile } from "./lock.js";
 import { type Plan, route } from "./plan.js";
 import { currentGeneration, type Generation } from "./profiles.js";
@@ -98,6 +99,8 @@ async function pushRound(ctx: PushContext, profile: ProfileConfig, reader: Closu
   const generation = outcome.generation;
   if (!generation) {
     ctx.events.onInfo?.(`profile ${profile.name} does not exist yet (${profile.path}): nothing to push`);
+    // A profile that went away takes its pending generation with it.
+    if (!ctx.dryRun) await releaseGeneration(ctx.config.stateDir, profile.name);
     return { ...outcome, status: "absent" };
   }
   const routed = route(generation.system, ctx.config.caches);
@@ -110,6 +113,16 @@ async function pushRound(ctx: PushContext, profile: ProfileConfig, reader: Closu
   if (loaded.problem) ctx.events.onWarning?.(loaded.problem);
   const state = loaded.state;
   const record = serialWriter(ctx.config.stateDir, state);
+  // Only when some cache still lacks it: a trigger with nothing new stays free of nix calls.
+  const holding =
+    !ctx.dryRun && routed.caches.some((c) => cacheState(state, c.name).lastPushed?.storePath !== generation.storePath);
+  if (holding) {
+    await holdGeneration(ctx.config.stateDir, profile.name, generation.storePath).catch((error) =>
+      ctx.events.onWarning?.(
+        `could not protect ${generation.storePath} from garbage collection: ${describeError(error).message}`,
+      ),
+    );
+  }
 
   outcome.results = await Promise.all(
     routed.caches.map((cacheConfig) =>
@@ -117,6 +130,8 @@ async function pushRound(ctx: PushContext, profile: ProfileConfig, reader: Closu
     ),
   );
   if (outcome.results.some((result) => result.status === "failed")) outcome.status = "failed";
+  // Pushed everywhere: no longer needs protecting. Failed: stays held until pushed or superseded.
+  else if (holding) await releaseGeneration(ctx.config.stateDir, profile.name);
   return outcome;
 }
 
