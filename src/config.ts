@@ -31,6 +31,8 @@ export interface NixCacheConfig {
   signingKeyFile?: string;
   /** Parallel narinfo queries for http(s) caches. */
   queryConcurrency: number;
+  /** Per request to the cache. */
+  timeoutSeconds: number;
 }
 
 export interface AtticCacheConfig {
@@ -43,6 +45,7 @@ export interface AtticCacheConfig {
   cache: string;
   tokenFile: string;
   atticPath?: string;
+  timeoutSeconds: number;
 }
 
 export interface CachixCacheConfig {
@@ -55,6 +58,7 @@ export interface CachixCacheConfig {
   /** Cachix's API, for the existence query. */
   endpoint: string;
   cachixPath?: string;
+  timeoutSeconds: number;
 }
 
 export type CacheConfig = NixCacheConfig | AtticCacheConfig | CachixCacheConfig;
@@ -66,6 +70,8 @@ export interface Config {
   caches: CacheConfig[];
   upstreamKeys: string[];
   exclude: string[];
+  /** Problems worth a warning that do not stop genpush, such as a secret others may read. */
+  warnings: string[];
 }
 
 export interface Environment {
@@ -83,7 +89,7 @@ const SYSTEM_RE = /^[a-z0-9_]+-[a-z0-9_]+$/;
 const KEY_NAME_RE = /^[^\s:]+$/;
 const TOP_KEYS = ["stateDir", "profiles", "caches", "upstreamKeys", "exclude"] as const;
 const PROFILE_KEYS = ["name", "path", "system"] as const;
-const COMMON_CACHE_KEYS = ["name", "type", "systems"] as const;
+const COMMON_CACHE_KEYS = ["name", "type", "systems", "timeoutSeconds"] as const;
 const CACHE_KEYS: Record<CacheType, readonly string[]> = {
   nix: [...COMMON_CACHE_KEYS, "store", "signingKeyFile", "queryConcurrency"],
   attic: [...COMMON_CACHE_KEYS, "endpoint", "cache", "tokenFile", "atticPath"],
@@ -132,7 +138,8 @@ export async function validateConfig(
       : check.stringList(["upstreamKeys"], raw.upstreamKeys, KEY_NAME_RE, "a key name such as `cache.nixos.org-1`");
   const exclude = raw.exclude === undefined ? [] : check.stringList(["exclude"], raw.exclude);
 
-  if (secrets) for (const secret of secretFiles) await checkReadable(check, secret.key, secret.file);
+  const warnings: string[] = [];
+  if (secrets) for (const secret of secretFiles) await checkSecretFile(check, secret, warnings);
   if (raw.caches !== undefined && caches.length === 0 && check.issues.length === 0) {
     check.note(["caches"], "is empty: genpush needs at least one cache to push to");
   }
@@ -142,7 +149,7 @@ export async function validateConfig(
   }
 
   return resolveConfig(
-    { file: source.file, stateDir, profiles, caches: caches as CacheConfig[], upstreamKeys, exclude },
+    { file: source.file, stateDir, profiles, caches: caches as CacheConfig[], upstreamKeys, exclude, warnings },
     environment,
   );
 }
@@ -154,6 +161,7 @@ interface Validated {
   caches: CacheConfig[];
   upstreamKeys: string[] | undefined;
   exclude: string[] | undefined;
+  warnings: string[];
 }
 
 type Expand = (path: (string | number)[], value: unknown, secret?: boolean) => string | undefined;
@@ -213,8 +221,16 @@ function validateCaches(
     const optionalPath = (key: string) => (raw[key] === undefined ? undefined : expand([...at, key], raw[key]));
     const cacheName = (what: string) =>
       check.required([...at, "cache"], raw.cache, what) ? nameOf(check, [...at, "cache"], raw.cache) : undefined;
+    const timeoutSeconds =
+      raw.timeoutSeconds === undefined ? 30 : check.integer([...at, "timeoutSeconds"], raw.timeoutSeconds, 1, 3600);
     if (!type) return undefined;
-    const ok = name !== undefined && systems !== undefined && systems.length > 0;
+    const ok = name !== undefined && systems !== undefined && systems.length > 0 && timeoutSeconds !== undefined;
+    const common = {
+      name: name as string,
+      type,
+      systems: systems as string[],
+      timeoutSeconds: timeoutSeconds as number,
+    };
 
     switch (type) {
       case "nix": {
@@ -227,7 +243,7 @@ function validateCaches(
             ? 32
             : check.integer([...at, "queryConcurrency"], raw.queryConcurrency, 1, 256);
         if (!ok || !store || queryConcurrency === undefined) return undefined;
-        return { name, type, systems, store, queryConcurrency, ...(signingKeyFile ? { signingKeyFile } : {}) };
+        return { ...common, type, store, queryConcurrency, ...(signingKeyFile ? { signingKeyFile } : {}) };
       }
       case "attic": {
         const endpoint = check.required([...at, "endpoint"], raw.endpoint, "the Attic server, e.g. https://attic.lan")
@@ -237,7 +253,7 @@ function validateCaches(
         const tokenFile = secret("tokenFile", "a file holding an Attic token that may push");
         const atticPath = optionalPath("atticPath");
         if (!ok || !endpoint || !cache || !tokenFile) return undefined;
-        return { name, type, systems, endpoint, cache, tokenFile, ...(atticPath ? { atticPath } : {}) };
+        return { ...common, type, endpoint, cache, tokenFile, ...(atticPath ? { atticPath } : {}) };
       }
       case "cachix": {
         const cache = cacheName("the Cachix cache's name");
@@ -248,9 +264,8 @@ function validateCaches(
         const cachixPath = optionalPath("cachixPath");
         if (!ok || !cache || !tokenFile || !endpoint) return undefined;
         return {
-          name,
+          ...common,
           type,
-          systems,
           cache,
           tokenFile,
           endpoint,
@@ -341,17 +356,24 @@ function expandPath(
   return expanded;
 }
 
-async function checkReadable(check: Checker, path: (string | number)[], file: string): Promise<void> {
+async function checkSecretFile(check: Checker, { key, file }: SecretFile, warnings: string[]): Promise<void> {
   try {
-    if (!(await stat(file)).isFile()) {
-      check.note(path, `cannot read ${file} (not a regular file)`);
+    const info = await stat(file);
+    if (!info.isFile()) {
+      check.note(key, `cannot read ${file} (not a regular file)`);
       return;
     }
     await access(file, constants.R_OK);
+    if ((info.mode & 0o044) !== 0) {
+      const mode = (info.mode & 0o777).toString(8).padStart(4, "0");
+      warnings.push(
+        `${formatKeyPath(key)}: the secret ${file} may be read by ${info.mode & 0o004 ? "anyone" : "its group"} (mode ${mode}); run \`chmod 600 ${file}\``,
+      );
+    }
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     check.note(
-      path,
+      key,
       `cannot read ${file} (${code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code})`,
     );
   }
@@ -375,6 +397,7 @@ function resolveConfig(v: Validated, environment: Environment): Config {
     caches: v.caches,
     upstreamKeys: v.upstreamKeys ?? ["cache.nixos.org-1"],
     exclude: v.exclude ?? [],
+    warnings: v.warnings,
   };
 }
 

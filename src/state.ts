@@ -7,6 +7,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "./atomic-file.js";
+import { GenpushError } from "./errors.js";
 import { isStorePath, type StorePath } from "./store-path.js";
 
 export const STATE_VERSION = 1;
@@ -82,7 +83,16 @@ export async function readState(stateDir: string, profile: string): Promise<Load
 }
 
 export async function writeState(stateDir: string, state: ProfileState): Promise<void> {
-  await writeFileAtomic(stateFile(stateDir, state.profile), `${JSON.stringify(state, null, 2)}\n`);
+  const file = stateFile(stateDir, state.profile);
+  try {
+    await writeFileAtomic(file, `${JSON.stringify(state)}\n`);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === "ENOSPC" || code === "EDQUOT" ? "the file system is full" : (error as Error).message;
+    throw new GenpushError(`cannot record the result in ${file}: ${why}`, {
+      hint: `free space in ${stateDir}; the previous state is intact and the generation stays pending`,
+    });
+  }
 }
 
 export function cacheState(state: ProfileState, cache: string): CacheState {

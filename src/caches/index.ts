@@ -19,6 +19,6 @@ const backends = {
 } satisfies Backends;
 
 export function openCache(config: CacheConfig, options: Partial<CacheOptions> = {}): Cache {
-  const full: CacheOptions = { retry: DEFAULT_RETRY, timeoutMs: 30_000, ...options };
+  const full: CacheOptions = { retry: DEFAULT_RETRY, timeoutMs: config.timeoutSeconds * 1000, ...options };
   return (backends[config.type] as (c: CacheConfig, o: CacheOptions) => Cache)(config, full);
 }

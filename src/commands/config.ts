@@ -12,8 +12,8 @@ export async function configCheckCommand(
 ): Promise<ExitCode> {
   const ctx = await openContext(globals, { secrets: options.secrets });
   try {
-    const { file, ...resolved } = ctx.config;
-    if (options.json) printJson({ file, config: resolved });
+    const { file, warnings, ...resolved } = ctx.config;
+    if (options.json) printJson({ file, config: resolved, warnings });
     else process.stdout.write(`# ${file}: valid; resolved with defaults:\n${stringify(resolved)}`);
     return ExitCode.ok;
   } finally {

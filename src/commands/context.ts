@@ -41,6 +41,7 @@ export async function openContext(options: GlobalOptions, load: LoadOptions = {}
     load,
   );
   log.debug(`configuration from ${config.file}`);
+  for (const warning of config.warnings) log.warn(`${config.file}: ${warning}`);
   const onRetry = (message: string) => log.warn(message);
   const caches = new Map(config.caches.map((cache) => [cache.name, openCache(cache, { onRetry })]));
   return { config, log, journal, caches };

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -49,7 +49,14 @@ describe("configuration: valid files resolve with every default", () => {
   it("a minimal file", async () => {
     const config = await load(CACHE);
     assert.deepEqual(config.caches, [
-      { name: "lan", type: "nix", systems: ["x86_64-linux"], store: "http://127.0.0.1:8080", queryConcurrency: 32 },
+      {
+        name: "lan",
+        type: "nix",
+        systems: ["x86_64-linux"],
+        store: "http://127.0.0.1:8080",
+        queryConcurrency: 32,
+        timeoutSeconds: 30,
+      },
     ]);
     assert.deepEqual(config.upstreamKeys, ["cache.nixos.org-1"]);
     assert.deepEqual(config.exclude, []);
@@ -85,6 +92,23 @@ ${CACHE}    signingKeyFile: $CREDENTIALS_DIRECTORY/signing-key
       "/c/genpush/config.yaml",
     );
     assert.equal(defaultConfigFile({ env: { GENPUSH_CONFIG: "/g.yaml" }, uid: 1000, home: "/h" }), "/g.yaml");
+  });
+});
+
+describe("configuration: secrets others may read, time-outs", () => {
+  it("a secret readable by its group or anyone is a warning naming the file and the chmod", async () => {
+    const open = join(dir, "open-key");
+    writeFileSync(open, "k", { mode: 0o644 });
+    chmodSync(open, 0o644);
+    const config = await load(`${CACHE}    signingKeyFile: ${open}\n`);
+    assert.deepEqual(config.warnings, [
+      `caches[0].signingKeyFile: the secret ${open} may be read by anyone (mode 0644); run \`chmod 600 ${open}\``,
+    ]);
+    assert.deepEqual((await load(`${CACHE}    signingKeyFile: ${key}\n`)).warnings, []);
+  });
+  it("timeoutSeconds per cache", async () => {
+    assert.equal((await load(`${CACHE}    timeoutSeconds: 5\n`)).caches[0]?.timeoutSeconds, 5);
+    await rejects(`${CACHE}    timeoutSeconds: 0\n`, "caches[0].timeoutSeconds: expected an integer from 1 to 3600");
   });
 });
 
@@ -126,6 +150,7 @@ describe("configuration: Attic and Cachix caches", () => {
         endpoint: "https://attic.lan",
         cache: "fort-arm",
         tokenFile: token,
+        timeoutSeconds: 30,
       },
       {
         name: "pub",
@@ -135,6 +160,7 @@ describe("configuration: Attic and Cachix caches", () => {
         tokenFile: token,
         endpoint: "https://cachix.org",
         signingKeyFile: key,
+        timeoutSeconds: 30,
       },
     ]);
   });

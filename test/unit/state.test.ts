@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -122,5 +122,23 @@ describe("lock: one genpush per profile", () => {
     const b = await lockProfile(dir, "b", { timeoutMs: 100 });
     await a.release();
     await b.release();
+  });
+});
+
+describe("state: a full file system", () => {
+  it("is a clear error, and the old state stays intact", async (t) => {
+    if (process.getuid?.() !== 0) assert.fail("mounting a tmpfs needs root (CI runs as root)");
+    const dir = fresh();
+    const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", dir]);
+    assert.equal(mounted.status, 0, String(mounted.stderr));
+    t.after(() => spawnSync("umount", [dir]));
+    const small = { version: 1 as const, profile: "p", caches: {} };
+    await writeState(dir, small);
+    const big = {
+      ...small,
+      caches: { lan: { lastPushed: null, lastResult: null, held: Array.from({ length: 5000 }, () => "0".repeat(32)) } },
+    };
+    await assert.rejects(writeState(dir, big), /cannot record the result in .*p\.json: the file system is full/);
+    assert.deepEqual((await readState(dir, "p")).state, small);
   });
 });
