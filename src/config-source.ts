@@ -3,7 +3,7 @@
  * that every validation problem can name the file, the line and the key.
  */
 import { readFile } from "node:fs/promises";
-import { type Document, isMap, isSeq, LineCounter, type Node, parseDocument } from "yaml";
+import { type Document, isMap, isSeq, LineCounter, type Node, parseDocument, visit } from "yaml";
 import { UsageError } from "./errors.js";
 
 export type KeyPath = readonly (string | number)[];
@@ -52,11 +52,32 @@ export function parseConfigSource(file: string, text: string): ConfigSource {
     });
     throw new UsageError(lines.join("\n"), "fix the YAML syntax at the line shown");
   }
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (error) {
+    // An alias to an anchor not defined before it, or an alias bomb: not in doc.errors.
+    const line = firstAliasLine(doc, lineCounter);
+    throw new UsageError(
+      `${file}${line ? `:${line}` : ""}: YAML error: ${firstLine((error as Error).message)}`,
+      "define an anchor (&name) before using its alias (*name), or write the value out",
+    );
+  }
   return {
     file,
-    data: doc.toJS({ maxAliasCount: 100 }) ?? {},
+    data,
     lineOf: (path) => lineOfPath(doc, lineCounter, path),
   };
+}
+
+function firstAliasLine(doc: Document, counter: LineCounter): number | undefined {
+  let line: number | undefined;
+  visit(doc, {
+    Alias(_, node) {
+      if (line === undefined && node.range) line = counter.linePos(node.range[0]).line;
+    },
+  });
+  return line;
 }
 
 function lineOfPath(doc: Document, counter: LineCounter, path: KeyPath): number | undefined {

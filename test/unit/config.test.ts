@@ -196,6 +196,8 @@ describe("configuration: Attic and Cachix caches", () => {
 describe("configuration: every bad input names file, line and key, and exits 2", () => {
   it("YAML syntax error names the line", () =>
     rejects("caches:\n  - name: lan\n    systems: [x86_64-linux\n", "/etc/genpush/config.yaml:", "YAML syntax error"));
+  it("an alias before its anchor names the line", () =>
+    rejects(`${CACHE}exclude: *globs\n`, "/etc/genpush/config.yaml:6: YAML error: Unresolved alias"));
   it("a duplicate key", () => rejects(`${CACHE}caches: []\n`, "YAML syntax error"));
   it("no caches at all shows a minimal example", async () => {
     try {
