@@ -7,7 +7,7 @@ import { createInterface } from "node:readline";
 import { ExecaError, execa } from "execa";
 import { GenpushError } from "./errors.js";
 import { type PathInfoResult, parsePathInfoJson } from "./path-info.js";
-import { lastLines } from "./process-output.js";
+import { errorSummary } from "./process-output.js";
 import { parseStorePath, type StorePath } from "./store-path.js";
 
 const NEW_CLI = ["--extra-experimental-features", "nix-command"];
@@ -40,7 +40,7 @@ async function run(file: string, args: string[], { signal, doing, onStderrLine }
         });
       }
       if (error.isCanceled) throw new GenpushError(`${doing}: cancelled`);
-      throw new GenpushError(`${doing} failed: ${lastLines(String(error.stderr ?? "")) || "no error output"}`, {
+      throw new GenpushError(`${doing} failed: ${errorSummary(String(error.stderr ?? "")) || "no error output"}`, {
         cause: error,
       });
     }
@@ -72,8 +72,11 @@ export async function invalidPaths(
   paths: readonly StorePath[],
   storeUri?: string,
   signal?: AbortSignal,
+  timeoutSeconds?: number,
 ): Promise<StorePath[]> {
-  const store = storeUri ? ["--store", storeUri, "--option", "narinfo-cache-positive-ttl", "0"] : [];
+  const store = storeUri
+    ? ["--store", storeUri, "--option", "narinfo-cache-positive-ttl", "0", ...networkTimeouts(timeoutSeconds)]
+    : [];
   const invalid: StorePath[] = [];
   for (const chunk of chunks(paths, ARGV_CHUNK)) {
     const stdout = await run("nix-store", [...store, "--check-validity", "--print-invalid", "--", ...chunk], {
@@ -88,6 +91,13 @@ export async function invalidPaths(
 export interface CopyOptions {
   signal?: AbortSignal;
   onProgress?: (done: number, total: number) => void;
+  /** Connecting, and a transfer with no byte moving, give up after this (Nix's own default: 300 s). */
+  timeoutSeconds?: number;
+}
+
+function networkTimeouts(seconds: number | undefined): string[] {
+  if (seconds === undefined) return [];
+  return ["--option", "connect-timeout", String(seconds), "--option", "stalled-download-timeout", String(seconds)];
 }
 
 /**
@@ -110,10 +120,11 @@ export async function copyPaths(
 ) {
   let processed = 0;
   for (const chunk of chunks(paths, ARGV_CHUNK)) {
-    const missing = await invalidPaths(chunk, storeUri, options.signal);
+    const missing = await invalidPaths(chunk, storeUri, options.signal, options.timeoutSeconds);
     let done = processed + chunk.length - missing.length;
     if (missing.length > 0) {
-      await run("nix", [...NEW_CLI, "copy", "--no-recursive", "--to", uploadUri, "--", ...missing], {
+      const settings = networkTimeouts(options.timeoutSeconds);
+      await run("nix", [...NEW_CLI, "copy", ...settings, "--no-recursive", "--to", uploadUri, "--", ...missing], {
         doing: `uploading ${missing.length} paths to ${redactStoreUri(storeUri)}`,
         ...(options.signal ? { signal: options.signal } : {}),
         // nix prints "copying path '/nix/store/...' to '...'" as it starts each path.

@@ -14,3 +14,19 @@ export function lastLines(text: string, count = 3): string {
     .slice(-count)
     .join(" / ");
 }
+
+/**
+ * Nix's own account of a failure: its `error:` lines (the first two), else the
+ * last lines — so an HTML error page a server sent back is not what we quote.
+ */
+export function errorSummary(text: string): string {
+  const errors = text
+    .replace(ANSI_ESCAPE, "")
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line.startsWith("error:"))
+    .map((line) => line.replace(/^error:\s*/, ""))
+    .filter(Boolean);
+  const summary = errors.length > 0 ? errors.slice(0, 2).join(" / ") : lastLines(text);
+  return summary.length > 400 ? `${summary.slice(0, 397)}...` : summary;
+}

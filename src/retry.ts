@@ -37,7 +37,8 @@ export interface RetryOptions {
   sleep?: (ms: number) => Promise<void>;
 }
 
-export async function withRetry<T>(what: string, attempt: () => Promise<T>, options: RetryOptions): Promise<T> {
+/** Every error handed to the policy names its cache, so the retry messages need nothing added. */
+export async function withRetry<T>(attempt: () => Promise<T>, options: RetryOptions): Promise<T> {
   const { policy, onRetry, signal } = options;
   const sleep = options.sleep ?? ((ms: number) => delay(ms, signal));
   const started = Date.now();
@@ -54,9 +55,7 @@ export async function withRetry<T>(what: string, attempt: () => Promise<T>, opti
           cause: error,
         });
       }
-      onRetry?.(
-        `${what}: ${error.message}; retrying in ${(wait / 1000).toFixed(1)}s (try ${n + 1} of ${policy.attempts})`,
-      );
+      onRetry?.(`${error.message}; retrying in ${(wait / 1000).toFixed(1)}s (try ${n + 1} of ${policy.attempts})`);
       await sleep(wait);
     }
   }

@@ -81,7 +81,6 @@ export class AtticCache implements Cache {
           ...chunk,
         ];
         await withRetry(
-          `uploading to cache ${this.name}`,
           () =>
             runClient({
               file: attic,

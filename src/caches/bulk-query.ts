@@ -28,7 +28,6 @@ export async function bulkMissing(paths: readonly StorePath[], query: BulkQuery)
   for (let i = 0; i < hashes.length; i += query.batchSize) {
     const batch = hashes.slice(i, i + query.batchSize);
     const answer = await withRetry(
-      `asking cache ${query.cacheName}`,
       () =>
         query.http.request(query.url, {
           method: "POST",

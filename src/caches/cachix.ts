@@ -70,7 +70,6 @@ export class CachixCache implements Cache {
     for (let i = 0; i < paths.length; i += UPLOAD_CHUNK) {
       const chunk = paths.slice(i, i + UPLOAD_CHUNK).map((info) => info.path);
       await withRetry(
-        `uploading to cache ${this.name}`,
         () =>
           runClient({
             file: cachix,

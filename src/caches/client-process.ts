@@ -13,7 +13,13 @@ import { GenpushError } from "../errors.js";
 import { lastLines } from "../process-output.js";
 import { RetryableError } from "../retry.js";
 
-const AUTH_FAILURE = /\b(401|403)\b|unauthori[sz]ed|forbidden|permission denied|invalid token/i;
+const AUTH_FAILURE =
+  /\b(401|403)\b|unauthori[sz]ed|forbidden|permission denied|invalid token|don't have access|does not appear to be a binary cache/i;
+/** A client error that another try will not change: refused credentials, or an HTTP 4xx other than 408/429. */
+function permanent(output: string): boolean {
+  const status = /HTTP error (\d{3})/.exec(output)?.[1];
+  return AUTH_FAILURE.test(output) || (status?.startsWith("4") === true && status !== "408" && status !== "429");
+}
 
 /** The client's absolute path: `explicit` when configured, else the first on PATH. */
 export async function findClient(program: string, explicit: string | undefined, cacheName: string, install: string) {
@@ -59,18 +65,32 @@ export async function runClient(run: ClientRun): Promise<void> {
     if (!(error instanceof ExecaError)) throw error;
     const output = scrub(lastLines(`${error.stderr ?? ""}\n${error.stdout ?? ""}`), run.secrets);
     const message = `cache ${run.cacheName}: ${run.doing} failed: ${output || `exit code ${error.exitCode}`}`;
-    if (AUTH_FAILURE.test(output)) {
+    if (permanent(output)) {
       throw new GenpushError(message, { hint: "check the token file configured for this cache" });
     }
     throw new RetryableError(message);
   }
 }
 
-/** A failed `nix copy` (it ran, and did not report refused credentials) may pass on a retry. */
-export function retryableUpload(error: unknown): unknown {
-  if (!(error instanceof GenpushError) || !(error.cause instanceof ExecaError)) return error;
-  if (error.cause.exitCode === undefined || AUTH_FAILURE.test(error.message)) return error;
-  return new RetryableError(error.message);
+/**
+ * A failed `nix` run for cache `cacheName`, named after the cache: retryable
+ * when it ran and failed in a way another try may not repeat.
+ */
+export function nixFailure(error: unknown, cacheName: string): unknown {
+  if (!(error instanceof GenpushError)) return error;
+  // Nix says only this when the server refused it nix-cache-info (401/403) or has none (404).
+  const unreadable = /does not appear to be a binary cache/.test(error.message)
+    ? " (Nix could not read its nix-cache-info: a wrong URL, or credentials refused)"
+    : "";
+  const message = `cache ${cacheName}: ${error.message}${unreadable}`;
+  const ran = error.cause instanceof ExecaError && error.cause.exitCode !== undefined;
+  if (ran && !permanent(error.message)) return new RetryableError(message);
+  return new GenpushError(message, {
+    hint: permanent(error.message)
+      ? "check the store URI and the credentials Nix uses for it (netrc-file in nix.conf)"
+      : (error.hint ?? "the generation stays pending; the next `genpush push` retries it"),
+    cause: error,
+  });
 }
 
 export function scrub(text: string, secrets: readonly string[]): string {

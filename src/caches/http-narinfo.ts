@@ -62,7 +62,6 @@ export class NarinfoClient {
   private async has(hash: string, signal?: AbortSignal): Promise<boolean> {
     const url = new URL(`${hash}.narinfo`, this.base);
     const answer = await withRetry(
-      `asking cache ${this.options.cacheName}`,
       () => this.http.request(url, { method: "HEAD", accept: [404, 410], ...(signal ? { signal } : {}) }),
       this.options.retry,
     );

@@ -13,7 +13,7 @@ import { copyPaths, invalidPaths } from "../nix.js";
 import type { PathInfo } from "../path-info.js";
 import { withRetry } from "../retry.js";
 import { hashPart, type StorePath } from "../store-path.js";
-import { retryableUpload } from "./client-process.js";
+import { nixFailure } from "./client-process.js";
 import { NarinfoClient } from "./http-narinfo.js";
 import { type CacheOptions, retryOptions } from "./options.js";
 import type { Cache, PushProgress } from "./types.js";
@@ -48,21 +48,26 @@ export class NixStoreCache implements Cache {
       const present = await Promise.all(paths.map((path) => fileExists(join(dir, `${hashPart(path)}.narinfo`))));
       return paths.filter((_, i) => !present[i]);
     }
-    return invalidPaths(paths, store, signal);
+    return invalidPaths(paths, store, signal, this.config.timeoutSeconds).catch((error) => {
+      throw nixFailure(error, this.name);
+    });
   }
 
   async push(paths: readonly PathInfo[], events: PushProgress, signal?: AbortSignal): Promise<void> {
     // Each try asks the cache again first, so what an earlier try uploaded is not sent twice.
     await withRetry(
-      `uploading to cache ${this.name}`,
       () =>
         copyPaths(
           paths.map((info) => info.path),
           this.config.store,
           this.uploadUri(),
-          { ...(signal ? { signal } : {}), onProgress: (done, total) => events.onProgress?.(done, total) },
+          {
+            ...(signal ? { signal } : {}),
+            timeoutSeconds: this.config.timeoutSeconds,
+            onProgress: (done, total) => events.onProgress?.(done, total),
+          },
         ).catch((error) => {
-          throw retryableUpload(error);
+          throw nixFailure(error, this.name);
         }),
       retryOptions(this.options, signal),
     );
