@@ -48,6 +48,8 @@ export interface AtticCacheConfig {
   timeoutSeconds: number;
 }
 
+export const DEFAULT_CACHIX_ENDPOINT = "https://cachix.org";
+
 export interface CachixCacheConfig {
   name: string;
   type: "cachix";
@@ -260,7 +262,7 @@ function validateCaches(
         const tokenFile = secret("tokenFile", "a file holding a Cachix auth token");
         const signingKeyFile = optionalSecret("signingKeyFile");
         const endpoint =
-          raw.endpoint === undefined ? "https://cachix.org" : httpUrl(check, [...at, "endpoint"], raw.endpoint);
+          raw.endpoint === undefined ? DEFAULT_CACHIX_ENDPOINT : httpUrl(check, [...at, "endpoint"], raw.endpoint);
         const cachixPath = optionalPath("cachixPath");
         if (!ok || !cache || !tokenFile || !endpoint) return undefined;
         return {

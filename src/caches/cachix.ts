@@ -6,7 +6,7 @@
  * CACHIX_SIGNING_KEY), never its argv. Cachix accepts paths whose references
  * it lacks, so the upstream filter applies.
  */
-import type { CachixCacheConfig } from "../config.js";
+import { type CachixCacheConfig, DEFAULT_CACHIX_ENDPOINT } from "../config.js";
 import type { PathInfo } from "../path-info.js";
 import { withRetry } from "../retry.js";
 import type { StorePath } from "../store-path.js";
@@ -73,7 +73,7 @@ export class CachixCache implements Cache {
         () =>
           runClient({
             file: cachix,
-            args: ["push", this.config.cache, ...chunk],
+            args: [...this.hostArgs(), "push", this.config.cache, ...chunk],
             env,
             cacheName: this.name,
             doing: `cachix push of ${chunk.length} paths`,
@@ -89,5 +89,10 @@ export class CachixCache implements Cache {
 
   close(): void {
     this.http.close();
+  }
+
+  /** The client talks to cachix.org unless told otherwise: the same API the query used. */
+  private hostArgs(): string[] {
+    return this.config.endpoint === DEFAULT_CACHIX_ENDPOINT ? [] : ["--host", this.config.endpoint];
   }
 }

@@ -169,7 +169,7 @@ async function cachixFixture(): Promise<Fixture> {
   const secret = token();
   const signingKey = randomBytes(64).toString("base64");
   const server = await startCachixServer({ cache: "modular-workspace", token: secret });
-  const standin = installStandin("cachix", { endpoint: server.url });
+  const standin = installStandin("cachix");
   const tokenFile = secretFile(secret);
   const config: CacheConfig = {
     name: "public",
@@ -195,7 +195,8 @@ async function cachixFixture(): Promise<Fixture> {
     checkInvocation: (calls, pushed) => {
       assert.ok(calls.length > 0, "the cachix client was run");
       for (const call of calls) {
-        assert.deepEqual(call.argv.slice(0, 2), ["push", "modular-workspace"]);
+        // A configured endpoint reaches the client as --host: it would push to cachix.org otherwise.
+        assert.deepEqual(call.argv.slice(0, 4), ["--host", server.url, "push", "modular-workspace"]);
         assert.equal(call.exitCode, 0, call.printed.join("\n"));
         assert.equal(call.env.CACHIX_AUTH_TOKEN, secret, "the token in CACHIX_AUTH_TOKEN");
         assert.equal(call.env.CACHIX_SIGNING_KEY, signingKey, "the signing key in CACHIX_SIGNING_KEY");
@@ -203,7 +204,7 @@ async function cachixFixture(): Promise<Fixture> {
         assert.deepEqual(call.signingKeyEnvKeys, ["CACHIX_SIGNING_KEY"]);
       }
       assert.deepEqual(
-        calls.flatMap((c) => c.argv.slice(2)),
+        calls.flatMap((c) => c.argv.slice(4)),
         pushed,
       );
       assert.ok(
