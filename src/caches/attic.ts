@@ -12,10 +12,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AtticCacheConfig } from "../config.js";
 import type { PathInfo } from "../path-info.js";
-import { withRetry } from "../retry.js";
 import type { StorePath } from "../store-path.js";
 import { bulkMissing } from "./bulk-query.js";
-import { baseEnvironment, findClient, runClient } from "./client-process.js";
+import { baseEnvironment, findClient, uploadInChunks } from "./client-process.js";
 import { HttpClient } from "./http.js";
 import { type CacheOptions, retryOptions } from "./options.js";
 import { readSecret } from "./secret.js";
@@ -69,33 +68,22 @@ export class AtticCache implements Cache {
     try {
       await mkdir(join(home, "attic"), { mode: 0o700 });
       await writeFile(join(home, "attic", "config.toml"), this.atticConfig(), { mode: 0o600, flag: "wx" });
-      let done = 0;
-      for (let i = 0; i < paths.length; i += UPLOAD_CHUNK) {
-        const chunk = paths.slice(i, i + UPLOAD_CHUNK).map((info) => info.path);
-        const args = [
+      await uploadInChunks(paths, UPLOAD_CHUNK, events, retryOptions(this.options, signal), (chunk) => ({
+        file: attic,
+        args: [
           "push",
           `genpush:${this.config.cache}`,
           "--no-closure",
           "--ignore-upstream-cache-filter",
           "--",
           ...chunk,
-        ];
-        await withRetry(
-          () =>
-            runClient({
-              file: attic,
-              args,
-              env: { ...baseEnvironment(), XDG_CONFIG_HOME: home },
-              cacheName: this.name,
-              doing: `attic push of ${chunk.length} paths`,
-              secrets: [token],
-              ...(signal ? { signal } : {}),
-            }),
-          retryOptions(this.options, signal),
-        );
-        done += chunk.length;
-        events.onProgress?.(done, paths.length);
-      }
+        ],
+        env: { ...baseEnvironment(), XDG_CONFIG_HOME: home },
+        cacheName: this.name,
+        doing: `attic push of ${chunk.length} paths`,
+        secrets: [token],
+        ...(signal ? { signal } : {}),
+      }));
     } finally {
       await rm(home, { recursive: true, force: true });
     }

@@ -8,10 +8,9 @@
  */
 import { type CachixCacheConfig, DEFAULT_CACHIX_ENDPOINT } from "../config.js";
 import type { PathInfo } from "../path-info.js";
-import { withRetry } from "../retry.js";
 import type { StorePath } from "../store-path.js";
 import { bulkMissing } from "./bulk-query.js";
-import { baseEnvironment, findClient, runClient } from "./client-process.js";
+import { baseEnvironment, findClient, uploadInChunks } from "./client-process.js";
 import { HttpClient } from "./http.js";
 import { type CacheOptions, retryOptions } from "./options.js";
 import { readSecret } from "./secret.js";
@@ -66,25 +65,15 @@ export class CachixCache implements Cache {
       CACHIX_AUTH_TOKEN: token,
       ...(signingKey ? { CACHIX_SIGNING_KEY: signingKey } : {}),
     };
-    let done = 0;
-    for (let i = 0; i < paths.length; i += UPLOAD_CHUNK) {
-      const chunk = paths.slice(i, i + UPLOAD_CHUNK).map((info) => info.path);
-      await withRetry(
-        () =>
-          runClient({
-            file: cachix,
-            args: [...this.hostArgs(), "push", this.config.cache, ...chunk],
-            env,
-            cacheName: this.name,
-            doing: `cachix push of ${chunk.length} paths`,
-            secrets: signingKey ? [token, signingKey] : [token],
-            ...(signal ? { signal } : {}),
-          }),
-        retryOptions(this.options, signal),
-      );
-      done += chunk.length;
-      events.onProgress?.(done, paths.length);
-    }
+    await uploadInChunks(paths, UPLOAD_CHUNK, events, retryOptions(this.options, signal), (chunk) => ({
+      file: cachix,
+      args: [...this.hostArgs(), "push", this.config.cache, ...chunk],
+      env,
+      cacheName: this.name,
+      doing: `cachix push of ${chunk.length} paths`,
+      secrets: signingKey ? [token, signingKey] : [token],
+      ...(signal ? { signal } : {}),
+    }));
   }
 
   close(): void {

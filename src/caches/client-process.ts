@@ -10,8 +10,11 @@ import { access } from "node:fs/promises";
 import { delimiter, join } from "node:path";
 import { ExecaError, execa } from "execa";
 import { GenpushError } from "../errors.js";
+import type { PathInfo } from "../path-info.js";
 import { lastLines } from "../process-output.js";
-import { RetryableError } from "../retry.js";
+import { RetryableError, type RetryOptions, withRetry } from "../retry.js";
+import type { StorePath } from "../store-path.js";
+import type { PushProgress } from "./types.js";
 
 const AUTH_FAILURE =
   /\b(401|403)\b|unauthori[sz]ed|forbidden|permission denied|invalid token|don't have access|does not appear to be a binary cache/i;
@@ -51,6 +54,25 @@ export interface ClientRun {
   /** Strings scrubbed from any output quoted in an error. */
   secrets: readonly string[];
   signal?: AbortSignal;
+}
+
+/**
+ * Upload `paths` with a client, in chunks (argv stays small, progress moves),
+ * each chunk one retried run of `chunkRun(chunk)`.
+ */
+export async function uploadInChunks(
+  paths: readonly PathInfo[],
+  chunkSize: number,
+  events: PushProgress,
+  retry: RetryOptions,
+  chunkRun: (chunk: StorePath[]) => ClientRun,
+): Promise<void> {
+  for (let done = 0; done < paths.length; ) {
+    const chunk = paths.slice(done, done + chunkSize).map((info) => info.path);
+    await withRetry(() => runClient(chunkRun(chunk)), retry);
+    done += chunk.length;
+    events.onProgress?.(done, paths.length);
+  }
 }
 
 export async function runClient(run: ClientRun): Promise<void> {
