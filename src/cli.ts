@@ -5,13 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { configCheckCommand } from "./commands/config.js";
 import { type GlobalOptions, makeLogger } from "./commands/context.js";
-import { diffCommand } from "./commands/diff.js";
-import { pushCommand } from "./commands/push.js";
-import { statusCommand } from "./commands/status.js";
-import { unitsInstallCommand } from "./commands/units.js";
-import { verifyCommand } from "./commands/verify.js";
 import { ExitCode, GenpushError } from "./errors.js";
 import { LOG_FORMATS } from "./log.js";
 
@@ -27,6 +21,7 @@ function integer(what: string, min: number) {
   };
 }
 
+// Each command's module is loaded when it runs: a no-op push does not pay for D-Bus or execa.
 const collect = (value: string, previous: string[]) => [...previous, value];
 
 function program(): Command {
@@ -71,7 +66,7 @@ function program(): Command {
       "after",
       "\nExamples:\n  genpush push                      # every configured profile\n  genpush push --profile system --dry-run\n",
     )
-    .action(async (o) => exit(await pushCommand(globals(), o)));
+    .action(async (o) => exit(await (await import("./commands/push.js")).pushCommand(globals(), o)));
 
   cli
     .command("diff")
@@ -85,13 +80,13 @@ function program(): Command {
     .option("--to <generation>", "diff this generation (default: the current one)", integer("a generation number", 1))
     .option("--json", "print one JSON document on stdout", false)
     .addHelpText("after", "\nExample:\n  genpush diff --profile system --from 41 --to 42\n")
-    .action(async (o) => exit(await diffCommand(globals(), o)));
+    .action(async (o) => exit(await (await import("./commands/diff.js")).diffCommand(globals(), o)));
 
   cli
     .command("status")
     .description("per profile and cache: current and last pushed generation, pending work, last result")
     .option("--json", "print one JSON document on stdout", false)
-    .action(async (o) => exit(await statusCommand(globals(), o)));
+    .action(async (o) => exit(await (await import("./commands/status.js")).statusCommand(globals(), o)));
 
   cli
     .command("verify")
@@ -100,7 +95,7 @@ function program(): Command {
     .option("--repair", "upload whatever is missing", false)
     .option("--json", "print one JSON document on stdout", false)
     .addHelpText("after", "\nExit status 1 when a cache lacks paths that were not repaired.\n")
-    .action(async (o) => exit(await verifyCommand(globals(), o)));
+    .action(async (o) => exit(await (await import("./commands/verify.js")).verifyCommand(globals(), o)));
 
   const units = cli.command("units").description("manage the systemd units that run genpush on every switch");
   units
@@ -114,7 +109,7 @@ function program(): Command {
       "\nExamples:\n  sudo genpush units install && sudo systemctl enable --now genpush-system.path\n" +
         "  genpush units install --user && systemctl --user enable --now genpush-home-manager.path\n",
     )
-    .action(async (o) => exit(await unitsInstallCommand(globals(), o)));
+    .action(async (o) => exit(await (await import("./commands/units.js")).unitsInstallCommand(globals(), o)));
 
   const config = cli.command("config").description("work with the configuration");
   config
@@ -122,7 +117,7 @@ function program(): Command {
     .description("validate the configuration and print it with every default filled in")
     .option("--json", "print one JSON document on stdout", false)
     .option("--no-secrets", "do not read secret files (for a build where they do not exist yet)")
-    .action(async (o) => exit(await configCheckCommand(globals(), o)));
+    .action(async (o) => exit(await (await import("./commands/config.js")).configCheckCommand(globals(), o)));
 
   return cli;
 }

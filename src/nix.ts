@@ -4,7 +4,6 @@
  * `--`, so no value can be taken for an option.
  */
 import { createInterface } from "node:readline";
-import { ExecaError, execa } from "execa";
 import { GenpushError } from "./errors.js";
 import { type PathInfoResult, parsePathInfoJson } from "./path-info.js";
 import { errorSummary } from "./process-output.js";
@@ -22,7 +21,17 @@ interface RunOptions {
   onStderrLine?: (line: string) => void;
 }
 
+/** A nix command that ran and failed (as opposed to one that could not start). */
+export class NixCommandFailed extends GenpushError {
+  constructor(message: string, cause: unknown) {
+    super(message, { cause });
+    this.name = "NixCommandFailed";
+  }
+}
+
 async function run(file: string, args: string[], { signal, doing, onStderrLine }: RunOptions): Promise<string> {
+  // Loaded on first use: a trigger with nothing new runs no command, and starts faster without it.
+  const { ExecaError, execa } = await import("execa");
   try {
     const subprocess = execa(file, args, {
       stdin: "ignore",
@@ -40,9 +49,10 @@ async function run(file: string, args: string[], { signal, doing, onStderrLine }
         });
       }
       if (error.isCanceled) throw new GenpushError(`${doing}: cancelled`);
-      throw new GenpushError(`${doing} failed: ${errorSummary(String(error.stderr ?? "")) || "no error output"}`, {
-        cause: error,
-      });
+      throw new NixCommandFailed(
+        `${doing} failed: ${errorSummary(String(error.stderr ?? "")) || "no error output"}`,
+        error,
+      );
     }
     throw error;
   }

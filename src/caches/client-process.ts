@@ -8,8 +8,8 @@
 import { constants } from "node:fs";
 import { access } from "node:fs/promises";
 import { delimiter, join } from "node:path";
-import { ExecaError, execa } from "execa";
 import { GenpushError } from "../errors.js";
+import { NixCommandFailed } from "../nix.js";
 import type { PathInfo } from "../path-info.js";
 import { lastLines } from "../process-output.js";
 import { RetryableError, type RetryOptions, withRetry } from "../retry.js";
@@ -76,6 +76,7 @@ export async function uploadInChunks(
 }
 
 export async function runClient(run: ClientRun): Promise<void> {
+  const { ExecaError, execa } = await import("execa");
   try {
     await execa(run.file, run.args, {
       env: run.env,
@@ -105,7 +106,7 @@ export function nixFailure(error: unknown, cacheName: string): unknown {
     ? " (Nix could not read its nix-cache-info: a wrong URL, or credentials refused)"
     : "";
   const message = `cache ${cacheName}: ${error.message}${unreadable}`;
-  const ran = error.cause instanceof ExecaError && error.cause.exitCode !== undefined;
+  const ran = error instanceof NixCommandFailed;
   if (ran && !permanent(error.message)) return new RetryableError(message);
   return new GenpushError(message, {
     hint: permanent(error.message)
