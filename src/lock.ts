@@ -18,18 +18,19 @@ export interface LockOptions {
 
 export async function lockProfile(stateDir: string, profile: string, options: LockOptions): Promise<Lock> {
   const dir = join(stateDir, "locks");
-  await mkdir(dir, { recursive: true });
   const file = join(dir, `${profile}.lock`);
   const deadline = Date.now() + options.timeoutMs;
   let told = false;
   for (;;) {
     try {
-      const handle = await open(file, "wx", 0o644);
-      await handle.writeFile(`${process.pid}\n`);
-      await handle.close();
-      return { release: () => rm(file, { force: true }) };
+      if (await create(dir, file)) return { release: () => rm(file, { force: true }) };
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      await rm(file, { force: true });
+      const code = (error as NodeJS.ErrnoException).code;
+      const why = code === "ENOSPC" || code === "EDQUOT" ? "the file system is full" : (error as Error).message;
+      throw new GenpushError(`cannot take the lock ${file}: ${why}`, {
+        hint: `free space in ${stateDir}; the generation stays pending`,
+      });
     }
     const owner = await lockOwner(file);
     // No pid yet may mean its owner is still writing it: stale only once old.
@@ -51,6 +52,24 @@ export async function lockProfile(stateDir: string, profile: string, options: Lo
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
+}
+
+/** Creates the lock holding our pid; false when another process holds it. */
+async function create(dir: string, file: string): Promise<boolean> {
+  await mkdir(dir, { recursive: true });
+  let handle: Awaited<ReturnType<typeof open>>;
+  try {
+    handle = await open(file, "wx", 0o644);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
+    throw error;
+  }
+  try {
+    await handle.writeFile(`${process.pid}\n`);
+  } finally {
+    await handle.close();
+  }
+  return true;
 }
 
 async function lockOwner(file: string): Promise<number | null> {

@@ -133,7 +133,9 @@ export async function copyPaths(
     const missing = await invalidPaths(chunk, storeUri, options.signal, options.timeoutSeconds);
     let done = processed + chunk.length - missing.length;
     if (missing.length > 0) {
-      const settings = networkTimeouts(options.timeoutSeconds);
+      // Negative answers are not trusted either: a path uploaded since Nix last asked
+      // (by another run, or by one killed before Nix recorded it) must not block its dependants.
+      const settings = ["--option", "narinfo-cache-negative-ttl", "0", ...networkTimeouts(options.timeoutSeconds)];
       await run("nix", [...NEW_CLI, "copy", ...settings, "--no-recursive", "--to", uploadUri, "--", ...missing], {
         doing: `uploading ${missing.length} paths to ${redactStoreUri(storeUri)}`,
         ...(options.signal ? { signal: options.signal } : {}),

@@ -67,7 +67,15 @@ async function resolveGeneration(profile: ProfileConfig, start: string): Promise
       target = await readlink(current);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code === "EINVAL") throw profileError(profile, `${start} points outside ${STORE_DIR} (to ${current})`);
+      if (code === "EINVAL") {
+        throw profileError(
+          profile,
+          current === start
+            ? `${start} is not a link into ${STORE_DIR}`
+            : `${start} points outside ${STORE_DIR} (to ${current})`,
+          "a profile is the link Nix switches, such as /nix/var/nix/profiles/system",
+        );
+      }
       if (code === "ENOENT")
         throw profileError(profile, `${start} is a dangling link: ${current} does not exist`, DANGLING_HINT);
       throw profileError(profile, `cannot read link ${current}: ${(error as Error).message}`);

@@ -16,7 +16,7 @@ import type { Config, ProfileConfig } from "./config.js";
 import { describeError } from "./errors.js";
 import { generationLabel } from "./format.js";
 import { holdGeneration, releaseGeneration } from "./gc-root.js";
-import { lockProfile } from "./lock.js";
+import { type Lock, lockProfile } from "./lock.js";
 import { type Plan, route } from "./plan.js";
 import { currentGeneration, type Generation } from "./profiles.js";
 import { cacheState, HELD_LIMIT, type ProfileState, readState, writeState } from "./state.js";
@@ -67,11 +67,24 @@ export interface PushContext {
 const MAX_ROUNDS = 10;
 
 export async function pushProfile(ctx: PushContext, profile: ProfileConfig): Promise<ProfileOutcome> {
-  const lock = await lockProfile(ctx.config.stateDir, profile.name, {
-    timeoutMs: ctx.lockTimeoutMs,
-    onWait: (pid) =>
-      ctx.events.onInfo?.(`waiting for another genpush (pid ${pid}) to finish with profile ${profile.name}`),
-  });
+  let lock: Lock;
+  try {
+    lock = await lockProfile(ctx.config.stateDir, profile.name, {
+      timeoutMs: ctx.lockTimeoutMs,
+      onWait: (pid) =>
+        ctx.events.onInfo?.(`waiting for another genpush (pid ${pid}) to finish with profile ${profile.name}`),
+    });
+  } catch (error) {
+    // A full state directory, a lock held too long: this profile fails, the others go on.
+    const failed: ProfileOutcome = {
+      profile: profile.name,
+      status: "failed",
+      generation: null,
+      results: [],
+      warnings: [],
+    };
+    return { ...failed, error: describeError(error) };
+  }
   try {
     const reader = new ClosureReader(ctx.signal);
     let outcome = await pushRound(ctx, profile, reader);
@@ -99,8 +112,6 @@ async function pushRound(ctx: PushContext, profile: ProfileConfig, reader: Closu
   const generation = outcome.generation;
   if (!generation) {
     ctx.events.onInfo?.(`profile ${profile.name} does not exist yet (${profile.path}): nothing to push`);
-    // A profile that went away takes its pending generation with it.
-    if (!ctx.dryRun) await releaseGeneration(ctx.config.stateDir, profile.name);
     return { ...outcome, status: "absent" };
   }
   const routed = route(generation.system, ctx.config.caches);
