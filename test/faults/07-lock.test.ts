@@ -1,0 +1,78 @@
+// A manual `genpush push` while another one works on the same profile (the service, slowed by
+// a slow proxy from the e2e harness): the second says it waits, naming the first one's pid,
+// and starts only once the first is done. It then finds the generation recorded and makes no
+// request at all: no interleaving. Both exit 0.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { startSlowProxy } from "../e2e/harness/slow-proxy.js";
+import { scenario } from "../integration/harness/fixture.js";
+import { Ledger, summary } from "./lib/ledger.js";
+import { said, startGenpush, waitForLine } from "./lib/proc.js";
+
+test("a second push on the same profile waits for the lock and never interleaves", async (t) => {
+  const s = await scenario({ paths: 16, changed: 3, sign: true });
+  const proxy = await startSlowProxy(s.cache.port, 40);
+  t.after(async () => {
+    await proxy.close();
+    await s.destroy();
+  });
+  s.config.caches[0].store = proxy.url;
+  const config = s.configFile();
+  const books = new Ledger("lock");
+  const gen = s.switchTo(0);
+  books.switchedTo({ ...gen, label: "test generation 1" });
+
+  const first = startGenpush(config, ["push", "--json"]);
+  assert.ok(await waitForLine(first, /uploading \d+ paths? to local/), `the first push uploads\n${said(first)}`);
+  const second = startGenpush(config, ["push", "--json"]);
+  books.fault("a second genpush on the same profile");
+  const waiting = new RegExp(`waiting for another genpush \\(pid ${first.pid}\\) to finish with profile test`);
+  assert.ok(await waitForLine(second, waiting, 30_000), `the second says it waits\n${said(second)}`);
+
+  const one = await first.result();
+  const chunksWhenFirstEnded = proxy.chunks();
+  const requestsWhenFirstEnded = (await s.cache.requests()).length;
+  const two = await second.result();
+  const [firstEnd, secondEnd] = [await first.exited, await second.exited];
+  assert.equal(one.code, 0, said(first));
+  assert.equal(two.code, 0, said(second));
+  assert.equal(one.json.results[0].status, "pushed", said(first));
+  books.reported(one.json);
+  books.reported(two.json);
+  assert.ok(secondEnd.at >= firstEnd.at, "the second ended after the first");
+  // The second began after the first had recorded its push: nothing left to do, nothing asked.
+  assert.equal(two.json.results[0].status, "up-to-date", said(second));
+  assert.equal(proxy.chunks(), chunksWhenFirstEnded, "the second sent nothing through the proxy");
+  assert.equal((await s.cache.requests()).length, requestsWhenFirstEnded, "the second made no request");
+  t.diagnostic(
+    `first ran ${firstEnd.at - first.startedAt} ms; second waited and ended ${secondEnd.at - firstEnd.at} ms after it`,
+  );
+  t.diagnostic(summary(books.settle(s.cache.dir, { cacheUrl: s.cache.url, publicKey: s.key?.publicKey ?? "" })));
+});
+
+test("a lock left by a genpush killed with SIGKILL is taken over without waiting for the bound", async (t) => {
+  const s = await scenario({ paths: 8, changed: 2, sign: true });
+  const proxy = await startSlowProxy(s.cache.port, 40);
+  t.after(async () => {
+    await proxy.close();
+    await s.destroy();
+  });
+  s.config.caches[0].store = proxy.url;
+  const config = s.configFile();
+  const books = new Ledger("lock");
+  const gen = s.switchTo(0);
+  books.switchedTo({ ...gen, label: "test generation 1" });
+  const killed = startGenpush(config, ["push"]);
+  assert.ok(await waitForLine(killed, /uploading \d+ paths? to local/), said(killed));
+  killed.kill();
+  await killed.exited;
+  books.fault("SIGKILL while holding the lock");
+  const started = Date.now();
+  const next = startGenpush(config, ["push", "--json", "--lock-timeout", "5"]);
+  const r = await next.result();
+  assert.equal(r.code, 0, said(next));
+  assert.ok(Date.now() - started < 30_000, "taken over at once");
+  assert.doesNotMatch(next.stderr(), /locked by another genpush/, said(next));
+  books.reported(r.json);
+  t.diagnostic(summary(books.settle(s.cache.dir, { cacheUrl: s.cache.url, publicKey: s.key?.publicKey ?? "" })));
+});

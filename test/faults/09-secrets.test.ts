@@ -1,0 +1,148 @@
+// Secrets after runs with known tokens: the nix cache's signing key (harness nginx), an Attic
+// token (fake server + stand-in client), a Cachix token and signing key (fake API + stand-in),
+// through pushes in every log format, a run whose clients print their secrets and fail, verify,
+// status, diff and config check. None of them may appear in anything genpush printed, in the
+// state directory, in any argv or stdin a client got, or in the environment of any process
+// genpush started, except CACHIX_AUTH_TOKEN / CACHIX_SIGNING_KEY of the cachix client itself.
+// And a secret file readable by others yields a warning naming it and the chmod to run.
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { chmodSync, lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { startAtticServer } from "../integration/fakes/attic-server.js";
+import { startCachixServer } from "../integration/fakes/cachix-server.js";
+import { installStandin } from "../integration/fakes/standins.js";
+import { secretFile, token } from "../integration/fakes/util.js";
+import { scenario } from "../integration/harness/fixture.js";
+import { leakyClients } from "./lib/leaky.js";
+import { Ledger, summary } from "./lib/ledger.js";
+import { type ProcInfo, startGenpush, watchChildren } from "./lib/proc.js";
+
+/** Every file under `dir` (symlink targets too), as text. */
+function treeText(dir: string): string {
+  return readdirSync(dir, { recursive: true, encoding: "utf8" })
+    .map((name) => {
+      const path = join(dir, name);
+      const info = lstatSync(path);
+      if (info.isSymbolicLink()) return `${path} -> ${readlinkSync(path)}`;
+      return info.isFile() ? `${path}\n${readFileSync(path, "utf8")}` : path;
+    })
+    .join("\n");
+}
+
+test("no secret in argv, environments, logs, errors, --json or the state directory", async (t) => {
+  const s = await scenario({ paths: 10, changed: 2, sign: true });
+  const secrets = { attic: token(), cachix: token(), cachixKey: randomBytes(64).toString("base64") };
+  const attic = await startAtticServer({ cache: "fort-arm", token: secrets.attic });
+  const cachix = await startCachixServer({ cache: "modular-workspace", token: secrets.cachix });
+  t.after(async () => {
+    await attic.stop();
+    await cachix.stop();
+    await s.destroy();
+  });
+  const nixKey =
+    readFileSync(s.key?.secretKeyFile ?? "", "utf8")
+      .trim()
+      .split(":")[1] ?? "";
+  const all = [secrets.attic, secrets.cachix, secrets.cachixKey, nixKey];
+  const [atticBin, cachixBin] = [installStandin("attic"), installStandin("cachix")];
+  const atticTokenFile = secretFile(secrets.attic);
+  const caches = {
+    arm: {
+      name: "arm",
+      type: "attic",
+      systems: ["x86_64-linux"],
+      endpoint: attic.url,
+      cache: "fort-arm",
+      tokenFile: atticTokenFile,
+      atticPath: atticBin.path,
+    },
+    public: {
+      name: "public",
+      type: "cachix",
+      systems: ["x86_64-linux"],
+      cache: "modular-workspace",
+      tokenFile: secretFile(secrets.cachix),
+      signingKeyFile: secretFile(secrets.cachixKey),
+      endpoint: cachix.url,
+      cachixPath: cachixBin.path,
+    },
+  };
+  s.config.caches.push(caches.arm, caches.public);
+  const books = new Ledger("secrets");
+  const said: Record<string, string> = {};
+  const seen: ProcInfo[] = [];
+  const run = async (what: string, args: string[], expect: number) => {
+    const r = startGenpush(s.configFile(), args);
+    seen.push(...(await watchChildren(r)));
+    const result = await r.result();
+    said[what] = `${result.stdout}\n${result.stderr}`;
+    assert.equal(result.code, expect, `${what}\n${said[what]}`);
+    if (args[0] === "push" && args.includes("--json")) books.reported(result.json);
+    return result;
+  };
+  let version = 0;
+  const switchNext = () => {
+    const gen = s.switchTo(version++);
+    books.switchedTo({ ...gen, label: `test generation ${version}` });
+  };
+
+  switchNext();
+  await run("push --json", ["push", "--json"], 0);
+  switchNext();
+  await run("push --log-format json -v", ["--log-format", "json", "-v", "push"], 0);
+
+  // Clients that print their secrets and fail.
+  switchNext();
+  const leaky = leakyClients();
+  Object.assign(caches.arm, { atticPath: leaky.attic });
+  Object.assign(caches.public, { cachixPath: leaky.cachix });
+  books.fault("clients that print their tokens and fail");
+  const failed = await run("push with leaky clients", ["push", "--json"], 1);
+  const errors = failed.json.results.filter((r: { status: string }) => r.status === "failed");
+  assert.equal(errors.length, 2, said["push with leaky clients"]);
+  for (const e of errors) assert.match(e.error.message, /\[secret\]/, "the client's words are quoted, scrubbed");
+  Object.assign(caches.arm, { atticPath: atticBin.path });
+  Object.assign(caches.public, { cachixPath: cachixBin.path });
+  await run("push --log-format journal", ["--log-format", "journal", "push"], 0);
+  await run("verify --repair --json", ["verify", "--profile", "test", "--repair", "--json"], 0);
+  await run("status --json", ["status", "--json"], 0);
+  await run("diff --json", ["diff", "--profile", "test", "--json"], 0);
+  await run("config check --json", ["config", "check", "--json"], 0);
+
+  // A secret file others may read: a warning naming it and the chmod to run.
+  chmodSync(atticTokenFile, 0o644);
+  books.fault("a token file with mode 0644");
+  const open = await run("push with a 0644 token file", ["push"], 0);
+  chmodSync(atticTokenFile, 0o600);
+  assert.ok(open.stderr.includes(`chmod 600 ${atticTokenFile}`), `warning with the chmod to run:\n${open.stderr}`);
+  assert.match(open.stderr, /^warning: .*caches\[1\]\.tokenFile: the secret .* may be read by anyone \(mode 0644\)/m);
+
+  said["the state directory"] = treeText(s.stateDir);
+  for (const [i, call] of [...atticBin.calls(), ...cachixBin.calls()].entries()) {
+    said[`argv, stdin and output of client call ${i + 1}`] = [...call.argv, call.stdin, ...call.printed].join("\n");
+  }
+  const cachixProcs = new Set(seen.filter((p) => p.argv.some((a) => a.endsWith("/cachix"))).map((p) => p.pid));
+  for (const p of seen) {
+    const ownsToken = cachixProcs.has(p.pid) || cachixProcs.has(p.ppid);
+    const env = ownsToken ? p.environ.replace(/(^|\0)CACHIX_(AUTH_TOKEN|SIGNING_KEY)=[^\0]*/g, "") : p.environ;
+    said[`argv and environment of pid ${p.pid} (${p.argv.slice(0, 2).join(" ")})`] = `${p.argv.join(" ")}\n${env}`;
+  }
+  const leaks = Object.entries(said).flatMap(([where, text]) =>
+    all.filter((secret) => text.includes(secret)).map((secret) => `${where}: ${secret.slice(0, 8)}…`),
+  );
+  assert.deepEqual(leaks, []);
+  // The checks saw what they claim to: clients called, processes inspected, the cachix token where it belongs.
+  assert.ok(atticBin.calls().length > 0 && cachixBin.calls().length > 0, "the clients were called");
+  assert.ok(
+    seen.some((p) => cachixProcs.has(p.pid) && p.environ.includes(secrets.cachix)),
+    "the cachix client was caught with its token in its environment",
+  );
+  assert.ok(
+    seen.some((p) => p.argv[0]?.endsWith("nix") || p.argv[0]?.endsWith("nix-store")),
+    "nix processes inspected",
+  );
+  t.diagnostic(`${Object.keys(said).length} texts checked, ${seen.length} processes inspected`);
+  t.diagnostic(summary(books.settle(s.cache.dir, { cacheUrl: s.cache.url, publicKey: s.key?.publicKey ?? "" })));
+});

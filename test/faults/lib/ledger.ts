@@ -1,0 +1,171 @@
+// The books of the fault-injection suite. Each scenario keeps a Ledger: the faults it injected,
+// every generation it switched to, and the ones genpush reported pushed. At its end the ledger
+// checks the cache on disk (every path of a generation's closure: its narinfo and the NAR that
+// narinfo names), appends one line to the run's tally, and asserts that nothing was lost.
+// The scenario files run one after another in child processes of one test runner, so the tally
+// is keyed by the runner's pid; 99-totals.test.ts adds it up.
+import assert from "node:assert/strict";
+import { appendFileSync, existsSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pullIntoFreshStore } from "../../integration/harness/nix.js";
+
+/** Every scenario file records under one of these names; the totals insist on all of them. */
+export const SCENARIOS = [
+  "cache-down",
+  "server-errors",
+  "hang",
+  "kill-9",
+  "gc",
+  "corrupt-state",
+  "lock",
+  "disk-full",
+  "secrets",
+  "bad-input",
+  "burst",
+] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+export interface Tally {
+  scenario: ScenarioName;
+  faults: number;
+  switched: number;
+  /** switched generations whose whole closure is in the cache at the end */
+  inCache: number;
+  /** generations that had to be there: the last one, and every one genpush reported pushed */
+  expected: number;
+  lost: string[];
+  notes: string[];
+  /** Date.now() when recorded */
+  at: number;
+}
+
+export const tallyFile = (runner = process.ppid): string => join(tmpdir(), `genpush-faults-${runner}.jsonl`);
+
+/** The lines of this run: a file left by an earlier runner that had the same pid is ignored. */
+export function readTally(runner = process.ppid): Tally[] {
+  const file = tallyFile(runner);
+  if (!existsSync(file)) return [];
+  const since = startedAt(runner) - 5000;
+  return readFileSync(file, "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Tally)
+    .filter((t) => t.at >= since);
+}
+
+/** When a process started (ms since the epoch), from /proc (clock ticks of 1/100 s). */
+function startedAt(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const ticks = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+    const boot = Number(/^btime (\d+)$/m.exec(readFileSync("/proc/stat", "utf8"))?.[1]);
+    return (boot + ticks / 100) * 1000;
+  } catch {
+    return 0;
+  }
+}
+
+export interface Gen {
+  storePath: string;
+  closure: string[];
+  /** e.g. "test generation 3" */
+  label?: string;
+}
+
+/** Whether every path of `closure` is in the cache directory: its narinfo, and the NAR it names. */
+export function closureInCache(cacheDir: string, closure: readonly string[]): boolean {
+  return missingFromCache(cacheDir, closure).length === 0;
+}
+
+export function missingFromCache(cacheDir: string, closure: readonly string[]): string[] {
+  return closure.filter((path) => {
+    const hash = (path.split("/").pop() ?? "").slice(0, 32);
+    const narinfo = join(cacheDir, `${hash}.narinfo`);
+    if (!existsSync(narinfo)) return true;
+    const url = /^URL: (.+)$/m.exec(readFileSync(narinfo, "utf8"))?.[1];
+    return url === undefined || !existsSync(join(cacheDir, url));
+  });
+}
+
+export class Ledger {
+  faults = 0;
+  readonly notes: string[] = [];
+  private readonly switched: Gen[] = [];
+  private readonly expected = new Map<string, Gen>();
+  private readonly known = new Map<string, Gen>();
+
+  constructor(readonly scenario: ScenarioName) {}
+
+  fault(what: string, n = 1): void {
+    this.faults += n;
+    this.notes.push(what);
+  }
+
+  /** A switch happened (a new generation of a profile points at `gen`). */
+  switchedTo(gen: Gen): void {
+    this.switched.push(gen);
+    this.known.set(gen.storePath, gen);
+  }
+
+  /** genpush said this store path is pushed (or already was): it must be in the cache at the end. */
+  mustHold(storePath: string): void {
+    const gen = this.known.get(storePath);
+    assert.ok(gen, `genpush reported ${storePath} pushed, which no switch of this scenario made`);
+    this.expected.set(storePath, gen);
+  }
+
+  /** The results of a `push --json` (or `verify --json`): every generation reported in a cache. */
+  // biome-ignore lint/suspicious/noExplicitAny: the JSON shape of push --json
+  reported(json: any): void {
+    for (const r of json?.results ?? []) {
+      if (r.status === "pushed" || r.status === "up-to-date") this.mustHold(r.storePath);
+    }
+  }
+
+  /**
+   * The end of the scenario: the last generation must be in the cache too. Appends the tally
+   * line and returns it (lost ones listed); with a public key, the last generation is also
+   * pulled into an empty store, signatures checked.
+   */
+  close(cacheDir: string, opts: { cacheUrl?: string; publicKey?: string } = {}): Tally & { pull: string } {
+    const last = this.switched.at(-1);
+    if (last) this.expected.set(last.storePath, last);
+    const held = (gen: Gen) => closureInCache(cacheDir, gen.closure);
+    const lost = [...this.expected.values()].filter((gen) => !held(gen));
+    let pull = "";
+    if (last && opts.cacheUrl && opts.publicKey && held(last)) {
+      const pulled = pullIntoFreshStore(opts.cacheUrl, last.storePath, opts.publicKey);
+      if (!pulled.ok) lost.push(last);
+      pull = pulled.ok ? "" : pulled.stderr;
+    }
+    const tally: Tally = {
+      scenario: this.scenario,
+      faults: this.faults,
+      switched: this.switched.length,
+      inCache: this.switched.filter(held).length,
+      expected: this.expected.size,
+      lost: lost.map((gen) => `${gen.label ?? "generation"} ${gen.storePath}`),
+      notes: this.notes,
+      at: Date.now(),
+    };
+    appendFileSync(tallyFile(), `${JSON.stringify(tally)}\n`);
+    return { ...tally, pull };
+  }
+
+  /** close(), then assert that nothing was lost and that faults were injected at all. */
+  settle(cacheDir: string, opts: { cacheUrl?: string; publicKey?: string } = {}): Tally {
+    const tally = this.close(cacheDir, opts);
+    assertKept(tally);
+    return tally;
+  }
+}
+
+export function assertKept(tally: Tally & { pull?: string }): void {
+  assert.deepEqual(tally.lost, [], `generations lost${tally.pull ? `; the pull said:\n${tally.pull}` : ""}`);
+  assert.ok(tally.faults > 0, "the scenario injected no fault");
+}
+
+export function summary(t: Tally): string {
+  return `${t.scenario}: faults ${t.faults}, switched ${t.switched}, in the cache ${t.inCache}, must be there ${t.expected}, lost ${t.lost.length}`;
+}

@@ -1,0 +1,151 @@
+// genpush as a child process the test can kill: the harness's way of running it (node + tsx +
+// src/cli.ts, nixEnv), but spawned in its own process group, so SIGKILL takes genpush and the
+// nix processes it started at once, as systemd kills a service's cgroup. Also: the live
+// descendants of a process, with their argv and environment, read from /proc.
+import { type ChildProcess, spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { cliEntry, explain, type RunResult, repoRoot } from "../../integration/harness/cli.js";
+import { nixEnv } from "../../integration/harness/nix.js";
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** Date.now() when it ended */
+  at: number;
+}
+
+export interface Running {
+  pid: number;
+  startedAt: number;
+  stdout(): string;
+  stderr(): string;
+  exited: Promise<Exit>;
+  /** SIGKILL to the whole process group */
+  kill(): void;
+  /** waits for the end; the result as runGenpush gives it (code -1 when killed) */
+  result(): Promise<RunResult>;
+}
+
+export function startGenpush(config: string, args: string[], env: NodeJS.ProcessEnv = {}): Running {
+  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", cliEntry, "--config", config, ...args], {
+    cwd: repoRoot,
+    env: { ...nixEnv, ...env },
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  let err = "";
+  child.stdout?.on("data", (d: Buffer) => {
+    out += d.toString("utf8");
+  });
+  child.stderr?.on("data", (d: Buffer) => {
+    err += d.toString("utf8");
+  });
+  const exited = new Promise<Exit>((resolve) =>
+    child.once("close", (code, signal) => resolve({ code, signal, at: Date.now() })),
+  );
+  const pid = child.pid ?? 0;
+  const running: Running = {
+    pid,
+    startedAt: Date.now(),
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    kill: () => {
+      try {
+        process.kill(-pid, "SIGKILL");
+      } catch {}
+    },
+    result: async () => {
+      const e = await exited;
+      const r: RunResult = { code: e.code ?? -1, stdout: out, stderr: err };
+      if (args.includes("--json")) {
+        try {
+          r.json = JSON.parse(out);
+        } catch {}
+      }
+      return r;
+    },
+  };
+  return running;
+}
+
+/** Like explain(), for a run still going or killed. */
+export function said(r: Running): string {
+  return explain({ code: -1, stdout: r.stdout(), stderr: r.stderr() });
+}
+
+export interface ProcInfo {
+  pid: number;
+  ppid: number;
+  argv: string[];
+  environ: string;
+}
+
+/** Every live descendant of `root` (not root itself), with argv and environment as the kernel has them. */
+export function descendants(root: number): ProcInfo[] {
+  const parent = new Map<number, number>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      parent.set(Number(entry), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
+    } catch {}
+  }
+  const under = (pid: number): boolean => {
+    for (let p = parent.get(pid), hops = 0; p !== undefined && hops < 64; p = parent.get(p), hops++) {
+      if (p === root) return true;
+    }
+    return false;
+  };
+  const found: ProcInfo[] = [];
+  for (const pid of parent.keys()) {
+    if (!under(pid)) continue;
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
+      const environ = readFileSync(`/proc/${pid}/environ`, "utf8");
+      found.push({ pid, ppid: parent.get(pid) ?? 0, argv, environ });
+    } catch {}
+  }
+  return found;
+}
+
+/** Polls the descendants of a running genpush until it ends: every process seen, once per pid and argv. */
+export async function watchChildren(r: Running, everyMs = 10): Promise<ProcInfo[]> {
+  const seen = new Map<string, ProcInfo>();
+  let done = false;
+  void r.exited.then(() => {
+    done = true;
+  });
+  while (!done) {
+    for (const p of descendants(r.pid)) seen.set(`${p.pid} ${p.argv.join(" ")}`, p);
+    await new Promise((ok) => setTimeout(ok, everyMs));
+  }
+  return [...seen.values()];
+}
+
+/** A small seeded PRNG (mulberry32): the same seed, the same kill moments. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Waits until the run's stderr matches `re` (true), or until it ended or `timeoutMs` passed (false). */
+export async function waitForLine(r: Running, re: RegExp, timeoutMs = 60_000): Promise<boolean> {
+  let ended = false;
+  void r.exited.then(() => {
+    ended = true;
+  });
+  const deadline = Date.now() + timeoutMs;
+  while (!re.test(r.stderr())) {
+    if (ended || Date.now() > deadline) return re.test(r.stderr());
+    await new Promise((ok) => setTimeout(ok, 5));
+  }
+  return true;
+}
