@@ -5,30 +5,12 @@
  * the settings the modules refuse are refused with sentences that name the option.
  */
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
-
-const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
-const skip = missingTool("nix-instantiate");
-
-/** A tool the suite needs: under CI=true its absence fails the suite, elsewhere it skips it. */
-function missingTool(tool: string): string | false {
-  if (spawnSync(tool, ["--version"]).status === 0) return false;
-  if (process.env.CI === "true") throw new Error(`${tool} is not installed; CI needs it (apt-get install nix-bin)`);
-  return `${tool} is not installed`;
-}
-
-function nixEval<T>(expression: string): T {
-  const out = execFileSync("nix-instantiate", ["--eval", "--strict", "--json", "--readonly-mode", "-E", expression], {
-    cwd: ROOT,
-    encoding: "utf8",
-  });
-  return JSON.parse(out) as T;
-}
+import { nixEval, ROOT } from "./lib.js";
 
 /** Settings as the module system hands them over: every option present, unset ones null. */
 const PRELUDE = `
@@ -89,7 +71,7 @@ const FULL = `{
   stateDir = "/var/lib/genpush";
 }`;
 
-describe("nix/config.nix", { skip }, () => {
+describe("nix/config.nix", () => {
   it("writes only what was set, and genpush's build-time check accepts every key a cache option offers", () => {
     const config = render(FULL) as { caches: Record<string, unknown>[]; profiles: Record<string, unknown>[] };
     assert.deepEqual(

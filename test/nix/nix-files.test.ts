@@ -5,30 +5,12 @@
  * ([Install] WantedBy=) and write no unit file of their own.
  */
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, relative, resolve } from "node:path";
+import { join, relative } from "node:path";
 import { describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
-
-const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
-const skip = missingTool("nix-instantiate");
-
-/** A tool the suite needs: under CI=true its absence fails the suite, elsewhere it skips it. */
-function missingTool(tool: string): string | false {
-  if (spawnSync(tool, ["--version"]).status === 0) return false;
-  if (process.env.CI === "true") throw new Error(`${tool} is not installed; CI needs it (apt-get install nix-bin)`);
-  return `${tool} is not installed`;
-}
-
-function nixEval<T>(expression: string): T {
-  const out = execFileSync("nix-instantiate", ["--eval", "--strict", "--json", "--readonly-mode", "-E", expression], {
-    cwd: ROOT,
-    encoding: "utf8",
-  });
-  return JSON.parse(out) as T;
-}
+import { nixEval, ROOT } from "./lib.js";
 
 function nixFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -54,7 +36,7 @@ function wantedBy(scope: "system" | "user"): Map<string, string[]> {
 
 const read = (file: string) => readFileSync(join(ROOT, file), "utf8");
 
-describe("Nix files", { skip }, () => {
+describe("Nix files", () => {
   it("every .nix file parses", () => {
     const files = [join(ROOT, "flake.nix"), ...nixFiles(join(ROOT, "nix"))].map((f) => relative(ROOT, f)).sort();
     for (const expected of [

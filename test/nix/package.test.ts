@@ -6,31 +6,13 @@
  * from importNpmLock with a `resolved` URL for every locked package.
  */
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { renderUnits } from "../../src/units.js";
-
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const skip = missingTool("nix-instantiate");
-
-/** A tool the suite needs: under CI=true its absence fails the suite, elsewhere it skips it. */
-function missingTool(tool: string): string | false {
-  if (spawnSync(tool, ["--version"]).status === 0) return false;
-  if (process.env.CI === "true") throw new Error(`${tool} is not installed; CI needs it (apt-get install nix-bin)`);
-  return `${tool} is not installed`;
-}
-
-function nixEval<T>(expression: string): T {
-  const out = execFileSync("nix-instantiate", ["--eval", "--strict", "--json", "--readonly-mode", "-E", expression], {
-    cwd: ROOT,
-    encoding: "utf8",
-  });
-  return JSON.parse(out) as T;
-}
+import { nixEval, ROOT } from "./lib.js";
 
 /** A stand-in nixpkgs tree holding only the mirror list package.nix reads. */
 const NIXPKGS = mkdtempSync(join(tmpdir(), "genpush-nixpkgs-"));
@@ -88,8 +70,8 @@ substituteInPlace() {
   return spawnSync("bash", ["-c", `${shim}\n${script}`], { cwd, env: { ...process.env, out }, encoding: "utf8" });
 }
 
-describe("nix/package.nix", { skip }, () => {
-  const pkg = skip ? undefined : nixEval<PackageArgs>(`builtins.removeAttrs (${PACKAGE}) [ "npmDeps" "meta" "src" ]`);
+describe("nix/package.nix", () => {
+  const pkg = nixEval<PackageArgs>(`builtins.removeAttrs (${PACKAGE}) [ "npmDeps" "meta" "src" ]`);
 
   it("builds with Node 22, importNpmLock's config hook and `npm run build`, and prunes devDependencies", () => {
     assert.ok(pkg);
@@ -155,7 +137,7 @@ describe("nix/package.nix", { skip }, () => {
   });
 });
 
-describe("nix/npm-lock.nix", { skip }, () => {
+describe("nix/npm-lock.nix", () => {
   interface LockEntry {
     version?: string;
     resolved?: string;
