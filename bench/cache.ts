@@ -1,0 +1,155 @@
+/**
+ * The benchmark's own nginx WebDAV cache: like the test harness's, but its
+ * access log also records each request's body length, so bytes uploaded are
+ * counted from what nginx received. One nginx per run, over a root that may
+ * start as a hard-linked copy of a prepared cache (nginx replaces files on PUT
+ * by renaming, so the template is never written through a link).
+ */
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { freePort } from "../test/integration/harness/nginx.js";
+
+export const CACHE_INFO = "StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 40\n";
+
+export interface LoggedRequest {
+  method: string;
+  uri: string;
+  status: number;
+  /** body bytes received: $content_length, or $request_length (headers included) when absent */
+  bodyBytes: number;
+}
+
+export interface BenchCache {
+  port: number;
+  /** the cache root on disk (nix-cache-info, *.narinfo, nar/) */
+  dir: string;
+  /** a position in the access log, once it has settled */
+  mark(): Promise<number>;
+  /** the requests logged since `from` (a mark) */
+  requests(from?: number): Promise<LoggedRequest[]>;
+  stop(): Promise<void>;
+}
+
+const running = new Set<number>();
+process.on("exit", () => {
+  for (const pid of running) {
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {}
+  }
+});
+
+function nginxConf(root: string, port: number): string {
+  return `daemon on;
+user root;
+worker_processes 1;
+pid ${root}/nginx.pid;
+error_log ${root}/error.log;
+events {}
+http {
+  log_format bench '$request_method $uri $status $request_length "$content_length"';
+  access_log ${root}/access.log bench;
+  client_body_temp_path ${root}/tmp;
+  proxy_temp_path ${root}/tmp;
+  fastcgi_temp_path ${root}/tmp;
+  uwsgi_temp_path ${root}/tmp;
+  scgi_temp_path ${root}/tmp;
+  client_max_body_size 0;
+  keepalive_requests 100000;
+  server {
+    listen 127.0.0.1:${port};
+    root ${root}/cache;
+    location / { dav_methods PUT DELETE; create_full_put_path on; }
+  }
+}
+`;
+}
+
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+async function waitFor(what: string, check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+/** Starts nginx over `root`/cache (created empty with nix-cache-info unless `fromTemplate` is copied in). */
+export async function startCache(root: string, fromTemplate?: string): Promise<BenchCache> {
+  const dir = join(root, "cache");
+  mkdirSync(join(root, "tmp"), { recursive: true });
+  if (fromTemplate) execFileSync("cp", ["-al", fromTemplate, dir]);
+  else {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "nix-cache-info"), CACHE_INFO);
+  }
+  const log = join(root, "access.log");
+  writeFileSync(log, "");
+  const port = await freePort();
+  const conf = join(root, "nginx.conf");
+  writeFileSync(conf, nginxConf(root, port));
+  execFileSync("nginx", ["-p", root, "-e", join(root, "error.log"), "-c", conf], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  const pidFile = join(root, "nginx.pid");
+  await waitFor("nginx to write its pid", () => {
+    try {
+      return readFileSync(pidFile, "utf8").trim() !== "";
+    } catch {
+      return false;
+    }
+  });
+  const pid = Number.parseInt(readFileSync(pidFile, "utf8"), 10);
+  running.add(pid);
+
+  // nginx logs a request just after answering it: wait until the log stops growing.
+  const settled = async (): Promise<number> => {
+    let size = statSync(log).size;
+    for (;;) {
+      await sleep(40);
+      const now = statSync(log).size;
+      if (now === size) return size;
+      size = now;
+    }
+  };
+
+  return {
+    port,
+    dir,
+    mark: settled,
+    requests: async (from = 0) => {
+      await settled();
+      return readFileSync(log)
+        .subarray(from)
+        .toString("utf8")
+        .split("\n")
+        .filter((line) => line.length > 0)
+        .map((line) => {
+          const [method = "", uri = "", status = "0", requestLength = "0", contentLength = '""'] = line.split(" ");
+          const declared = Number.parseInt(contentLength.replaceAll('"', ""), 10);
+          return {
+            method,
+            uri,
+            status: Number(status),
+            bodyBytes: Number.isNaN(declared) ? Number(requestLength) : declared,
+          };
+        });
+    },
+    stop: async () => {
+      running.delete(pid);
+      if (!alive(pid)) return;
+      process.kill(pid, "SIGTERM");
+      await waitFor(`nginx ${pid} to exit`, () => !alive(pid));
+    },
+  };
+}

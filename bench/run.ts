@@ -1,0 +1,130 @@
+/**
+ * `npm run bench`: what users feel from genpush, beside what they would use
+ * instead (`nix copy`), in one run. It builds synthetic generations in the
+ * real Nix store, serves each run from a fresh nginx WebDAV cache on loopback
+ * behind a delaying TCP proxy (a cache across a network), alternates the tools
+ * and repeats every scenario; then prints a markdown table and the targets,
+ * and writes bench/results.json. See bench/README-section.md.
+ */
+import { execFileSync } from "node:child_process";
+import { rmSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { join } from "node:path";
+import { tempDir } from "../test/integration/harness/nix.js";
+import { type Fixture, prepareFixture, preparePushed } from "./fixtures.js";
+import { benchOptions, changedLeaves } from "./options.js";
+import { startProxy } from "./proxy.js";
+import { markdownTable, summarize } from "./report.js";
+import { type RunContext, runFirstPush, runLost, runSwitch } from "./scenarios.js";
+import { runStartup } from "./startup.js";
+import { judgeTargets } from "./targets.js";
+import { distIsStale, repoRoot, snapshotCli } from "./tools.js";
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+async function main(): Promise<void> {
+  const options = benchOptions();
+  const started = performance.now();
+  log(
+    `genpush bench: sizes ${options.sizes.join(", ")}, first push ${options.firstPaths} paths, ${options.runs} runs, ${options.delayMs} ms each way`,
+  );
+  if (distIsStale()) {
+    log("dist/ is older than src/: npm run build");
+    execFileSync("npm", ["run", "build"], { cwd: repoRoot, stdio: ["ignore", "inherit", "inherit"] });
+  }
+  const removeSnapshot = snapshotCli();
+  const work = tempDir("genpush-bench-");
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      removeSnapshot();
+      rmSync(work, { recursive: true, force: true });
+    });
+  }
+  const proxy = await startProxy(0, 0);
+  try {
+    const fixtures = new Map<number, Fixture>();
+    const switches: Fixture[] = [];
+    for (const paths of options.sizes) {
+      log(`preparing ${paths} paths`);
+      const f = await prepareFixture({ paths, changed: changedLeaves(paths) }, `${paths}`, proxy, work);
+      fixtures.set(paths, f);
+      switches.push(f);
+    }
+    const smallest = options.sizes[0] as number;
+    const largest = options.sizes[options.sizes.length - 1] as number;
+    if (largest >= 2 * smallest) {
+      // The largest closure with the smallest one's diff: does the cost follow the diff or the closure?
+      log(`preparing ${largest} paths with ${changedLeaves(smallest)} changed leaves`);
+      const spec = { paths: largest, changed: changedLeaves(smallest) };
+      switches.push(await prepareFixture(spec, `${largest}-small-diff`, proxy, work, fixtures.get(largest)));
+    }
+    let first = fixtures.get(options.firstPaths);
+    if (!first) {
+      log(`preparing ${options.firstPaths} paths for the first push`);
+      first = await prepareFixture({ paths: options.firstPaths, changed: 1 }, "first", proxy, work);
+    }
+    const main = fixtures.get(options.mainSize) as Fixture;
+    const pushed = await preparePushed(main, proxy);
+
+    const ctx: RunContext = { proxy, delayMs: options.delayMs, work: join(work, "runs-root"), samples: [], seq: 0 };
+    for (let run = 0; run < options.runs; run++) {
+      log(`run ${run + 1}/${options.runs}: switches, lost paths, first push`);
+      await runStartup(ctx, run);
+      for (const f of switches) {
+        await runSwitch(ctx, f, run, { coldGenpush: f === switches[0], noop: f.label === String(f.paths) });
+      }
+      await runLost(ctx, main, pushed, run);
+      await runFirstPush(ctx, first, run);
+    }
+
+    const rows = summarize(ctx.samples);
+    const order = ["start-up", "switch", "no-op", "lost new path", "lost old path", "first push"];
+    rows.sort((a, b) => order.indexOf(a.scenario) - order.indexOf(b.scenario) || a.paths - b.paths || b.diff - a.diff);
+    const targets = judgeTargets(rows, options.mainSize);
+    const nixVersion = execFileSync("nix", ["--version"], { encoding: "utf8" }).trim();
+    const commit = execFileSync("git", ["describe", "--always", "--dirty"], { cwd: repoRoot, encoding: "utf8" }).trim();
+    const host = {
+      commit,
+      nix: nixVersion,
+      node: process.version,
+      cpus: cpus().length,
+      delayMsEachWay: options.delayMs,
+    };
+    const results = {
+      date: new Date().toISOString(),
+      options,
+      host,
+      durationS: Math.round((performance.now() - started) / 1000),
+      rows,
+      targets,
+      samples: ctx.samples,
+    };
+    const resultsFile = join(repoRoot, "bench", "results.json");
+    writeFileSync(resultsFile, `${JSON.stringify(results, null, 2)}\n`);
+    try {
+      // Biome's layout, so `biome check .` stays clean with the file present.
+      execFileSync(join(repoRoot, "node_modules", ".bin", "biome"), ["format", "--write", resultsFile], {
+        stdio: "ignore",
+      });
+    } catch {}
+    const lines = [
+      `genpush ${commit} (dist/ as built at the start), ${nixVersion}, Node ${process.version}, ${host.cpus} CPUs, ${options.delayMs} ms each way through the proxy, ${options.runs} runs each`,
+      "",
+      markdownTable(rows),
+      "",
+      "| target | verdict | measured |",
+      "| --- | --- | --- |",
+      ...targets.map((t) => `| ${t.name} | ${t.verdict} | ${t.detail} |`),
+    ];
+    process.stdout.write(`${lines.join("\n")}\n`);
+    log(`done in ${results.durationS} s; wrote bench/results.json`);
+  } finally {
+    await proxy.close();
+    removeSnapshot();
+  }
+}
+
+main().catch((error) => {
+  log(error instanceof Error ? (error.stack ?? error.message) : String(error));
+  process.exitCode = 1;
+});

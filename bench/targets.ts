@@ -1,0 +1,126 @@
+/**
+ * The targets of issue 6, each judged from the summary rows: met, missed
+ * (with the measured cause), or not measured in this run.
+ */
+import { type Row, seconds } from "./report.js";
+
+export interface Target {
+  name: string;
+  verdict: "met" | "missed" | "not measured";
+  detail: string;
+}
+
+const ASKS =
+  "its own HEAD round (32 in parallel), then `nix-store --check-validity` (one path per round trip), then `nix copy`'s own questions";
+
+/** narinfo questions per new path, e.g. "2" or "3.5" */
+const perPath = (r?: Row) => (r ? String(Math.round((r.narinfoQueries / Math.max(1, r.diff)) * 10) / 10) : "?");
+
+const find = (rows: Row[], scenario: Row["scenario"], tool: string, paths?: number) =>
+  rows.find((r) => r.scenario === scenario && r.tool === tool && (paths === undefined || r.paths === paths));
+
+function judge(name: string, ok: boolean | undefined, detail: string, cause = ""): Target {
+  if (ok === undefined) return { name, verdict: "not measured", detail };
+  return { name, verdict: ok ? "met" : "missed", detail: ok || !cause ? detail : `${detail}; ${cause}` };
+}
+
+export function judgeTargets(rows: Row[], mainSize: number): Target[] {
+  const n = mainSize;
+  const nodeStartMs = find(rows, "start-up", "node -e 0")?.wallMs.median ?? Number.NaN;
+  const cliVersionMs = find(rows, "start-up", "genpush --version")?.wallMs.median ?? Number.NaN;
+  const switches = rows.filter((r) => r.scenario === "switch" && r.tool === "genpush push" && r.diff > 0);
+  const main = switches.find((r) => r.paths === n && r.diff >= Math.round(n / 100));
+  const size = main?.paths;
+  const cold = find(rows, "switch", "nix copy, cold disk cache", size);
+  const warm = find(rows, "switch", "nix copy, warm disk cache", size);
+  const noop = find(rows, "no-op", "genpush push", size);
+  const firstG = find(rows, "first push", "genpush push");
+  const firstN = find(rows, "first push", "nix copy");
+  const lostG = find(rows, "lost new path", "genpush push");
+  const lostW = find(rows, "lost new path", "nix copy, warm disk cache");
+  const targets: Target[] = [];
+  const req = (r?: Row) => r?.requestsTotal ?? Number.NaN;
+  const wall = (r?: Row) => r?.wallMs.median ?? Number.NaN;
+  const have = (...r: (Row | undefined)[]) => r.every(Boolean) || undefined;
+
+  targets.push(
+    judge(
+      "switch: at least 10x fewer requests than cold nix copy",
+      have(main, cold) && req(main) * 10 <= req(cold),
+      `${req(main)} vs ${req(cold)} requests (${(req(cold) / req(main)).toFixed(1)}x fewer)`,
+      `genpush makes ${(req(main) / (main?.diff ?? 1)).toFixed(1)} requests per new path ` +
+        `(${perPath(main)} narinfo questions, nix copy's HEAD for the NAR, two PUTs) where cold nix copy makes one per closure path`,
+    ),
+    judge(
+      "switch: less wall time than cold nix copy",
+      have(main, cold) && wall(main) < wall(cold),
+      `${seconds(wall(main))} vs ${seconds(wall(cold))}`,
+      "cold nix copy asks 25 at a time: at this size that costs less than genpush's fixed costs (Node, its nix processes)",
+    ),
+    judge(
+      "switch: at most 1.1x the time of warm nix copy",
+      have(main, warm) && wall(main) <= 1.1 * wall(warm),
+      `${seconds(wall(main))} vs ${seconds(wall(warm))} (${(wall(main) / wall(warm)).toFixed(2)}x)`,
+      `genpush asks ${perPath(main)} times about each new path where warm nix copy asks once (${main?.narinfoQueries} ` +
+        `vs ${warm?.narinfoQueries} narinfo queries): ${ASKS}; and it starts Node ` +
+        `(\`genpush --version\` alone: ${Math.round(cliVersionMs)} ms) and its nix processes (path-info, check-validity, copy)`,
+    ),
+    judge(
+      "switch: correct where warm nix copy is not (a new path the cache lost)",
+      have(lostG, lostW) && lostG?.complete === lostG?.runs && lostW?.complete === 0,
+      `cache complete after genpush push ${lostG?.complete}/${lostG?.runs}, after warm nix copy ${lostW?.complete}/${lostW?.runs}`,
+    ),
+    judge(
+      "no-op: 150 ms or less and no request",
+      have(noop) && wall(noop) <= 150 && req(noop) === 0,
+      `${seconds(wall(noop))}, ${req(noop)} requests`,
+      `Node itself takes ${Math.round(nodeStartMs)} ms (\`node -e 0\`), loading genpush ` +
+        `${Math.round(cliVersionMs - nodeStartMs)} ms more (\`genpush --version\`), the no-op's own work ` +
+        `(config, profile, state, lock) the other ${Math.round(wall(noop) - cliVersionMs)} ms`,
+    ),
+    judge(
+      "first push: within 10% of nix copy",
+      have(firstG, firstN) && wall(firstG) <= 1.1 * wall(firstN),
+      `${seconds(wall(firstG))} vs ${seconds(wall(firstN))} (${(wall(firstG) / wall(firstN)).toFixed(2)}x)`,
+      `genpush asks ${perPath(firstG)} times about every path where nix copy asks once (${firstG?.narinfoQueries} ` +
+        `vs ${firstN?.narinfoQueries} narinfo queries): ${ASKS}`,
+    ),
+  );
+  const rss = rows.filter((r) => r.tool.startsWith("genpush") && r.paths === 2000 && r.rssKiB !== null);
+  const peak = Math.max(...rss.map((r) => r.rssKiB as number));
+  targets.push(
+    judge(
+      "peak RSS 100 MB or less at 2,000 paths",
+      rss.length ? peak <= 100 * 1000 : undefined,
+      rss.length
+        ? `${(peak / 1024).toFixed(0)} MiB (the largest of node and the nix processes it ran)`
+        : "no 2,000-path run",
+    ),
+  );
+  targets.push(growth(rows));
+  return targets;
+}
+
+/** Same diff, 16x the closure: genpush's requests stay, its time grows only with reading the closure. */
+function growth(rows: Row[]): Target {
+  const name = "switch cost grows with the diff, not the closure";
+  const g = rows.filter((r) => r.scenario === "switch" && r.tool === "genpush push");
+  const small = g.reduce<Row | undefined>((a, r) => (!a || r.paths < a.paths ? r : a), undefined);
+  const big = g.filter((r) => small && r.paths > small.paths && Math.abs(r.diff - small.diff) <= small.diff * 0.5);
+  const same = big.sort((a, b) => b.paths - a.paths)[0];
+  if (!small || !same)
+    return judge(name, undefined, "needs two sizes (BENCH_SIZES with the largest at least 2x the smallest)");
+  const cold = (r: Row) => find(rows, "switch", "nix copy, cold disk cache", r.paths)?.requestsTotal ?? Number.NaN;
+  const coldSame = rows.find((r) => r.label === same.label && r.tool === "nix copy, cold disk cache");
+  const reqGrowth = same.requestsTotal / small.requestsTotal;
+  const timeGrowth = same.wallMs.median / small.wallMs.median;
+  const detail =
+    `${small.paths} -> ${same.paths} paths at ${small.diff} / ${same.diff} new: genpush requests x${reqGrowth.toFixed(2)}, ` +
+    `time x${timeGrowth.toFixed(2)}; cold nix copy requests x${((coldSame?.requestsTotal ?? Number.NaN) / cold(small)).toFixed(1)}`;
+  return judge(
+    name,
+    reqGrowth <= 1.2 && timeGrowth <= 1.5,
+    detail,
+    "the time that grows is reading two closures with `nix path-info -r --json` and diffing them",
+  );
+}
