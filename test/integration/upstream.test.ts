@@ -6,22 +6,9 @@ import { describe, it } from "node:test";
 import { queryClosure } from "../../src/nix.js";
 import { makePlan } from "../../src/plan.js";
 import type { StorePath } from "../../src/store-path.js";
-import { makeKey, newSeed, nix, tempDir } from "./harness/nix.js";
+import { makeKey, newSeed, nix, nixBuild, tempDir } from "./harness/nix.js";
 
-function build(expr: string): StorePath {
-  const out = nix("nix-build", [
-    "--no-out-link",
-    "--option",
-    "sandbox",
-    "false",
-    "--option",
-    "substituters",
-    "",
-    "-E",
-    expr,
-  ]);
-  return out.trim() as StorePath;
-}
+const build = (expr: string) => nixBuild(expr) as StorePath;
 
 describe("upstream filter with paths signed by cache.nixos.org-1 and substituted in", () => {
   const seed = newSeed();

@@ -102,21 +102,15 @@ in mk "system" ("/bin/mkdir $out; printf %s \${sys} > $out/system; echo "
 `;
 }
 
+/** Builds a Nix expression offline, without a sandbox; returns its (last) output path. */
+export function nixBuild(expr: string): string {
+  const args = ["--no-out-link", "--option", "sandbox", "false", "--option", "substituters", ""];
+  const out = nix("nix-build", [...args, "--max-jobs", "8", "-E", expr]);
+  return out.trim().split("\n").pop() ?? "";
+}
+
 export function buildGeneration(spec: GenerationSpec): Generation {
-  const out = nix("nix-build", [
-    "--no-out-link",
-    "--option",
-    "sandbox",
-    "false",
-    "--option",
-    "substituters",
-    "",
-    "--max-jobs",
-    "8",
-    "-E",
-    generationExpr(spec),
-  ]);
-  const storePath = out.trim().split("\n").pop() ?? "";
+  const storePath = nixBuild(generationExpr(spec));
   return { storePath, closure: closureOf(storePath) };
 }
 
