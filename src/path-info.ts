@@ -6,6 +6,7 @@
  *   where references may be basenames and format 3 signatures are `{keyName, sig}` objects.
  */
 import { GenpushError } from "./errors.js";
+import { formatNix32, type NixHash, parseSri } from "./nix-hash.js";
 import { parseStorePath, STORE_DIR, type StorePath, storePathFromBasename } from "./store-path.js";
 
 export interface PathInfo {
@@ -16,6 +17,21 @@ export interface PathInfo {
   signedBy: string[];
   /** True when the path was built on this machine (Nix's "ultimate" trust). */
   ultimate: boolean;
+  /**
+   * What a narinfo file holds beyond the above, for genpush's own uploader;
+   * absent when Nix printed a hash or content address genpush cannot render
+   * exactly (the upload then goes through `nix copy`).
+   */
+  narinfo?: NarinfoFields;
+}
+
+export interface NarinfoFields {
+  narHash: NixHash;
+  deriver?: StorePath;
+  /** Content address, as narinfo files write it (`fixed:r:sha256:<nix32>`). */
+  ca?: string;
+  /** Whole signatures, `<keyName>:<base64>`. */
+  signatures: string[];
 }
 
 export interface PathInfoResult {
@@ -63,13 +79,53 @@ function addEntry(result: PathInfoResult, key: string | undefined, entry: unknow
   if (typeof narSize !== "number") throw shapeError(`no narSize for ${path}`);
   const references = Array.isArray(entry.references) ? entry.references.map(toStorePath) : [];
   const signatures = Array.isArray(entry.signatures) ? entry.signatures : [];
+  const narinfo = narinfoFields(entry, signatures);
   result.infos.push({
     path,
     narSize,
     references,
     signedBy: signatures.map(signatureKeyName).filter((name): name is string => name !== undefined),
     ultimate: entry.ultimate === true,
+    ...(narinfo ? { narinfo } : {}),
   });
+}
+
+function narinfoFields(entry: Record<string, unknown>, signatures: unknown[]): NarinfoFields | undefined {
+  const narHash = parseHash(entry.narHash);
+  const ca = contentAddress(entry.ca);
+  if (!narHash || ca === null) return undefined;
+  const deriver = typeof entry.deriver === "string" ? toStorePath(entry.deriver) : undefined;
+  return {
+    narHash,
+    ...(deriver ? { deriver } : {}),
+    ...(ca ? { ca } : {}),
+    signatures: signatures.map(wholeSignature).filter((sig): sig is string => sig !== undefined),
+  };
+}
+
+/** SRI (every format so far), or the `{algorithm, format: "base64", hash}` object of a 2.33 pre-release. */
+function parseHash(value: unknown): NixHash | undefined {
+  if (typeof value === "string") return parseSri(value);
+  if (isRecord(value) && value.format === "base64") return parseSri(`${String(value.algorithm)}-${String(value.hash)}`);
+  return undefined;
+}
+
+/** The narinfo form of a content address: undefined for none, null for one genpush cannot render. */
+function contentAddress(value: unknown): string | undefined | null {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === "string") return value;
+  if (!isRecord(value)) return null;
+  const hash = parseHash(value.hash);
+  const prefix = { nar: "fixed:r:", flat: "fixed:", text: "text:" }[String(value.method)];
+  return hash && prefix ? `${prefix}${formatNix32(hash)}` : null;
+}
+
+/** `"<keyName>:<base64>"` as it is, or format 3's `{keyName, sig}` joined back. */
+function wholeSignature(signature: unknown): string | undefined {
+  if (typeof signature === "string") return signature.includes(":") ? signature : undefined;
+  if (isRecord(signature) && typeof signature.keyName === "string" && typeof signature.sig === "string")
+    return `${signature.keyName}:${signature.sig}`;
+  return undefined;
 }
 
 function toStorePath(value: unknown): StorePath {

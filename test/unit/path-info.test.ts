@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { GenpushError } from "../../src/errors.js";
+import { formatNix32, parseSri, toNix32 } from "../../src/nix-hash.js";
 import { parsePathInfoJson } from "../../src/path-info.js";
 import type { StorePath } from "../../src/store-path.js";
 
@@ -12,6 +13,8 @@ const HELLO = "/nix/store/9y89fqs28d44qalg1f9fss1cz7vyk9lf-hello-1.0" as StorePa
 const LIBA = "/nix/store/0pa738sfq8nvqqwm702yqj1vbicjscs4-liba-1.0" as StorePath;
 const LIBB = "/nix/store/wgr5qkz0y7w8mzwa74f8b75dpv2lxmaz-libb-2.1" as StorePath;
 const GONE = "/nix/store/j304kdijlz4lpjbdq88fv9avyfi8rps5-gone-0.1" as StorePath;
+const LIBB_SIG =
+  "cache.nixos.org-1:VA492ryB9xbVu9h1qhKiCC3JF7EkNxCIb/7bBzV6PmtaPWMKa4+E6YoOnVxsyP/3mwwzklhIr5K8yVKKwl5NAw==";
 
 describe("nix path-info --json: every shape parses to the same closure", () => {
   it("has a fixture for every shape Nix and Lix print", () => {
@@ -39,12 +42,60 @@ describe("nix path-info --json: every shape parses to the same closure", () => {
         references: [LIBA, LIBB],
         signedBy: [],
         ultimate: true,
+        narinfo: {
+          narHash: parseSri("sha256-onQ6JX9OOwtPerzOGrVcYUxcXB9cxp944wyOEK/rF/4="),
+          deriver: "/nix/store/7r7yc75wbnzz1lw2n4qnzj5amsyzgib6-hello-1.0.drv",
+          signatures: [],
+        },
       });
       assert.deepEqual(byPath.get(LIBB)?.signedBy, ["cache.nixos.org-1"]);
+      assert.deepEqual(byPath.get(LIBB)?.narinfo?.signatures, [LIBB_SIG]);
       assert.equal(byPath.get(LIBB)?.ultimate, false);
       assert.deepEqual(invalid, [GONE]);
     });
   }
+});
+
+describe("hashes in Nix's base-32", () => {
+  it("matches `nix-hash --to-base32` (Nix 2.8, this machine)", () => {
+    const hash = parseSri("sha256-kq2L+2MY9z7jaIqCAeDJ7trt3+dEIxxGzIEs79N5Sbg=");
+    assert.ok(hash);
+    assert.equal(formatNix32(hash), "sha256:1f29g79yyb41ri31q8s4wzgyvnpfr7h030lad3ikxxqqcgxqpbcj");
+  });
+  it("reads the last byte first", () => {
+    assert.equal(toNix32(Buffer.from([0x1f])), "0z");
+    assert.equal(toNix32(Buffer.from([])), "");
+  });
+  it("refuses SRI of the wrong length or an unknown algorithm", () => {
+    assert.equal(parseSri("sha256-AAAA"), undefined);
+    assert.equal(parseSri("blake3-kq2L+2MY9z7jaIqCAeDJ7trt3+dEIxxGzIEs79N5Sbg="), undefined);
+  });
+});
+
+describe("nix path-info --json: what a narinfo needs", () => {
+  const entry = (extra: Record<string, unknown>) =>
+    parsePathInfoJson(
+      JSON.stringify({
+        [HELLO]: {
+          narHash: "sha256-kq2L+2MY9z7jaIqCAeDJ7trt3+dEIxxGzIEs79N5Sbg=",
+          narSize: 1,
+          references: [],
+          ...extra,
+        },
+      }),
+    ).infos[0]?.narinfo;
+  it("renders a structured content address the way narinfo files write it", () => {
+    const ca = { method: "nar", hash: "sha256-kq2L+2MY9z7jaIqCAeDJ7trt3+dEIxxGzIEs79N5Sbg=" };
+    assert.equal(entry({ ca })?.ca, "fixed:r:sha256:1f29g79yyb41ri31q8s4wzgyvnpfr7h030lad3ikxxqqcgxqpbcj");
+    assert.equal(
+      entry({ ca: "text:sha256:1f29g79yyb41ri31q8s4wzgyvnpfr7h030lad3ikxxqqcgxqpbcj" })?.ca?.slice(0, 5),
+      "text:",
+    );
+  });
+  it("leaves it out when a hash or content address has a shape genpush cannot render", () => {
+    assert.equal(entry({ ca: { method: "git", hash: "sha1-AAAAAAAAAAAAAAAAAAAAAAAAAAA=" } }), undefined);
+    assert.equal(entry({ narHash: "sha256:1f29g79yyb41ri31q8s4wzgyvnpfr7h030lad3ikxxqqcgxqpbcj" }), undefined);
+  });
 });
 
 describe("nix path-info --json: bad output is a clear error", () => {

@@ -1,0 +1,42 @@
+/**
+ * Hashes as Nix writes them: SRI (`sha256-<base64>`, what `nix path-info
+ * --json` prints) in, Nix's own base-32 (`sha256:<nix32>`, what narinfo files
+ * and signature fingerprints hold) out.
+ */
+
+const NIX32 = "0123456789abcdfghijklmnpqrsvwxyz";
+const DIGEST_BYTES: Record<string, number> = { md5: 16, sha1: 20, sha256: 32, sha512: 64 };
+
+export interface NixHash {
+  algorithm: string;
+  digest: Buffer;
+}
+
+/** Nix's base-32: the digest read from its last byte, 5 bits a character. */
+export function toNix32(digest: Uint8Array): string {
+  const length = Math.ceil((digest.length * 8) / 5);
+  let out = "";
+  for (let n = length - 1; n >= 0; n--) {
+    const bit = n * 5;
+    const i = Math.floor(bit / 8);
+    const j = bit % 8;
+    const low = (digest[i] as number) >> j;
+    const high = i + 1 < digest.length ? (digest[i + 1] as number) << (8 - j) : 0;
+    out += NIX32[(low | high) & 0x1f];
+  }
+  return out;
+}
+
+/** `sha256-<base64>`, or undefined when `text` is not an SRI hash of a known algorithm. */
+export function parseSri(text: string): NixHash | undefined {
+  const match = /^(md5|sha1|sha256|sha512)-([A-Za-z0-9+/]+={0,2})$/.exec(text);
+  if (!match) return undefined;
+  const algorithm = match[1] as string;
+  const digest = Buffer.from(match[2] as string, "base64");
+  return digest.length === DIGEST_BYTES[algorithm] ? { algorithm, digest } : undefined;
+}
+
+/** `sha256:<nix32>`: the form narinfo files and fingerprints use. */
+export function formatNix32(hash: NixHash): string {
+  return `${hash.algorithm}:${toNix32(hash.digest)}`;
+}
