@@ -160,6 +160,21 @@ export async function addIndirectRoot(link: string, path: StorePath): Promise<vo
   });
 }
 
+let settingsCache: Promise<Map<string, string>> | undefined;
+
+/** One of Nix's settings as this user's Nix sees it (nix.conf, NIX_CONFIG), or undefined. */
+export async function nixSetting(name: string): Promise<string | undefined> {
+  settingsCache ??= run("nix", [...NEW_CLI, "show-config"], { doing: "reading Nix's settings" }).then((stdout) => {
+    const settings = new Map<string, string>();
+    for (const line of stdout.split("\n")) {
+      const match = /^(\S+) = (.*)$/.exec(line);
+      if (match) settings.set(match[1] as string, match[2] as string);
+    }
+    return settings;
+  });
+  return (await settingsCache).get(name);
+}
+
 let hostSystemCache: Promise<string> | undefined;
 
 /** The host's Nix system (`builtins.currentSystem`), e.g. x86_64-linux. */

@@ -24,8 +24,8 @@ function permanent(output: string): boolean {
   return AUTH_FAILURE.test(output) || (status?.startsWith("4") === true && status !== "408" && status !== "429");
 }
 
-/** The client's absolute path: `explicit` when configured, else the first on PATH. */
-export async function findClient(program: string, explicit: string | undefined, cacheName: string, install: string) {
+/** The first executable `program` on PATH, or `explicit` if it is executable. */
+export async function findExecutable(program: string, explicit?: string): Promise<string | undefined> {
   const candidates = explicit
     ? [explicit]
     : (process.env.PATH ?? "")
@@ -38,6 +38,13 @@ export async function findClient(program: string, explicit: string | undefined, 
       return candidate;
     } catch {}
   }
+  return undefined;
+}
+
+/** The client's absolute path: `explicit` when configured, else the first on PATH. */
+export async function findClient(program: string, explicit: string | undefined, cacheName: string, install: string) {
+  const found = await findExecutable(program, explicit);
+  if (found) return found;
   throw new GenpushError(
     `cache ${cacheName}: the ${program} client is not installed (${explicit ? `no executable ${explicit}` : `no \`${program}\` on PATH`})`,
     { hint: `install it (${install}), or set ${program}Path for this cache` },

@@ -1,8 +1,11 @@
 /**
- * `type: nix`: any store URI `nix copy --to` accepts. Existence queries are
- * answered natively where the store allows it — HEAD requests for http(s),
- * a directory look-up for file:// — and by `nix-store --check-validity`
- * against the store otherwise. Uploads go through `nix copy`, which needs
+ * `type: nix`: any store URI `nix copy --to` accepts. An HTTP(S) cache is
+ * spoken to directly — HEAD requests to ask, and genpush's own uploader
+ * (NARs read from the store, checked, compressed as `compression=` asks,
+ * narinfos signed with the configured key). A file:// cache is asked with a
+ * directory look-up. Everything else — other stores, and store URI settings
+ * genpush's uploader does not implement — is asked with
+ * `nix-store --check-validity` and uploaded with `nix copy`, which needs
  * every reference of a path in the cache first: whole closures only.
  */
 import { access } from "node:fs/promises";
@@ -14,14 +17,24 @@ import type { PathInfo } from "../path-info.js";
 import { withRetry } from "../retry.js";
 import { hashPart, type StorePath } from "../store-path.js";
 import { nixFailure } from "./client-process.js";
-import { NarinfoClient } from "./http-narinfo.js";
+import { findCompression } from "./compression.js";
+import { HttpClient } from "./http.js";
+import { HttpBinaryCache, type UploadablePath, type UploadOptions } from "./http-binary-cache.js";
+import { nixNetrcAuthorization } from "./netrc.js";
 import { type CacheOptions, retryOptions } from "./options.js";
+import { readSigningKey } from "./signing.js";
 import type { Cache, PushProgress } from "./types.js";
+
+/** Store URI settings genpush's own uploader honours; any other leaves the upload to `nix copy`. */
+const NATIVE_SETTINGS = new Set(["compression", "parallel-compression", "secret-key", "priority", "want-mass-query"]);
+/** Nix's default for HTTP binary caches. */
+const DEFAULT_COMPRESSION = "xz";
 
 export class NixStoreCache implements Cache {
   readonly name: string;
   readonly wholeClosures = true;
-  private http: NarinfoClient | undefined;
+  private http: { client: HttpClient; cache: HttpBinaryCache } | undefined;
+  private upload: Promise<Omit<UploadOptions, "key"> | undefined> | undefined;
 
   constructor(
     readonly config: NixCacheConfig,
@@ -33,14 +46,8 @@ export class NixStoreCache implements Cache {
   async missing(paths: readonly StorePath[], signal?: AbortSignal): Promise<StorePath[]> {
     if (paths.length === 0) return [];
     const { store } = this.config;
-    if (/^https?:\/\//.test(store)) {
-      this.http ??= new NarinfoClient(store, {
-        cacheName: this.name,
-        concurrency: this.config.queryConcurrency,
-        timeoutMs: this.options.timeoutMs,
-        retry: retryOptions(this.options, signal),
-      });
-      const missing = await this.http.missing(paths.map(hashPart), signal);
+    if (isHttp(store)) {
+      const missing = await this.httpCache().missing(paths.map(hashPart), signal);
       return paths.filter((path) => missing.has(hashPart(path)));
     }
     if (store.startsWith("file://")) {
@@ -54,6 +61,13 @@ export class NixStoreCache implements Cache {
   }
 
   async push(paths: readonly PathInfo[], events: PushProgress, signal?: AbortSignal): Promise<void> {
+    const upload = paths.every((info) => info.narinfo) ? await this.nativeUpload() : undefined;
+    if (upload) {
+      const keyFile = this.signingKeyFile();
+      const key = keyFile ? await readSigningKey(keyFile, this.name) : undefined;
+      await this.httpCache().upload(paths as UploadablePath[], { ...upload, ...(key ? { key } : {}) }, events, signal);
+      return;
+    }
     // Each try asks the cache again first, so what an earlier try uploaded is not sent twice.
     await withRetry(
       () =>
@@ -74,7 +88,44 @@ export class NixStoreCache implements Cache {
   }
 
   close(): void {
-    this.http?.close();
+    this.http?.client.close();
+  }
+
+  private httpCache(): HttpBinaryCache {
+    if (!this.http) {
+      const client = new HttpClient({
+        cacheName: this.name,
+        maxSockets: this.config.queryConcurrency,
+        timeoutMs: this.options.timeoutMs,
+        authHint: "check the cache's credentials (netrc-file in nix.conf) and that this host may use it",
+        credentials: () => nixNetrcAuthorization(new URL(this.config.store)),
+      });
+      const cache = new HttpBinaryCache(this.config.store, client, {
+        cacheName: this.name,
+        concurrency: this.config.queryConcurrency,
+        retry: retryOptions(this.options),
+      });
+      this.http = { client, cache };
+    }
+    return this.http.cache;
+  }
+
+  /** How genpush uploads to this cache itself; undefined when `nix copy` must. */
+  private nativeUpload(): Promise<Omit<UploadOptions, "key"> | undefined> {
+    this.upload ??= (async () => {
+      const { store } = this.config;
+      if (!isHttp(store)) return undefined;
+      const settings = new URL(store).searchParams;
+      if ([...settings.keys()].some((key) => !NATIVE_SETTINGS.has(key))) return undefined;
+      const method = settings.get("compression") ?? DEFAULT_COMPRESSION;
+      const compression = await findCompression(method, settings.get("parallel-compression") === "true");
+      return compression ? { compression } : undefined;
+    })();
+    return this.upload;
+  }
+
+  private signingKeyFile(): string | undefined {
+    return this.config.signingKeyFile ?? new URL(this.config.store).searchParams.get("secret-key") ?? undefined;
   }
 
   /** The store URI with `secret-key=` added, so nix signs each path as it uploads it. */
@@ -83,6 +134,10 @@ export class NixStoreCache implements Cache {
     if (!signingKeyFile) return store;
     return `${store}${store.includes("?") ? "&" : "?"}secret-key=${encodeURIComponent(signingKeyFile)}`;
   }
+}
+
+function isHttp(store: string): boolean {
+  return /^https?:\/\//.test(store);
 }
 
 async function fileExists(path: string): Promise<boolean> {

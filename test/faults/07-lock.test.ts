@@ -11,7 +11,7 @@ import { said, startGenpush, waitForLine } from "./lib/proc.js";
 
 test("a second push on the same profile waits for the lock and never interleaves", async (t) => {
   const s = await scenario({ paths: 16, changed: 3, sign: true });
-  const proxy = await startSlowProxy(s.cache.port, 40);
+  const proxy = await startSlowProxy(s.cache.port, 500);
   t.after(async () => {
     await proxy.close();
     await s.destroy();
@@ -52,7 +52,7 @@ test("a second push on the same profile waits for the lock and never interleaves
 
 test("a lock left by a genpush killed with SIGKILL is taken over without waiting for the bound", async (t) => {
   const s = await scenario({ paths: 8, changed: 2, sign: true });
-  const proxy = await startSlowProxy(s.cache.port, 40);
+  const proxy = await startSlowProxy(s.cache.port, 500);
   t.after(async () => {
     await proxy.close();
     await s.destroy();

@@ -105,7 +105,15 @@ async function waitFor(what: string, check: () => boolean | Promise<boolean>): P
   }
 }
 
-function config(root: string, port: number): string {
+export interface CacheOptions {
+  /** Writes (PUT, DELETE) need HTTP basic authentication with this login; reads stay open. */
+  writeLogin?: { user: string; password: string };
+}
+
+function config(root: string, port: number, options: CacheOptions): string {
+  const auth = options.writeLogin
+    ? ` limit_except GET HEAD { auth_basic "genpush test cache"; auth_basic_user_file ${root}/htpasswd; }`
+    : "";
   return `daemon on;
 user root;
 worker_processes 1;
@@ -124,13 +132,13 @@ http {
   server {
     listen 127.0.0.1:${port};
     root ${root}/cache;
-    location / { dav_methods PUT DELETE; create_full_put_path on; }
+    location / { dav_methods PUT DELETE; create_full_put_path on;${auth} }
   }
 }
 `;
 }
 
-export async function startCache(): Promise<Cache> {
+export async function startCache(options: CacheOptions = {}): Promise<Cache> {
   const root = mkdtempSync(join(tmpdir(), "genpush-nginx-"));
   roots.add(root);
   const dir = join(root, "cache");
@@ -142,7 +150,10 @@ export async function startCache(): Promise<Cache> {
   writeFileSync(log, "");
   const port = await freePort();
   const confFile = join(root, "nginx.conf");
-  writeFileSync(confFile, config(root, port));
+  if (options.writeLogin) {
+    writeFileSync(join(root, "htpasswd"), `${options.writeLogin.user}:{PLAIN}${options.writeLogin.password}\n`);
+  }
+  writeFileSync(confFile, config(root, port, options));
   let offset = 0;
 
   const start = async (): Promise<void> => {

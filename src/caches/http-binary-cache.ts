@@ -1,0 +1,307 @@
+/**
+ * An HTTP binary cache, spoken to directly over keep-alive connections.
+ *
+ * Asking: `HEAD <hash>.narinfo`, with bounded concurrency. Nix's narinfo disk
+ * cache is never consulted: it trusts positive answers for 30 days, so a path
+ * the cache lost would never be sent again (nix#6056).
+ *
+ * Uploading, as `nix copy` would but without its questions: each path's NAR
+ * is read from the store, checked against the hash the store recorded,
+ * compressed, and PUT to `nar/`; its narinfo (signed, if a key is configured)
+ * is PUT only once every reference's narinfo is there, so the cache never
+ * offers a path whose closure it lacks, even after a crash.
+ */
+import { createHash } from "node:crypto";
+import { Readable, Transform, type TransformCallback } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { GenpushError } from "../errors.js";
+import { dumpPath } from "../nar.js";
+import { formatNix32, toNix32 } from "../nix-hash.js";
+import type { NarinfoFields, PathInfo } from "../path-info.js";
+import { type RetryOptions, withRetry } from "../retry.js";
+import { hashPart, STORE_DIR, type StorePath } from "../store-path.js";
+import type { Compression } from "./compression.js";
+import type { HttpClient } from "./http.js";
+import { fingerprint, type SigningKey, signFingerprint } from "./signing.js";
+import type { PushProgress } from "./types.js";
+
+export interface HttpBinaryCacheOptions {
+  cacheName: string;
+  /** Requests in flight at once. */
+  concurrency: number;
+  retry: RetryOptions;
+}
+
+export interface UploadOptions {
+  compression: Compression;
+  key?: SigningKey;
+}
+
+/** A path that can be uploaded: its narinfo fields are known. */
+export type UploadablePath = PathInfo & { narinfo: NarinfoFields };
+
+interface NarFile {
+  url: string;
+  fileHash: string;
+  fileSize: number;
+}
+
+export class HttpBinaryCache {
+  private readonly base: URL;
+
+  constructor(
+    storeUri: string,
+    private readonly http: HttpClient,
+    private readonly options: HttpBinaryCacheOptions,
+  ) {
+    const url = new URL(storeUri);
+    url.search = "";
+    url.hash = "";
+    if (!url.pathname.endsWith("/")) url.pathname += "/";
+    this.base = url;
+  }
+
+  /** The subset of `hashes` whose narinfo the cache does not have. */
+  async missing(hashes: readonly string[], signal?: AbortSignal): Promise<Set<string>> {
+    const missing = new Set<string>();
+    const slots = new Slots(this.options.concurrency);
+    await runAll(
+      hashes,
+      (hash, stop) =>
+        slots.run(async () => {
+          if (!(await this.has(hash, stop))) missing.add(hash);
+        }),
+      signal,
+    );
+    return missing;
+  }
+
+  /** Upload `paths` (dependencies first). */
+  async upload(
+    paths: readonly UploadablePath[],
+    upload: UploadOptions,
+    events: PushProgress,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    await this.http.authorize();
+    await this.ensureCacheInfo(signal);
+    const slots = new Slots(this.options.concurrency);
+    const published = new Map<StorePath, Promise<void>>();
+    let done = 0;
+    await runAll(
+      paths,
+      (info, stop) => {
+        const retry = { ...this.options.retry, signal: stop };
+        const task = (async () => {
+          const file = await slots.run(() => withRetry(() => this.putNar(info, upload, stop), retry));
+          await Promise.all(info.references.map((ref) => (ref === info.path ? undefined : published.get(ref))));
+          const narinfo = renderNarinfo(info, file, upload);
+          const name = `${hashPart(info.path)}.narinfo`;
+          // A narinfo jumps the queue: it is small, and it is what makes the upload count.
+          await slots.run(() => withRetry(() => this.put(name, narinfo, NARINFO_TYPE, stop), retry), true);
+          events.onProgress?.(++done, paths.length);
+        })();
+        published.set(info.path, task);
+        return task;
+      },
+      signal,
+    );
+  }
+
+  private async has(hash: string, signal: AbortSignal): Promise<boolean> {
+    const url = new URL(`${hash}.narinfo`, this.base);
+    const answer = await withRetry(() => this.http.request(url, { method: "HEAD", accept: [404, 410], signal }), {
+      ...this.options.retry,
+      signal,
+    });
+    return answer.status < 300;
+  }
+
+  /** Like `nix copy`, give a new cache its `nix-cache-info`; refuse one for another store directory. */
+  private async ensureCacheInfo(signal?: AbortSignal): Promise<void> {
+    const url = new URL("nix-cache-info", this.base);
+    const retry = { ...this.options.retry, ...(signal ? { signal } : {}) };
+    const answer = await withRetry(
+      () => this.http.request(url, { method: "GET", accept: [404], ...(signal ? { signal } : {}) }),
+      retry,
+    );
+    if (answer.status === 404) {
+      await withRetry(
+        () => this.put("nix-cache-info", `StoreDir: ${STORE_DIR}\n`, "text/x-nix-cache-info", signal),
+        retry,
+      );
+      return;
+    }
+    const storeDir = /^StoreDir: (.*)$/m.exec(answer.body.toString())?.[1]?.trim();
+    if (storeDir && storeDir !== STORE_DIR) {
+      throw new GenpushError(`cache ${this.options.cacheName} holds paths of ${storeDir}, not ${STORE_DIR}`, {
+        hint: "check the cache's URL in the configuration",
+      });
+    }
+  }
+
+  private async put(name: string, body: string, type: string, signal?: AbortSignal): Promise<void> {
+    await this.http.request(new URL(name, this.base), {
+      method: "PUT",
+      headers: { "content-type": type },
+      body,
+      ...(signal ? { signal } : {}),
+    });
+  }
+
+  /** Stream one NAR: store, hash check, compressor, cache. */
+  private async putNar(info: UploadablePath, upload: UploadOptions, signal: AbortSignal): Promise<NarFile> {
+    signal.throwIfAborted();
+    const { compression } = upload;
+    const url = `nar/${toNix32(info.narinfo.narHash.digest)}.nar${compression.extension}`;
+    const compressor = await compression.stream();
+    const file = new Digest();
+    const streams = [
+      Readable.from(dumpPath(info.path), { objectMode: false }),
+      new NarCheck(info),
+      ...(compressor ? [compressor] : []),
+      file,
+    ];
+    const piped = pipeline(streams, { signal });
+    const sent = this.http.request(new URL(url, this.base), {
+      method: "PUT",
+      headers: {
+        "content-type": "application/x-nix-nar",
+        ...(compressor ? {} : { "content-length": String(info.narSize) }),
+      },
+      body: file,
+      signal,
+    });
+    try {
+      await Promise.all([sent, piped]);
+    } catch (error) {
+      for (const stream of streams) stream.destroy();
+      throw error;
+    }
+    return { url, fileHash: `sha256:${toNix32(file.hash.digest())}`, fileSize: file.size };
+  }
+}
+
+const NARINFO_TYPE = "text/x-nix-narinfo";
+
+function renderNarinfo(info: UploadablePath, file: NarFile, upload: UploadOptions): string {
+  const { narinfo } = info;
+  const signatures = new Set(narinfo.signatures);
+  if (upload.key)
+    signatures.add(signFingerprint(upload.key, fingerprint(info.path, narinfo, info.narSize, info.references)));
+  const lines = [
+    `StorePath: ${info.path}`,
+    `URL: ${file.url}`,
+    `Compression: ${upload.compression.method}`,
+    `FileHash: ${file.fileHash}`,
+    `FileSize: ${file.fileSize}`,
+    `NarHash: ${formatNix32(narinfo.narHash)}`,
+    `NarSize: ${info.narSize}`,
+    `References: ${info.references
+      .map((ref) => ref.slice(STORE_DIR.length + 1))
+      .sort()
+      .join(" ")}`,
+    ...(narinfo.deriver ? [`Deriver: ${narinfo.deriver.slice(STORE_DIR.length + 1)}`] : []),
+    ...[...signatures].map((sig) => `Sig: ${sig}`),
+    ...(narinfo.ca ? [`CA: ${narinfo.ca}`] : []),
+  ];
+  return `${lines.join("\n")}\n`;
+}
+
+/**
+ * Passes the NAR through while hashing it, holding the last chunk back until
+ * the hash and size match what the store recorded: a NAR that does not match
+ * never reaches the cache whole.
+ */
+class NarCheck extends Transform {
+  private readonly hash = createHash("sha256");
+  private size = 0;
+  private held: Buffer | undefined;
+
+  constructor(private readonly info: UploadablePath) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    this.hash.update(chunk);
+    this.size += chunk.length;
+    if (this.held) this.push(this.held);
+    this.held = chunk;
+    done();
+  }
+
+  override _flush(done: TransformCallback): void {
+    const { narinfo, narSize, path } = this.info;
+    const digest = this.hash.digest();
+    if (this.size !== narSize || !digest.equals(narinfo.narHash.digest) || narinfo.narHash.algorithm !== "sha256") {
+      done(
+        new GenpushError(
+          `${path} in the local store does not match the hash Nix recorded for it; it was not uploaded`,
+          {
+            hint: `check the store with \`nix-store --verify --check-contents\`, then repair the path (\`nix-store --repair-path ${path}\`)`,
+          },
+        ),
+      );
+      return;
+    }
+    done(null, this.held);
+  }
+}
+
+/** Passes bytes through, counting and hashing them: the file as the cache stores it. */
+class Digest extends Transform {
+  readonly hash = createHash("sha256");
+  size = 0;
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    this.hash.update(chunk);
+    this.size += chunk.length;
+    done(null, chunk);
+  }
+}
+
+/** At most `free` tasks at once; an urgent task goes before those waiting. */
+class Slots {
+  private readonly urgent: (() => void)[] = [];
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private free: number) {}
+
+  async run<T>(task: () => Promise<T>, urgent = false): Promise<T> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((resolve) => (urgent ? this.urgent : this.waiting).push(resolve));
+    try {
+      return await task();
+    } finally {
+      const next = this.urgent.shift() ?? this.waiting.shift();
+      if (next) next();
+      else this.free++;
+    }
+  }
+}
+
+/**
+ * Run a task for each item; the first to fail stops the others (their signal
+ * aborts), and once all have settled its error is thrown.
+ */
+async function runAll<T>(
+  items: readonly T[],
+  run: (item: T, signal: AbortSignal) => Promise<void>,
+  outer?: AbortSignal,
+): Promise<void> {
+  const stop = new AbortController();
+  const onAbort = () => stop.abort(outer?.reason);
+  if (outer?.aborted) onAbort();
+  outer?.addEventListener("abort", onAbort, { once: true });
+  let failure: { error: unknown } | undefined;
+  await Promise.all(
+    items.map((item) =>
+      run(item, stop.signal).catch((error: unknown) => {
+        failure ??= { error };
+        stop.abort();
+      }),
+    ),
+  );
+  outer?.removeEventListener("abort", onAbort);
+  if (failure) throw failure.error;
+}

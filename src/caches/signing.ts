@@ -1,0 +1,53 @@
+/**
+ * Signing narinfo files as `nix copy --to '...?secret-key=FILE'` does: an
+ * ed25519 signature over the path's fingerprint, with a Nix secret key
+ * (`<name>:<base64 of the 32-byte seed and the 32-byte public key>`).
+ */
+import { createPrivateKey, type KeyObject, sign } from "node:crypto";
+import { GenpushError } from "../errors.js";
+import { formatNix32 } from "../nix-hash.js";
+import type { NarinfoFields } from "../path-info.js";
+import type { StorePath } from "../store-path.js";
+import { readSecret } from "./secret.js";
+
+export interface SigningKey {
+  name: string;
+  key: KeyObject;
+}
+
+/** The key in `file`; errors name the file and the cache, never the key. */
+export async function readSigningKey(file: string, cacheName: string): Promise<SigningKey> {
+  const text = await readSecret(file, cacheName, "signing key");
+  const colon = text.indexOf(":");
+  const bytes = Buffer.from(text.slice(colon + 1), "base64");
+  if (colon <= 0 || bytes.length !== 64) {
+    throw new GenpushError(`cache ${cacheName}: the signing key file ${file} does not hold a Nix secret key`, {
+      hint: "make one with `nix-store --generate-binary-cache-key NAME SECRET-FILE PUBLIC-FILE`",
+    });
+  }
+  const key = createPrivateKey({
+    format: "jwk",
+    key: {
+      kty: "OKP",
+      crv: "Ed25519",
+      d: bytes.subarray(0, 32).toString("base64url"),
+      x: bytes.subarray(32).toString("base64url"),
+    },
+  });
+  return { name: text.slice(0, colon), key };
+}
+
+/** What Nix signs: `1;<path>;<narHash>;<narSize>;<references, comma-separated>`. */
+export function fingerprint(
+  path: StorePath,
+  narinfo: NarinfoFields,
+  narSize: number,
+  references: readonly StorePath[],
+): string {
+  return `1;${path};${formatNix32(narinfo.narHash)};${narSize};${[...references].sort().join(",")}`;
+}
+
+/** `<keyName>:<base64 signature>`. */
+export function signFingerprint(key: SigningKey, text: string): string {
+  return `${key.name}:${sign(null, Buffer.from(text), key.key).toString("base64")}`;
+}

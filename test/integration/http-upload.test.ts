@@ -1,0 +1,161 @@
+// genpush's own uploader for HTTP binary caches, against real nginx and real Nix:
+// what it sends (counted from nginx's log), and that Nix itself substitutes it
+// back with the signature checked, for every compression genpush can write.
+import assert from "node:assert/strict";
+import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { explain, runGenpush, writeConfig } from "./harness/cli.js";
+import { hashOf, onlyResult, scenario } from "./harness/fixture.js";
+import { narinfo, startCache } from "./harness/nginx.js";
+import { makeKey, newSeed, nixBuild, pullIntoFreshStore, switchProfile, tempDir } from "./harness/nix.js";
+
+const PATHS = 40;
+
+test("a switch sends one HEAD per new path, then one NAR and one narinfo per missing path, nothing else", async (t) => {
+  const s = await scenario({ paths: PATHS, changed: 3, sign: true });
+  t.after(() => s.destroy());
+  s.switchTo(0);
+  assert.equal((await s.run("push")).code, 0);
+  await s.cache.clearLog();
+  const gen = s.switchTo(1);
+
+  const r = await s.run("push", "--json");
+  assert.equal(r.code, 0, explain(r));
+  const res = onlyResult(r);
+  const missing = res.counts.missing;
+  assert.ok(missing > 0 && missing < PATHS, `a few paths are new (${missing})`);
+  const requests = await s.cache.requests();
+  const byKind = (method: string, test: (uri: string) => boolean) =>
+    requests.filter((q) => q.method === method && test(q.uri)).length;
+  assert.equal(byKind("HEAD", narinfo), res.counts.candidates, "one question per candidate");
+  assert.equal(byKind("GET", narinfo), 0, "no second round of questions");
+  assert.equal(byKind("PUT", narinfo), missing);
+  assert.equal(
+    byKind("PUT", (uri) => uri.startsWith("/nar/")),
+    missing,
+  );
+  assert.equal(
+    byKind("GET", (uri) => uri === "/nix-cache-info"),
+    1,
+  );
+  assert.equal(requests.length, res.counts.candidates + 2 * missing + 1, JSON.stringify(requests));
+
+  const pulled = pullIntoFreshStore(s.cache.url, gen.storePath, s.key?.publicKey ?? "");
+  assert.ok(pulled.ok, pulled.stderr);
+});
+
+for (const compression of ["none", "br", "gzip", "zstd", "bzip2", "xz"]) {
+  test(`compression=${compression}: Nix substitutes what genpush wrote, signature checked`, async (t) => {
+    const s = await scenario({ paths: 8, sign: true });
+    t.after(() => s.destroy());
+    s.config.caches[0].store = `${s.cache.url}?compression=${compression}`;
+    s.configFile();
+    const gen = s.switchTo(0);
+    const r = await s.run("push");
+    assert.equal(r.code, 0, explain(r));
+
+    const info = readFileSync(join(s.cache.dir, `${hashOf(gen.storePath)}.narinfo`), "utf8");
+    assert.match(info, new RegExp(`^Compression: ${compression}$`, "m"));
+    assert.match(info, /^Sig: genpush-test-/m);
+    assert.equal(existsSync(join(s.cache.dir, "nar")), true);
+    const pulled = pullIntoFreshStore(s.cache.url, gen.storePath, s.key?.publicKey ?? "");
+    assert.ok(pulled.ok, pulled.stderr);
+  });
+}
+
+test("a cache without nix-cache-info gets one, as nix copy would give it", async (t) => {
+  const s = await scenario({ paths: 6, sign: true });
+  t.after(() => s.destroy());
+  rmSync(join(s.cache.dir, "nix-cache-info"));
+  const gen = s.switchTo(0);
+  assert.equal((await s.run("push")).code, 0);
+  assert.equal(readFileSync(join(s.cache.dir, "nix-cache-info"), "utf8"), "StoreDir: /nix/store\n");
+  assert.ok(pullIntoFreshStore(s.cache.url, gen.storePath, s.key?.publicKey ?? "").ok);
+});
+
+test("a cache for another store directory is refused before anything is uploaded", async (t) => {
+  const s = await scenario({ paths: 6 });
+  t.after(() => s.destroy());
+  writeFileSync(join(s.cache.dir, "nix-cache-info"), "StoreDir: /gnu/store\n");
+  s.switchTo(0);
+  const r = await s.run("push");
+  assert.notEqual(r.code, 0, explain(r));
+  assert.match(r.stderr, /holds paths of \/gnu\/store/);
+  assert.deepEqual(
+    readdirSync(s.cache.dir).filter((f) => f !== "nix-cache-info"),
+    [],
+  );
+});
+
+test("a cache that takes writes only with a login: the credential comes from Nix's netrc file, and never shows", async (t) => {
+  const login = { user: "builder", password: `pw-${newSeed()}` };
+  const cache = await startCache({ writeLogin: login });
+  t.after(() => cache.destroy());
+  const s = await scenario({ paths: 6, sign: true });
+  t.after(() => s.destroy());
+  s.config.caches[0].store = cache.url;
+  const config = s.configFile();
+  const gen = s.switchTo(0);
+
+  const without = await runGenpush(["push"], { config, env: { NIX_CONFIG: "netrc-file = /nonexistent" } });
+  assert.notEqual(without.code, 0, explain(without));
+  assert.match(without.stderr, /refused authentication \(HTTP 401/);
+
+  const netrc = join(tempDir(), "netrc");
+  writeFileSync(netrc, `machine 127.0.0.1\n  login ${login.user}\n  password ${login.password}\n`);
+  chmodSync(netrc, 0o600);
+  const r = await runGenpush(["push", "--json"], {
+    config,
+    env: { NIX_CONFIG: `experimental-features = nix-command\nnetrc-file = ${netrc}` },
+  });
+  assert.equal(r.code, 0, explain(r));
+  assert.ok(!`${r.stdout}${r.stderr}${without.stderr}`.includes(login.password), "the password never shows");
+  assert.ok(pullIntoFreshStore(cache.url, gen.storePath, s.key?.publicKey ?? "").ok);
+});
+
+test("a store URI setting genpush's uploader does not implement leaves the upload to nix copy", async (t) => {
+  const s = await scenario({ paths: 6, sign: true });
+  t.after(() => s.destroy());
+  s.config.caches[0].store = `${s.cache.url}?write-nar-listing=true`;
+  s.configFile();
+  const gen = s.switchTo(0);
+  const r = await s.run("push");
+  assert.equal(r.code, 0, explain(r));
+  assert.ok(existsSync(join(s.cache.dir, `${hashOf(gen.storePath)}.ls`)), "nix copy wrote the listing");
+  assert.ok(pullIntoFreshStore(s.cache.url, gen.storePath, s.key?.publicKey ?? "").ok);
+});
+
+test("a store path whose contents no longer match its recorded hash is refused, and the cache never offers it", async (t) => {
+  const cache = await startCache();
+  t.after(() => cache.destroy());
+  const seed = newSeed();
+  const path = nixBuild(
+    `derivation { name = "genpush-tampered-${seed}"; system = builtins.currentSystem; builder = "/bin/sh"; args = ["-c" "echo original-${seed} > $out"]; }`,
+  );
+  t.after(() => {
+    try {
+      chmodSync(path, 0o444);
+    } catch {}
+  });
+  // Same length, other bytes: only the hash can tell.
+  chmodSync(path, 0o644);
+  writeFileSync(path, `tampered-${seed}\n`);
+  const root = tempDir();
+  const profile = join(root, "profile");
+  switchProfile(profile, path);
+  const key = makeKey(`genpush-test-${seed}`);
+  const config = writeConfig({
+    stateDir: join(root, "state"),
+    profiles: [{ name: "test", path: profile }],
+    caches: [
+      { name: "local", systems: ["x86_64-linux"], type: "nix", store: cache.url, signingKeyFile: key.secretKeyFile },
+    ],
+  });
+  const r = await runGenpush(["push"], { config });
+  assert.notEqual(r.code, 0, explain(r));
+  assert.match(r.stderr, /does not match the hash Nix recorded/);
+  assert.match(r.stderr, /nix-store --verify --check-contents/);
+  assert.equal(existsSync(join(cache.dir, `${hashOf(path)}.narinfo`)), false);
+  assert.equal(await cache.count("PUT", narinfo), 0);
+});
