@@ -5,8 +5,8 @@
 # dependency hash to keep up to date by hand.
 #
 # The build: importNpmLock's config hook runs `npm install --ignore-scripts`
-# (devDependencies included: tsc is one), the build hook runs `npm run build`
-# (tsc -p tsconfig.build.json, what `prepare` runs for `npm ci`), and the
+# (devDependencies included: esbuild is one), the build hook runs `npm run build`
+# (esbuild bundles src/ into dist/, what `prepare` runs for `npm ci`), and the
 # install hook copies what `npm pack` would ship (dist/, units/) after
 # `npm prune --omit=dev`, so no devDependency reaches $out; installCheckPhase
 # makes sure of it.
@@ -42,7 +42,6 @@ buildNpmPackage {
       ../package.json
       ../package-lock.json
       ../tsconfig.json
-      ../tsconfig.build.json
       ../src
       ../units
     ];
@@ -59,8 +58,9 @@ buildNpmPackage {
   npmConfigHook = importNpmLock.npmConfigHook;
   npmBuildScript = "build";
 
-  # No install scripts: esbuild's (a devDependency of tsx) is not needed to
-  # build, and usocket, dbus-next's optional native socket, is left unbuilt;
+  # No install scripts: esbuild's only checks its platform binary
+  # (@esbuild/linux-*, a prebuilt static executable the build runs as it
+  # is), and usocket, dbus-next's optional native socket, is left unbuilt;
   # dbus-next then connects with node's own net module, as it does wherever
   # usocket failed to build.
   npmRebuildFlags = [ "--ignore-scripts" ];
