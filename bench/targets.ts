@@ -10,9 +10,6 @@ export interface Target {
   detail: string;
 }
 
-const ASKS =
-  "its own HEAD round (32 in parallel), then `nix-store --check-validity` (one path per round trip), then `nix copy`'s own questions";
-
 /** narinfo questions per new path, e.g. "2" or "3.5" */
 const perPath = (r?: Row) => (r ? String(Math.round((r.narinfoQueries / Math.max(1, r.diff)) * 10) / 10) : "?");
 
@@ -49,22 +46,22 @@ export function judgeTargets(rows: Row[], mainSize: number): Target[] {
       have(main, cold) && req(main) * 10 <= req(cold),
       `${req(main)} vs ${req(cold)} requests (${(req(cold) / req(main)).toFixed(1)}x fewer)`,
       `genpush makes ${(req(main) / (main?.diff ?? 1)).toFixed(1)} requests per new path ` +
-        `(${perPath(main)} narinfo questions, nix copy's HEAD for the NAR, two PUTs) where cold nix copy makes one per closure path`,
+        `(${perPath(main)} narinfo questions, the NAR and narinfo PUTs) where cold nix copy makes one per closure path`,
     ),
     judge(
       "switch: less wall time than cold nix copy (by more than 2%, the noise between runs)",
       have(main, cold) && wall(main) < 0.98 * wall(cold),
       `${seconds(wall(main))} vs ${seconds(wall(cold))} (${(wall(main) / wall(cold)).toFixed(2)}x)`,
-      `genpush's ${perPath(main)} questions per new path, partly one round trip at a time, cost about what cold ` +
-        `nix copy's ${cold?.narinfoQueries} questions cost asked 25 at a time`,
+      `genpush starts Node (\`genpush --version\` alone: ${Math.round(cliVersionMs)} ms) and reads two closures ` +
+        "with `nix path-info -r --json` before it asks anything",
     ),
     judge(
       "switch: at most 1.1x the time of warm nix copy",
       have(main, warm) && wall(main) <= 1.1 * wall(warm),
       `${seconds(wall(main))} vs ${seconds(wall(warm))} (${(wall(main) / wall(warm)).toFixed(2)}x)`,
-      `genpush asks ${perPath(main)} times about each new path where warm nix copy asks once (${main?.narinfoQueries} ` +
-        `vs ${warm?.narinfoQueries} narinfo queries): ${ASKS}; and it starts Node ` +
-        `(\`genpush --version\` alone: ${Math.round(cliVersionMs)} ms) and its nix processes (path-info, check-validity, copy)`,
+      `genpush starts Node (\`genpush --version\` alone: ${Math.round(cliVersionMs)} ms) and reads two closures ` +
+        `with \`nix path-info -r --json\`; it asks ${perPath(main)} times about each new path (${main?.narinfoQueries} ` +
+        `vs ${warm?.narinfoQueries} narinfo queries)`,
     ),
     judge(
       "switch: correct where warm nix copy is not (a new path the cache lost)",
@@ -82,8 +79,8 @@ export function judgeTargets(rows: Row[], mainSize: number): Target[] {
       "first push: within 10% of nix copy",
       have(firstG, firstN) && wall(firstG) <= 1.1 * wall(firstN),
       `${seconds(wall(firstG))} vs ${seconds(wall(firstN))} (${(wall(firstG) / wall(firstN)).toFixed(2)}x)`,
-      `genpush asks ${perPath(firstG)} times about every path where nix copy asks once (${firstG?.narinfoQueries} ` +
-        `vs ${firstN?.narinfoQueries} narinfo queries): ${ASKS}`,
+      "genpush reads, checks and compresses every NAR itself (xz, Nix's default: one `xz` process per path) " +
+        `and asks ${perPath(firstG)} times about each path (${firstG?.narinfoQueries} vs ${firstN?.narinfoQueries} narinfo queries)`,
     ),
   );
   const rss = rows.filter((r) => r.tool.startsWith("genpush") && r.paths === 2000 && r.rssKiB !== null);
