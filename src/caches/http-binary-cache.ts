@@ -27,7 +27,7 @@ import type { PushProgress } from "./types.js";
 
 export interface HttpBinaryCacheOptions {
   cacheName: string;
-  /** Requests in flight at once. */
+  /** Questions and narinfo uploads in flight at once. */
   concurrency: number;
   retry: RetryOptions;
 }
@@ -36,6 +36,13 @@ export interface UploadOptions {
   compression: Compression;
   key?: SigningKey;
 }
+
+/**
+ * A NAR in flight takes a slot per this many bytes (at least one): a few big
+ * NARs at once, each with its compressor (xz -6 takes up to 100 MB), or many
+ * small ones.
+ */
+const NAR_BYTES_PER_SLOT = 8 * 1024 * 1024;
 
 /** A path that can be uploaded: its narinfo fields are known. */
 export type UploadablePath = PathInfo & { narinfo: NarinfoFields };
@@ -85,7 +92,8 @@ export class HttpBinaryCache {
   ): Promise<void> {
     await this.http.authorize();
     await this.ensureCacheInfo(signal);
-    const slots = new Slots(this.options.concurrency);
+    const narSlots = new Slots(this.options.concurrency);
+    const narinfoSlots = new Slots(this.options.concurrency);
     const published = new Map<StorePath, Promise<void>>();
     let done = 0;
     await runAll(
@@ -93,12 +101,12 @@ export class HttpBinaryCache {
       (info, stop) => {
         const retry = { ...this.options.retry, signal: stop };
         const task = (async () => {
-          const file = await slots.run(() => withRetry(() => this.putNar(info, upload, stop), retry));
+          const weight = 1 + Math.floor(info.narSize / NAR_BYTES_PER_SLOT);
+          const file = await narSlots.run(() => withRetry(() => this.putNar(info, upload, stop), retry), weight);
           await Promise.all(info.references.map((ref) => (ref === info.path ? undefined : published.get(ref))));
           const narinfo = renderNarinfo(info, file, upload);
           const name = `${hashPart(info.path)}.narinfo`;
-          // A narinfo jumps the queue: it is small, and it is what makes the upload count.
-          await slots.run(() => withRetry(() => this.put(name, narinfo, NARINFO_TYPE, stop), retry), true);
+          await narinfoSlots.run(() => withRetry(() => this.put(name, narinfo, NARINFO_TYPE, stop), retry));
           events.onProgress?.(++done, paths.length);
         })();
         published.set(info.path, task);
@@ -260,22 +268,31 @@ class Digest extends Transform {
   }
 }
 
-/** At most `free` tasks at once; an urgent task goes before those waiting. */
+/**
+ * `size` slots; a task takes `weight` of them (all of them at most) and
+ * tasks start in the order they came.
+ */
 class Slots {
-  private readonly urgent: (() => void)[] = [];
-  private readonly waiting: (() => void)[] = [];
+  private readonly waiting: { weight: number; start: () => void }[] = [];
+  private free: number;
 
-  constructor(private free: number) {}
+  constructor(private readonly size: number) {
+    this.free = size;
+  }
 
-  async run<T>(task: () => Promise<T>, urgent = false): Promise<T> {
-    if (this.free > 0) this.free--;
-    else await new Promise<void>((resolve) => (urgent ? this.urgent : this.waiting).push(resolve));
+  async run<T>(task: () => Promise<T>, weight = 1): Promise<T> {
+    const taken = Math.min(weight, this.size);
+    if (this.waiting.length === 0 && this.free >= taken) this.free -= taken;
+    else await new Promise<void>((start) => this.waiting.push({ weight: taken, start }));
     try {
       return await task();
     } finally {
-      const next = this.urgent.shift() ?? this.waiting.shift();
-      if (next) next();
-      else this.free++;
+      this.free += taken;
+      for (let next = this.waiting[0]; next && this.free >= next.weight; next = this.waiting[0]) {
+        this.waiting.shift();
+        this.free -= next.weight;
+        next.start();
+      }
     }
   }
 }
