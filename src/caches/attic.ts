@@ -12,48 +12,27 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AtticCacheConfig } from "../config.js";
 import type { PathInfo } from "../path-info.js";
-import type { StorePath } from "../store-path.js";
-import { bulkMissing } from "./bulk-query.js";
+import { BulkQueryCache, type BulkQueryShape } from "./bulk-query.js";
 import { baseEnvironment, findClient, uploadInChunks } from "./client-process.js";
-import { HttpClient } from "./http.js";
 import { type CacheOptions, retryOptions } from "./options.js";
 import { readSecret } from "./secret.js";
-import type { Cache, PushProgress } from "./types.js";
+import type { PushProgress } from "./types.js";
 
 export const ATTIC_BATCH = 1000;
 const UPLOAD_CHUNK = 500;
 
-export class AtticCache implements Cache {
-  readonly name: string;
-  readonly wholeClosures = false;
-  private readonly http: HttpClient;
-
-  constructor(
-    readonly config: AtticCacheConfig,
-    private readonly options: CacheOptions,
-  ) {
-    this.name = config.name;
-    this.http = new HttpClient({
-      cacheName: config.name,
-      maxSockets: 4,
-      timeoutMs: options.timeoutMs,
-      authHint: `check ${config.tokenFile}: the token must allow pushing to ${config.cache}`,
-    });
+export class AtticCache extends BulkQueryCache<AtticCacheConfig> {
+  constructor(config: AtticCacheConfig, options: CacheOptions) {
+    super(config, options, `check ${config.tokenFile}: the token must allow pushing to ${config.cache}`);
   }
 
-  async missing(paths: readonly StorePath[], signal?: AbortSignal): Promise<StorePath[]> {
-    if (paths.length === 0) return [];
-    return bulkMissing(paths, {
-      cacheName: this.name,
-      http: this.http,
+  protected query(): BulkQueryShape {
+    return {
       url: new URL(`${this.config.endpoint.replace(/\/+$/, "")}/_api/v1/get-missing-paths`),
-      token: await readSecret(this.config.tokenFile, this.name, "token"),
       batchSize: ATTIC_BATCH,
       body: (hashes) => ({ cache: this.config.cache, store_path_hashes: hashes }),
       missingFrom: (answer) => (answer as { missing_paths?: unknown }).missing_paths,
-      retry: retryOptions(this.options, signal),
-      ...(signal ? { signal } : {}),
-    });
+    };
   }
 
   async push(paths: readonly PathInfo[], events: PushProgress, signal?: AbortSignal): Promise<void> {
@@ -87,10 +66,6 @@ export class AtticCache implements Cache {
     } finally {
       await rm(home, { recursive: true, force: true });
     }
-  }
-
-  close(): void {
-    this.http.close();
   }
 
   /** attic's client configuration: the server and a token *file*, never the token. */

@@ -3,10 +3,15 @@
  * ones out, as JSON over HTTP with a bearer token, in batches small enough for
  * the server and any proxy in front of it (attic#220), each batch retried.
  */
+import type { AtticCacheConfig, CachixCacheConfig } from "../config.js";
 import { GenpushError } from "../errors.js";
+import type { PathInfo } from "../path-info.js";
 import { type RetryOptions, withRetry } from "../retry.js";
 import { hashPart, type StorePath } from "../store-path.js";
-import type { HttpClient } from "./http.js";
+import { HttpClient } from "./http.js";
+import { type CacheOptions, retryOptions } from "./options.js";
+import { readSecret } from "./secret.js";
+import type { Cache, PushProgress } from "./types.js";
 
 export interface BulkQuery {
   cacheName: string;
@@ -55,4 +60,47 @@ function parseHashes(query: BulkQuery, body: Buffer): string[] {
     });
   }
   return list;
+}
+
+/** What differs between Attic's and Cachix's query: where, how many at once, and the JSON. */
+export type BulkQueryShape = Pick<BulkQuery, "url" | "batchSize" | "body" | "missingFrom">;
+
+/**
+ * A cache asked through a bulk query with a token from `tokenFile`, and sent
+ * paths whose references it may lack (the upstream filter applies).
+ */
+export abstract class BulkQueryCache<C extends AtticCacheConfig | CachixCacheConfig> implements Cache {
+  readonly name: string;
+  readonly wholeClosures = false;
+  private readonly http: HttpClient;
+
+  constructor(
+    readonly config: C,
+    protected readonly options: CacheOptions,
+    /** What to check when the token is refused. */
+    authHint: string,
+  ) {
+    this.name = config.name;
+    this.http = new HttpClient({ cacheName: config.name, maxSockets: 4, timeoutMs: options.timeoutMs, authHint });
+  }
+
+  protected abstract query(): BulkQueryShape;
+
+  abstract push(paths: readonly PathInfo[], events: PushProgress, signal?: AbortSignal): Promise<void>;
+
+  async missing(paths: readonly StorePath[], signal?: AbortSignal): Promise<StorePath[]> {
+    if (paths.length === 0) return [];
+    return bulkMissing(paths, {
+      ...this.query(),
+      cacheName: this.name,
+      http: this.http,
+      token: await readSecret(this.config.tokenFile, this.name, "token"),
+      retry: retryOptions(this.options, signal),
+      ...(signal ? { signal } : {}),
+    });
+  }
+
+  close(): void {
+    this.http.close();
+  }
 }

@@ -8,50 +8,28 @@
  */
 import { type CachixCacheConfig, DEFAULT_CACHIX_ENDPOINT } from "../config.js";
 import type { PathInfo } from "../path-info.js";
-import type { StorePath } from "../store-path.js";
-import { bulkMissing } from "./bulk-query.js";
+import { BulkQueryCache, type BulkQueryShape } from "./bulk-query.js";
 import { baseEnvironment, findClient, uploadInChunks } from "./client-process.js";
-import { HttpClient } from "./http.js";
 import { type CacheOptions, retryOptions } from "./options.js";
 import { readSecret } from "./secret.js";
-import type { Cache, PushProgress } from "./types.js";
+import type { PushProgress } from "./types.js";
 
 export const CACHIX_BATCH = 32_768;
 const UPLOAD_CHUNK = 500;
 
-export class CachixCache implements Cache {
-  readonly name: string;
-  readonly wholeClosures = false;
-  private readonly http: HttpClient;
-
-  constructor(
-    readonly config: CachixCacheConfig,
-    private readonly options: CacheOptions,
-  ) {
-    this.name = config.name;
-    this.http = new HttpClient({
-      cacheName: config.name,
-      maxSockets: 4,
-      timeoutMs: options.timeoutMs,
-      authHint: `check ${config.tokenFile}: the token must allow writing to ${config.cache}`,
-    });
+export class CachixCache extends BulkQueryCache<CachixCacheConfig> {
+  constructor(config: CachixCacheConfig, options: CacheOptions) {
+    super(config, options, `check ${config.tokenFile}: the token must allow writing to ${config.cache}`);
   }
 
-  async missing(paths: readonly StorePath[], signal?: AbortSignal): Promise<StorePath[]> {
-    if (paths.length === 0) return [];
-    return bulkMissing(paths, {
-      cacheName: this.name,
-      http: this.http,
-      url: new URL(
-        `${this.config.endpoint.replace(/\/+$/, "")}/api/v1/cache/${encodeURIComponent(this.config.cache)}/narinfo`,
-      ),
-      token: await readSecret(this.config.tokenFile, this.name, "token"),
+  protected query(): BulkQueryShape {
+    const endpoint = this.config.endpoint.replace(/\/+$/, "");
+    return {
+      url: new URL(`${endpoint}/api/v1/cache/${encodeURIComponent(this.config.cache)}/narinfo`),
       batchSize: CACHIX_BATCH,
       body: (hashes) => hashes,
       missingFrom: (answer) => answer,
-      retry: retryOptions(this.options, signal),
-      ...(signal ? { signal } : {}),
-    });
+    };
   }
 
   async push(paths: readonly PathInfo[], events: PushProgress, signal?: AbortSignal): Promise<void> {
@@ -74,10 +52,6 @@ export class CachixCache implements Cache {
       secrets: signingKey ? [token, signingKey] : [token],
       ...(signal ? { signal } : {}),
     }));
-  }
-
-  close(): void {
-    this.http.close();
   }
 
   /** The client talks to cachix.org unless told otherwise: the same API the query used. */
