@@ -1,6 +1,6 @@
 /**
- * The benchmark's own nginx WebDAV cache: like the test harness's, but its
- * access log also records each request's body length, so bytes uploaded are
+ * The benchmark's own nginx WebDAV cache: the test harness's configuration,
+ * but its access log records each request's body length, so bytes uploaded are
  * counted from what nginx received. One nginx per run, over a root that may
  * start as a hard-linked copy of a prepared cache (nginx replaces files on PUT
  * by renaming, so the template is never written through a link).
@@ -9,9 +9,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { freePort } from "../test/integration/harness/nginx.js";
-
-export const CACHE_INFO = "StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 40\n";
+import { CACHE_INFO, freePort, nginxConfig } from "../test/integration/harness/nginx.js";
 
 export interface LoggedRequest {
   method: string;
@@ -40,32 +38,6 @@ process.on("exit", () => {
     } catch {}
   }
 });
-
-function nginxConf(root: string, port: number): string {
-  return `daemon on;
-user root;
-worker_processes 1;
-pid ${root}/nginx.pid;
-error_log ${root}/error.log;
-events {}
-http {
-  log_format bench '$request_method $uri $status $request_length "$content_length"';
-  access_log ${root}/access.log bench;
-  client_body_temp_path ${root}/tmp;
-  proxy_temp_path ${root}/tmp;
-  fastcgi_temp_path ${root}/tmp;
-  uwsgi_temp_path ${root}/tmp;
-  scgi_temp_path ${root}/tmp;
-  client_max_body_size 0;
-  keepalive_requests 100000;
-  server {
-    listen 127.0.0.1:${port};
-    root ${root}/cache;
-    location / { dav_methods PUT DELETE; create_full_put_path on; }
-  }
-}
-`;
-}
 
 function alive(pid: number): boolean {
   try {
@@ -97,7 +69,10 @@ export async function startCache(root: string, fromTemplate?: string): Promise<B
   writeFileSync(log, "");
   const port = await freePort();
   const conf = join(root, "nginx.conf");
-  writeFileSync(conf, nginxConf(root, port));
+  writeFileSync(
+    conf,
+    nginxConfig(root, port, { logFormat: '$request_method $uri $status $request_length "$content_length"' }),
+  );
   execFileSync("nginx", ["-p", root, "-e", join(root, "error.log"), "-c", conf], {
     stdio: ["ignore", "ignore", "pipe"],
   });

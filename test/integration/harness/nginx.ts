@@ -110,7 +110,14 @@ export interface CacheOptions {
   writeLogin?: { user: string; password: string };
 }
 
-function config(root: string, port: number, options: CacheOptions): string {
+export interface NginxConfigOptions extends CacheOptions {
+  /** The access log's format (default: method, URI, status, body bytes sent). */
+  logFormat?: string;
+}
+
+/** nginx serving `root`/cache as a WebDAV binary cache on loopback `port`, logging to `root`/access.log. */
+export function nginxConfig(root: string, port: number, options: NginxConfigOptions = {}): string {
+  const logFormat = options.logFormat ?? "$request_method $uri $status $body_bytes_sent";
   const auth = options.writeLogin
     ? ` limit_except GET HEAD { auth_basic "genpush test cache"; auth_basic_user_file ${root}/htpasswd; }`
     : "";
@@ -121,7 +128,7 @@ pid ${root}/nginx.pid;
 error_log ${root}/error.log;
 events {}
 http {
-  log_format counts '$request_method $uri $status $body_bytes_sent';
+  log_format counts '${logFormat}';
   access_log ${root}/access.log counts;
   client_body_temp_path ${root}/tmp;
   proxy_temp_path ${root}/tmp;
@@ -129,6 +136,7 @@ http {
   uwsgi_temp_path ${root}/tmp;
   scgi_temp_path ${root}/tmp;
   client_max_body_size 0;
+  keepalive_requests 100000;
   server {
     listen 127.0.0.1:${port};
     root ${root}/cache;
@@ -153,7 +161,7 @@ export async function startCache(options: CacheOptions = {}): Promise<Cache> {
   if (options.writeLogin) {
     writeFileSync(join(root, "htpasswd"), `${options.writeLogin.user}:{PLAIN}${options.writeLogin.password}\n`);
   }
-  writeFileSync(confFile, config(root, port, options));
+  writeFileSync(confFile, nginxConfig(root, port, options));
   let offset = 0;
 
   const start = async (): Promise<void> => {
