@@ -12,7 +12,7 @@
 import { planForCache } from "./cache-plan.js";
 import type { Cache } from "./caches/index.js";
 import { ClosureReader } from "./closures.js";
-import type { Config, ProfileConfig } from "./config.js";
+import type { CacheConfig, Config, ProfileConfig } from "./config.js";
 import { describeError } from "./errors.js";
 import { generationLabel } from "./format.js";
 import { holdGeneration, releaseGeneration } from "./gc-root.js";
@@ -54,7 +54,8 @@ export interface PushEvents {
 
 export interface PushContext {
   config: Config;
-  caches: Map<string, Cache>;
+  /** The configured cache, opened on first use. */
+  cache(config: CacheConfig): Promise<Cache>;
   dryRun: boolean;
   events: PushEvents;
   lockTimeoutMs: number;
@@ -88,11 +89,15 @@ export async function pushProfile(ctx: PushContext, profile: ProfileConfig): Pro
   try {
     const reader = new ClosureReader(ctx.signal);
     let outcome = await pushRound(ctx, profile, reader);
-    for (let round = 1; round < MAX_ROUNDS && !ctx.dryRun && outcome.status === "ok"; round++) {
+    // A switch while this run works starts no second run (systemd merges the start into
+    // this one): look again before leaving, also when the profile did not exist yet.
+    for (let round = 1; round < MAX_ROUNDS && !ctx.dryRun && outcome.status !== "failed"; round++) {
       const now = await currentGeneration(profile);
       if (!now || now.storePath === outcome.generation?.storePath) break;
       ctx.events.onInfo?.(
-        `profile ${profile.name} moved to generation ${now.number ?? "?"} while pushing; pushing it too`,
+        outcome.generation
+          ? `profile ${profile.name} moved to generation ${now.number ?? "?"} while pushing; pushing it too`
+          : `profile ${profile.name} appeared (generation ${now.number ?? "?"}) while genpush looked; pushing it`,
       );
       outcome = await pushRound(ctx, profile, reader);
     }
@@ -136,9 +141,7 @@ async function pushRound(ctx: PushContext, profile: ProfileConfig, reader: Closu
   }
 
   outcome.results = await Promise.all(
-    routed.caches.map((cacheConfig) =>
-      pushToCache(ctx, generation, ctx.caches.get(cacheConfig.name) as Cache, state, reader, record),
-    ),
+    routed.caches.map((cacheConfig) => pushToCache(ctx, generation, cacheConfig, state, reader, record)),
   );
   if (outcome.results.some((result) => result.status === "failed")) outcome.status = "failed";
   // Pushed everywhere: no longer needs protecting. Failed: stays held until pushed or superseded.
@@ -149,16 +152,16 @@ async function pushRound(ctx: PushContext, profile: ProfileConfig, reader: Closu
 async function pushToCache(
   ctx: PushContext,
   generation: Generation,
-  cache: Cache,
+  cacheConfig: CacheConfig,
   state: ProfileState,
   reader: ClosureReader,
   record: (change: () => void) => Promise<void>,
 ): Promise<PushResult> {
   const started = performance.now();
-  const { lastPushed: last, held } = cacheState(state, cache.name);
+  const { lastPushed: last, held } = cacheState(state, cacheConfig.name);
   const result: PushResult = {
     profile: generation.profile,
-    cache: cache.name,
+    cache: cacheConfig.name,
     generation: generation.number,
     storePath: generation.storePath,
     status: "up-to-date",
@@ -171,6 +174,7 @@ async function pushToCache(
   if (last?.storePath === generation.storePath) return finish();
 
   try {
+    const cache = await ctx.cache(cacheConfig);
     const { closure, plan, missing, narBytes, baseGone } = await planForCache(
       ctx.config,
       cache,
@@ -220,8 +224,8 @@ async function pushToCache(
     const failed: PushResult = { ...finish(), status: "failed", error: described };
     if (!ctx.dryRun) {
       await record(() => {
-        const previous = cacheState(state, cache.name);
-        state.caches[cache.name] = {
+        const previous = cacheState(state, cacheConfig.name);
+        state.caches[cacheConfig.name] = {
           lastPushed: previous.lastPushed,
           held: previous.held ?? null,
           lastResult: {

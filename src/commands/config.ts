@@ -17,6 +17,6 @@ export async function configCheckCommand(
     else process.stdout.write(`# ${file}: valid; resolved with defaults:\n${stringify(resolved)}`);
     return ExitCode.ok;
   } finally {
-    closeContext(ctx);
+    await closeContext(ctx);
   }
 }

@@ -1,9 +1,10 @@
 /**
  * What every command starts from: the global options, the configuration, a
- * logger, and the caches opened once.
+ * logger, and the caches, each opened once when first needed.
  */
-import { type Cache, openCache } from "../caches/index.js";
+import type { Cache } from "../caches/index.js";
 import {
+  type CacheConfig,
   type Config,
   currentEnvironment,
   defaultConfigFile,
@@ -25,7 +26,13 @@ export interface Context {
   log: Logger;
   /** Where human-readable results go: stdout on a terminal, the logger under journald. */
   journal: boolean;
-  caches: Map<string, Cache>;
+  /**
+   * The configured cache, opened on first use: its backend (HTTP, crypto,
+   * compression) is loaded only then, so a trigger with nothing new never is.
+   */
+  cache(config: CacheConfig): Promise<Cache>;
+  /** Caches opened so far, to close. */
+  opened: Map<string, Promise<Cache>>;
 }
 
 export function makeLogger(options: GlobalOptions): { log: Logger; journal: boolean } {
@@ -43,12 +50,21 @@ export async function openContext(options: GlobalOptions, load: LoadOptions = {}
   log.debug(`configuration from ${config.file}`);
   for (const warning of config.warnings) log.warn(`${config.file}: ${warning}`);
   const onRetry = (message: string) => log.warn(message);
-  const caches = new Map(config.caches.map((cache) => [cache.name, openCache(cache, { onRetry })]));
-  return { config, log, journal, caches };
+  const opened = new Map<string, Promise<Cache>>();
+  const cache = (cacheConfig: CacheConfig): Promise<Cache> => {
+    let open = opened.get(cacheConfig.name);
+    if (!open) {
+      open = import("../caches/index.js").then(({ openCache }) => openCache(cacheConfig, { onRetry }));
+      opened.set(cacheConfig.name, open);
+    }
+    return open;
+  };
+  return { config, log, journal, cache, opened };
 }
 
-export function closeContext(ctx: Context): void {
-  for (const cache of ctx.caches.values()) cache.close();
+export async function closeContext(ctx: Context): Promise<void> {
+  for (const opened of await Promise.allSettled(ctx.opened.values()))
+    if (opened.status === "fulfilled") opened.value.close();
 }
 
 /** The profiles named on the command line, or all configured ones. */

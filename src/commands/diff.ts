@@ -34,8 +34,7 @@ export async function diffCommand(globals: GlobalOptions, options: DiffOptions):
 
     const caches = await Promise.all(
       routed.caches.map(async (cacheConfig) => {
-        const cache = ctx.caches.get(cacheConfig.name);
-        if (!cache) throw new Error(`cache ${cacheConfig.name} was not opened`);
+        const cache = await ctx.cache(cacheConfig);
         const { lastPushed: last, held } = cacheState(state, cache.name);
         const base = from
           ? { generation: from.number, storePath: from.storePath }
@@ -79,6 +78,6 @@ export async function diffCommand(globals: GlobalOptions, options: DiffOptions):
     }
     return caches.some((c) => "error" in c) ? ExitCode.failed : ExitCode.ok;
   } finally {
-    closeContext(ctx);
+    await closeContext(ctx);
   }
 }

@@ -28,7 +28,7 @@ export async function pushCommand(globals: GlobalOptions, options: PushOptions):
       const outcome = await pushProfile(
         {
           config: ctx.config,
-          caches: ctx.caches,
+          cache: ctx.cache,
           dryRun: options.dryRun,
           lockTimeoutMs: options.lockTimeout * 1000,
           aroundUpload: (what, upload) => withSleepInhibited(ctx, what, upload),
@@ -49,7 +49,7 @@ export async function pushCommand(globals: GlobalOptions, options: PushOptions):
     if (options.json) printJson(pushJson(ok, outcomes));
     return ok ? ExitCode.ok : ExitCode.failed;
   } finally {
-    closeContext(ctx);
+    await closeContext(ctx);
   }
 }
 

@@ -82,7 +82,7 @@ export async function statusCommand(globals: GlobalOptions, options: { json: boo
     }
     return ExitCode.ok;
   } finally {
-    closeContext(ctx);
+    await closeContext(ctx);
   }
 }
 

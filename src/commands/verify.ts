@@ -6,7 +6,7 @@
  */
 import { planForCache } from "../cache-plan.js";
 import { ClosureReader } from "../closures.js";
-import { describeError, ExitCode, GenpushError } from "../errors.js";
+import { describeError, ExitCode } from "../errors.js";
 import { formatBytes, generationLabel, plural } from "../format.js";
 import { route } from "../plan.js";
 import { currentGeneration } from "../profiles.js";
@@ -35,8 +35,7 @@ export async function verifyCommand(globals: GlobalOptions, options: VerifyOptio
       const reader = new ClosureReader();
       const caches = await Promise.all(
         routed.caches.map(async (cacheConfig) => {
-          const cache = ctx.caches.get(cacheConfig.name);
-          if (!cache) throw new GenpushError(`cache ${cacheConfig.name} was not opened`);
+          const cache = await ctx.cache(cacheConfig);
           try {
             const { closure, missing, narBytes } = await planForCache(
               ctx.config,
@@ -94,6 +93,6 @@ export async function verifyCommand(globals: GlobalOptions, options: VerifyOptio
     const bad = reports.some((r) => r.caches.some((c) => c.status === "incomplete" || c.status === "failed"));
     return bad ? ExitCode.failed : ExitCode.ok;
   } finally {
-    closeContext(ctx);
+    await closeContext(ctx);
   }
 }
