@@ -14,17 +14,28 @@ export interface Compression {
   method: string;
   /** What Nix appends to `.nar` in the file's name. */
   extension: string;
-  /** A fresh compressing stream, or undefined for none. */
-  stream(): Promise<Duplex | undefined>;
+  /** A fresh compressing stream for a NAR of `narSize` bytes, or undefined for none. */
+  stream(narSize: number): Promise<Duplex | undefined>;
 }
 
 const EXTENSIONS: Record<string, string> = { xz: ".xz", bzip2: ".bz2", zstd: ".zst", br: ".br" };
 
-const PROGRAMS: Record<string, (parallel: boolean) => string[]> = {
-  xz: (parallel) => ["-c", ...(parallel ? ["-T0"] : [])],
+const PROGRAMS: Record<string, (parallel: boolean, narSize: number) => string[]> = {
+  xz: (parallel, narSize) => ["-c", `--lzma2=preset=6,dict=${xzDictionary(narSize)}`, ...(parallel ? ["-T0"] : [])],
   bzip2: () => ["-c"],
   zstd: (parallel) => ["-c", "-q", ...(parallel ? ["-T0"] : [])],
 };
+
+/**
+ * Nix compresses with xz's preset 6 (an 8 MiB dictionary). A dictionary
+ * larger than the NAR compresses it no better, and setting one up costs xz
+ * more than compressing a small NAR: the smallest power of two that holds it.
+ */
+export function xzDictionary(narSize: number): number {
+  let dictionary = 4096;
+  while (dictionary < narSize && dictionary < 8 * 1024 * 1024) dictionary *= 2;
+  return dictionary;
+}
 
 type ZlibWithZstd = typeof zlib & { createZstdCompress?: () => Duplex };
 
@@ -44,9 +55,9 @@ export async function findCompression(method: string, parallel: boolean): Promis
   return {
     method,
     extension,
-    stream: async () => {
+    stream: async (narSize) => {
       const { execa } = await import("execa");
-      return execa(program, args(parallel), {
+      return execa(program, args(parallel, narSize), {
         stdin: "pipe",
         stdout: "pipe",
         stderr: "ignore",

@@ -12,6 +12,7 @@
  * offers a path whose closure it lacks, even after a crash.
  */
 import { createHash } from "node:crypto";
+import { setMaxListeners } from "node:events";
 import { Readable, Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { GenpushError } from "../errors.js";
@@ -162,7 +163,7 @@ export class HttpBinaryCache {
     signal.throwIfAborted();
     const { compression } = upload;
     const url = `nar/${toNix32(info.narinfo.narHash.digest)}.nar${compression.extension}`;
-    const compressor = await compression.stream();
+    const compressor = await compression.stream(info.narSize);
     const file = new Digest();
     const streams = [
       Readable.from(dumpPath(info.path), { objectMode: false }),
@@ -307,6 +308,8 @@ async function runAll<T>(
   outer?: AbortSignal,
 ): Promise<void> {
   const stop = new AbortController();
+  // Every request in flight listens to it: no "possible leak" warning for that.
+  setMaxListeners(0, stop.signal);
   const onAbort = () => stop.abort(outer?.reason);
   if (outer?.aborted) onAbort();
   outer?.addEventListener("abort", onAbort, { once: true });
