@@ -192,12 +192,18 @@ in
               config.nix.package
           )
         ]
+        # genpush compresses NARs for an HTTP cache with these (xz is Nix's default).
+        ++ lib.optionals (usesType "nix") [
+          pkgs.xz
+          pkgs.zstd
+          pkgs.bzip2
+        ]
         ++ lib.optional (usesType "attic") pkgs.attic-client
         ++ lib.optional (usesType "cachix") pkgs.cachix;
       defaultText = literalExpression ''
-        [ (config.nix.package or pkgs.nix) ] ++ lib.optional <an attic cache> pkgs.attic-client ++ lib.optional <a cachix cache> pkgs.cachix
+        [ (config.nix.package or pkgs.nix) ] ++ lib.optionals <a nix cache> [ pkgs.xz pkgs.zstd pkgs.bzip2 ] ++ lib.optional <an attic cache> pkgs.attic-client ++ lib.optional <a cachix cache> pkgs.cachix
       '';
-      description = "Packages on the genpush services' PATH: nix, and the attic or cachix client.";
+      description = "Packages on the genpush services' PATH: nix, the compressors genpush uses for HTTP caches, and the attic or cachix client.";
     };
 
     checkConfig = mkOption {
