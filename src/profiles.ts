@@ -3,8 +3,9 @@
  * Resolving one yields a Generation, or says the profile does not exist yet
  * (nothing to do) — a broken profile is an error for that profile only.
  */
-import { lstat, readFile, readlink } from "node:fs/promises";
+import { lstat, readFile, readlink, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { ProfileConfig } from "./config.js";
 import { GenpushError } from "./errors.js";
 import { hostSystem } from "./nix.js";
@@ -128,5 +129,27 @@ async function exists(path: string): Promise<boolean> {
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * Wait until the profile's directory has not changed for `quietMs` (at most
+ * `maxMs`): Nix writes a switch as several links and renames there, and the
+ * path unit starts genpush at the first, so a run can look before the last.
+ * An event while the service runs starts no second run (systemd merges it),
+ * so the run looks again once the directory is still.
+ */
+export async function profileDirectoryQuiet(profile: ProfileConfig, quietMs = 200, maxMs = 2000): Promise<void> {
+  const deadline = Date.now() + maxMs;
+  for (;;) {
+    let changed: number;
+    try {
+      changed = (await stat(dirname(profile.path))).mtimeMs;
+    } catch {
+      return;
+    }
+    const wait = Math.min(changed + quietMs - Date.now(), deadline - Date.now());
+    if (wait <= 0) return;
+    await sleep(wait);
   }
 }

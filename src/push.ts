@@ -18,7 +18,7 @@ import { generationLabel } from "./format.js";
 import { holdGeneration, releaseGeneration } from "./gc-root.js";
 import { type Lock, lockProfile } from "./lock.js";
 import { type Plan, route } from "./plan.js";
-import { currentGeneration, type Generation } from "./profiles.js";
+import { currentGeneration, type Generation, profileDirectoryQuiet } from "./profiles.js";
 import { cacheState, HELD_LIMIT, type ProfileState, readState, writeState } from "./state.js";
 import { hashPart } from "./store-path.js";
 
@@ -92,6 +92,7 @@ export async function pushProfile(ctx: PushContext, profile: ProfileConfig): Pro
     // A switch while this run works starts no second run (systemd merges the start into
     // this one): look again before leaving, also when the profile did not exist yet.
     for (let round = 1; round < MAX_ROUNDS && !ctx.dryRun && outcome.status !== "failed"; round++) {
+      await profileDirectoryQuiet(profile);
       const now = await currentGeneration(profile);
       if (!now || now.storePath === outcome.generation?.storePath) break;
       ctx.events.onInfo?.(
