@@ -77,7 +77,7 @@ export async function readState(stateDir: string, profile: string): Promise<Load
   } catch (error) {
     return {
       state: emptyState(profile),
-      problem: `state file ${file} is unusable (${(error as Error).message}); rebuilding it: the next push asks each cache afresh`,
+      problem: `state file ${file} is unusable (${printable((error as Error).message)}); rebuilding it: the next push asks each cache afresh`,
     };
   }
 }
@@ -125,4 +125,9 @@ function checkState(data: unknown, profile: string): ProfileState {
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** JSON.parse quotes the start of what it could not parse: no control bytes or mojibake into the journal. */
+function printable(message: string): string {
+  return message.replace(/[^\x20-\x7e]/g, "?");
 }

@@ -45,6 +45,7 @@ describe("state: written atomically", () => {
     ["another version", '{"version": 99, "caches": {}}'],
     ["a held list of non-hashes", '{"version": 1, "caches": {"lan": {"lastPushed": null, "held": ["--x"]}}}'],
     ["a bad store path", '{"version": 1, "caches": {"lan": {"lastPushed": {"storePath": "--option"}}}}'],
+    ["binary", "\u0000\n\u001b[31m\u00ff\u00fe"],
   ]) {
     it(`a ${what} file is reported and rebuilt, never a crash`, async () => {
       const dir = fresh();
@@ -53,6 +54,7 @@ describe("state: written atomically", () => {
       const loaded = await readState(dir, "p");
       assert.deepEqual(loaded.state.caches, {});
       assert.match(loaded.problem ?? "", /unusable .* rebuilding it/);
+      assert.match(loaded.problem ?? "", /^[\x20-\x7e]*$/, "one printable line for the journal");
     });
   }
 
