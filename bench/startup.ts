@@ -4,7 +4,7 @@
  * beside the other scenarios, so they share the machine's load.
  */
 import type { RunContext, Sample } from "./scenarios.js";
-import { cliEntry, serviceNodeOptions, timed } from "./tools.js";
+import { cliEntry, timed } from "./tools.js";
 
 export async function runStartup(ctx: RunContext, run: number): Promise<void> {
   const tools: [string, string[]][] = [
@@ -13,7 +13,7 @@ export async function runStartup(ctx: RunContext, run: number): Promise<void> {
   ];
   if (run % 2) tools.reverse();
   for (const [tool, args] of tools) {
-    const t = await timed(process.execPath, args, { ...process.env, NODE_OPTIONS: serviceNodeOptions() });
+    const t = await timed(process.execPath, args, process.env);
     const sample: Sample = {
       scenario: "start-up",
       label: "start-up, no work",

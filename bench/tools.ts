@@ -1,6 +1,6 @@
 /**
  * The two tools as users run them: the built genpush CLI (`node dist/cli.js`,
- * with the NODE_OPTIONS its service units set) and `nix copy`, each a child process timed from spawn to exit, with peak RSS
+ * with the NODE_OPTIONS of the service unit that runs that command) and `nix copy`, each a child process timed from spawn to exit, with peak RSS
  * from GNU time (`%M`: the largest of the process and the children it waited
  * for, so genpush's figure covers the nix processes it runs too).
  */
@@ -107,9 +107,10 @@ export function writeGenpushConfig(dir: string, setup: GenpushSetup): string {
   return file;
 }
 
-/** `Environment=NODE_OPTIONS=...` of genpush-system.service: genpush runs as its service runs it. */
-export function serviceNodeOptions(): string {
-  const unit = readFileSync(join(repoRoot, "units", "system", "genpush-system.service"), "utf8");
+/** `Environment=NODE_OPTIONS=...` of the system unit that runs `command`: genpush runs as its service runs it. */
+export function serviceNodeOptions(command: string): string {
+  const service = command === "verify" ? "genpush-verify.service" : "genpush-system.service";
+  const unit = readFileSync(join(repoRoot, "units", "system", service), "utf8");
   return /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit)?.[1] ?? "";
 }
 
@@ -117,7 +118,7 @@ export async function genpush(config: string, args: string[], xdgCacheHome: stri
   const r = await timed(process.execPath, [cliEntry(), "--config", config, "--log-format", "json", ...args], {
     ...toolEnv(xdgCacheHome),
     JOURNAL_STREAM: "",
-    NODE_OPTIONS: serviceNodeOptions(),
+    NODE_OPTIONS: serviceNodeOptions(args[0] ?? ""),
   });
   if (r.code !== 0) throw new Error(`genpush ${args.join(" ")} exited ${r.code}:\n${r.stderr}`);
   return r;
