@@ -55,6 +55,8 @@ for (const compression of ["none", "br", "gzip", "zstd", "bzip2", "xz"]) {
     const r = await s.run("push");
     assert.equal(r.code, 0, explain(r));
 
+    // nix copy asks for narinfos with GET: none means genpush's own uploader did the work.
+    assert.equal(await s.cache.count("GET", narinfo), 0, "uploaded by genpush, not by nix copy");
     const info = readFileSync(join(s.cache.dir, `${hashOf(gen.storePath)}.narinfo`), "utf8");
     assert.match(info, new RegExp(`^Compression: ${compression}$`, "m"));
     assert.match(info, /^Sig: genpush-test-/m);
@@ -123,6 +125,7 @@ test("a store URI setting genpush's uploader does not implement leaves the uploa
   const r = await s.run("push");
   assert.equal(r.code, 0, explain(r));
   assert.ok(existsSync(join(s.cache.dir, `${hashOf(gen.storePath)}.ls`)), "nix copy wrote the listing");
+  assert.ok((await s.cache.count("GET", narinfo)) > 0, "nix copy asked with GET");
   assert.ok(pullIntoFreshStore(s.cache.url, gen.storePath, s.key?.publicKey ?? "").ok);
 });
 
