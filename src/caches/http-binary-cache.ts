@@ -119,7 +119,8 @@ export class HttpBinaryCache {
 
   private async has(hash: string, signal: AbortSignal): Promise<boolean> {
     const url = new URL(`${hash}.narinfo`, this.base);
-    const answer = await withRetry(() => this.http.request(url, { method: "HEAD", accept: [404, 410], signal }), {
+    // 403 is "not there" too, as Nix reads it: S3-style servers answer it for a missing object.
+    const answer = await withRetry(() => this.http.request(url, { method: "HEAD", accept: NOT_THERE, signal }), {
       ...this.options.retry,
       signal,
     });
@@ -131,10 +132,10 @@ export class HttpBinaryCache {
     const url = new URL("nix-cache-info", this.base);
     const retry = { ...this.options.retry, ...(signal ? { signal } : {}) };
     const answer = await withRetry(
-      () => this.http.request(url, { method: "GET", accept: [404], ...(signal ? { signal } : {}) }),
+      () => this.http.request(url, { method: "GET", accept: NOT_THERE, ...(signal ? { signal } : {}) }),
       retry,
     );
-    if (answer.status === 404) {
+    if (NOT_THERE.includes(answer.status)) {
       await withRetry(
         () => this.put("nix-cache-info", `StoreDir: ${STORE_DIR}\n`, "text/x-nix-cache-info", signal),
         retry,
@@ -192,6 +193,8 @@ export class HttpBinaryCache {
 }
 
 const NARINFO_TYPE = "text/x-nix-narinfo";
+/** What Nix's HTTP binary cache reads as "no such file". */
+const NOT_THERE = [403, 404, 410];
 
 function renderNarinfo(info: UploadablePath, file: NarFile, upload: UploadOptions): string {
   const { narinfo } = info;

@@ -101,6 +101,8 @@ export class HttpClient {
           const body = Buffer.concat(chunks);
           if ((status >= 200 && status < 300) || init.accept?.includes(status)) resolve({ status, body });
           else reject(this.statusError(status, res.headers["retry-after"], url));
+          // Answered before the whole body was sent (413, 5xx): free the connection now.
+          if (!req.writableFinished) req.destroy();
         });
       });
       req.on("timeout", () => {

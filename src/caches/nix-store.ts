@@ -132,7 +132,11 @@ export class NixStoreCache implements Cache {
   private uploadUri(): string {
     const { store, signingKeyFile } = this.config;
     if (!signingKeyFile) return store;
-    return `${store}${store.includes("?") ? "&" : "?"}secret-key=${encodeURIComponent(signingKeyFile)}`;
+    // signingKeyFile wins over a secret-key= already in the URI.
+    const rest = store.replace(/([?&])secret-key=[^&]*(&|$)/, (_, before: string, after: string) =>
+      after ? before : "",
+    );
+    return `${rest}${rest.includes("?") ? "&" : "?"}secret-key=${encodeURIComponent(signingKeyFile)}`;
   }
 }
 
