@@ -6,10 +6,9 @@
  * by renaming, so the template is never written through a link).
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
-import { CACHE_INFO, freePort, nginxConfig } from "../test/integration/harness/nginx.js";
+import { alive, CACHE_INFO, freePort, logSettled, nginxConfig, waitFor } from "../test/integration/harness/nginx.js";
 
 export interface LoggedRequest {
   method: string;
@@ -39,23 +38,6 @@ process.on("exit", () => {
   }
 });
 
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
-}
-
-async function waitFor(what: string, check: () => boolean): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
-
 /** Starts nginx over `root`/cache (created empty with nix-cache-info unless `fromTemplate` is copied in). */
 export async function startCache(root: string, fromTemplate?: string): Promise<BenchCache> {
   const dir = join(root, "cache");
@@ -77,26 +59,21 @@ export async function startCache(root: string, fromTemplate?: string): Promise<B
     stdio: ["ignore", "ignore", "pipe"],
   });
   const pidFile = join(root, "nginx.pid");
-  await waitFor("nginx to write its pid", () => {
-    try {
-      return readFileSync(pidFile, "utf8").trim() !== "";
-    } catch {
-      return false;
-    }
-  });
+  await waitFor(
+    "nginx to write its pid",
+    () => {
+      try {
+        return readFileSync(pidFile, "utf8").trim() !== "";
+      } catch {
+        return false;
+      }
+    },
+    10,
+  );
   const pid = Number.parseInt(readFileSync(pidFile, "utf8"), 10);
   running.add(pid);
 
-  // nginx logs a request just after answering it: wait until the log stops growing.
-  const settled = async (): Promise<number> => {
-    let size = statSync(log).size;
-    for (;;) {
-      await sleep(40);
-      const now = statSync(log).size;
-      if (now === size) return size;
-      size = now;
-    }
-  };
+  const settled = () => logSettled(log, 40);
 
   return {
     port,
@@ -124,7 +101,7 @@ export async function startCache(root: string, fromTemplate?: string): Promise<B
       running.delete(pid);
       if (!alive(pid)) return;
       process.kill(pid, "SIGTERM");
-      await waitFor(`nginx ${pid} to exit`, () => !alive(pid));
+      await waitFor(`nginx ${pid} to exit`, () => !alive(pid), 10);
     },
   };
 }

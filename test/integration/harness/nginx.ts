@@ -77,7 +77,7 @@ function readPid(pidFile: string): number | null {
 }
 
 /** A zombie counts as gone: the daemon's parent is PID 1, which may reap it late. */
-function alive(pid: number): boolean {
+export function alive(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
@@ -97,11 +97,22 @@ function portAnswers(port: number): Promise<boolean> {
   });
 }
 
-async function waitFor(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
+export async function waitFor(what: string, check: () => boolean | Promise<boolean>, pollMs = 20): Promise<void> {
   const deadline = Date.now() + 10_000;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
+    await sleep(pollMs);
+  }
+}
+
+/** nginx logs a request just after answering it: wait until `log` stops growing; its size then. */
+export async function logSettled(log: string, pollMs = 30): Promise<number> {
+  let size = statSync(log).size;
+  for (;;) {
+    await sleep(pollMs);
+    const now = statSync(log).size;
+    if (now === size) return size;
+    size = now;
   }
 }
 
@@ -180,16 +191,7 @@ export async function startCache(options: CacheOptions = {}): Promise<Cache> {
     await waitFor(`nginx ${pid} to exit`, async () => !alive(pid) && !(await portAnswers(port)));
   };
 
-  // nginx logs a request just after answering it: wait until the log stops growing.
-  const settled = async (): Promise<number> => {
-    let size = statSync(log).size;
-    for (;;) {
-      await sleep(30);
-      const now = statSync(log).size;
-      if (now === size) return size;
-      size = now;
-    }
-  };
+  const settled = () => logSettled(log);
 
   const requests = async (): Promise<Request[]> => {
     await settled();
