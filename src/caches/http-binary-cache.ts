@@ -117,6 +117,11 @@ export class HttpBinaryCache {
     );
   }
 
+  /** Release its connections. */
+  close(): void {
+    this.http.close();
+  }
+
   private async has(hash: string, signal: AbortSignal): Promise<boolean> {
     const url = new URL(`${hash}.narinfo`, this.base);
     // 403 is "not there" too, as Nix reads it: S3-style servers answer it for a missing object.

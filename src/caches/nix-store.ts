@@ -33,7 +33,7 @@ const DEFAULT_COMPRESSION = "xz";
 export class NixStoreCache implements Cache {
   readonly name: string;
   readonly wholeClosures = true;
-  private http: { client: HttpClient; cache: HttpBinaryCache } | undefined;
+  private http: HttpBinaryCache | undefined;
   private upload: Promise<Omit<UploadOptions, "key"> | undefined> | undefined;
 
   constructor(
@@ -88,26 +88,22 @@ export class NixStoreCache implements Cache {
   }
 
   close(): void {
-    this.http?.client.close();
+    this.http?.close();
   }
 
   private httpCache(): HttpBinaryCache {
-    if (!this.http) {
-      const client = new HttpClient({
+    this.http ??= new HttpBinaryCache(
+      this.config.store,
+      new HttpClient({
         cacheName: this.name,
         maxSockets: this.config.queryConcurrency,
         timeoutMs: this.options.timeoutMs,
         authHint: "check the cache's credentials (netrc-file in nix.conf) and that this host may use it",
         credentials: () => nixNetrcAuthorization(new URL(this.config.store)),
-      });
-      const cache = new HttpBinaryCache(this.config.store, client, {
-        cacheName: this.name,
-        concurrency: this.config.queryConcurrency,
-        retry: retryOptions(this.options),
-      });
-      this.http = { client, cache };
-    }
-    return this.http.cache;
+      }),
+      { cacheName: this.name, concurrency: this.config.queryConcurrency, retry: retryOptions(this.options) },
+    );
+    return this.http;
   }
 
   /** How genpush uploads to this cache itself; undefined when `nix copy` must. */
