@@ -116,6 +116,38 @@ test("a cache that takes writes only with a login: the credential comes from Nix
   assert.ok(pullIntoFreshStore(cache.url, gen.storePath, s.key?.publicKey ?? "").ok);
 });
 
+test("a cache answering 403 for what it does not have (S3-style) is asked and written as Nix would", async (t) => {
+  const cache = await startCache({ missingIs403: true });
+  t.after(() => cache.destroy());
+  const s = await scenario({ paths: 6, sign: true });
+  t.after(() => s.destroy());
+  s.config.caches[0].store = cache.url;
+  const config = s.configFile();
+  const gen = s.switchTo(0);
+  const r = await runGenpush(["push", "--json"], { config });
+  assert.equal(r.code, 0, explain(r));
+  assert.equal(onlyResult(r).counts.uploaded, 6);
+  assert.ok(
+    (await cache.requests()).some((q) => q.method === "HEAD" && q.status === 403),
+    "the cache said 403",
+  );
+  assert.ok(pullIntoFreshStore(cache.url, gen.storePath, s.key?.publicKey ?? "").ok);
+});
+
+test("signingKeyFile wins over a secret-key= in the store URI, also when nix copy uploads", async (t) => {
+  const s = await scenario({ paths: 6, sign: true });
+  t.after(() => s.destroy());
+  const other = makeKey(`genpush-other-${newSeed()}`);
+  s.config.caches[0].store = `${s.cache.url}?secret-key=${other.secretKeyFile}&write-nar-listing=true`;
+  s.configFile();
+  const gen = s.switchTo(0);
+  const r = await s.run("push");
+  assert.equal(r.code, 0, explain(r));
+  const info = readFileSync(join(s.cache.dir, `${hashOf(gen.storePath)}.narinfo`), "utf8");
+  assert.match(info, new RegExp(`^Sig: ${s.key?.name}:`, "m"));
+  assert.doesNotMatch(info, new RegExp(`^Sig: ${other.name}:`, "m"));
+});
+
 test("a store URI setting genpush's uploader does not implement leaves the upload to nix copy", async (t) => {
   const s = await scenario({ paths: 6, sign: true });
   t.after(() => s.destroy());

@@ -119,6 +119,8 @@ export async function logSettled(log: string, pollMs = 30): Promise<number> {
 export interface CacheOptions {
   /** Writes (PUT, DELETE) need HTTP basic authentication with this login; reads stay open. */
   writeLogin?: { user: string; password: string };
+  /** Answer 403 for a file that is not there, as S3-style servers do. */
+  missingIs403?: boolean;
 }
 
 export interface NginxConfigOptions extends CacheOptions {
@@ -131,6 +133,11 @@ export function nginxConfig(root: string, port: number, options: NginxConfigOpti
   const logFormat = options.logFormat ?? "$request_method $uri $status $body_bytes_sent";
   const auth = options.writeLogin
     ? ` limit_except GET HEAD { auth_basic "genpush test cache"; auth_basic_user_file ${root}/htpasswd; }`
+    : "";
+  // HEAD or GET of a file that is not there: 403. (PUT must still create files.)
+  const missing = options.missingIs403
+    ? ' set $gone "$request_method"; if (!-e $request_filename) { set $gone "$gone-missing"; }' +
+      ' if ($gone = "HEAD-missing") { return 403; } if ($gone = "GET-missing") { return 403; }'
     : "";
   return `daemon on;
 user root;
@@ -151,7 +158,7 @@ http {
   server {
     listen 127.0.0.1:${port};
     root ${root}/cache;
-    location / { dav_methods PUT DELETE; create_full_put_path on;${auth} }
+    location / { dav_methods PUT DELETE; create_full_put_path on;${auth}${missing} }
   }
 }
 `;
