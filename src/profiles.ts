@@ -136,7 +136,7 @@ async function exists(path: string): Promise<boolean> {
  * Wait until the profile's directory has not changed for `quietMs` (at most
  * `maxMs`): Nix writes a switch as several links and renames there, and the
  * path unit starts genpush at the first, so a run can look before the last.
- * An event while the service runs starts no second run (systemd merges it),
+ * An event while the service runs starts no second run (systemd is not watching),
  * so the run looks again once the directory is still.
  */
 export async function profileDirectoryQuiet(profile: ProfileConfig, quietMs = 200, maxMs = 2000): Promise<void> {

@@ -5,8 +5,8 @@
  * record the result. Never prints: it reports through `PushEvents`.
  *
  * A failure of one cache is a result, not an exception: the other caches go
- * on. If the profile moved while we worked (systemd merges a start request
- * into a running oneshot), go round again.
+ * on. If the profile moved while we worked (systemd does not watch its path
+ * unit's directory while this runs), go round again.
  */
 
 import { planForCache } from "./cache-plan.js";
@@ -89,8 +89,9 @@ export async function pushProfile(ctx: PushContext, profile: ProfileConfig): Pro
   try {
     const reader = new ClosureReader(ctx.signal);
     let outcome = await pushRound(ctx, profile, reader);
-    // A switch while this run works starts no second run (systemd merges the start into
-    // this one): look again before leaving, also when the profile did not exist yet.
+    // A switch while this run works starts no second run (systemd does not watch the
+    // directory until this one has exited): look again before leaving, also when the
+    // profile did not exist yet.
     for (let round = 1; round < MAX_ROUNDS && !ctx.dryRun && outcome.status !== "failed"; round++) {
       await profileDirectoryQuiet(profile);
       const now = await currentGeneration(profile);

@@ -4,6 +4,7 @@
 // run in order and build on each other (units installed once, generations numbered on).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { type Cache, startCache } from "../integration/harness/nginx.js";
 import { newSeed, pullIntoFreshStore } from "../integration/harness/nix.js";
 import { bootContainer, type Container, e2eUnavailable, type JournalEntry, waitUntil } from "./harness/container.js";
@@ -23,8 +24,20 @@ describe("genpush under a real systemd", { skip: missing ?? false }, () => {
   let publicKey: string;
   const seed = newSeed();
   let version = 0;
-  const build = (paths = 20, opts: { user?: string; seed?: string } = {}): Promise<Built> =>
-    buildInside(c, { seed: opts.seed ?? seed, paths, changed: 3, version: ++version }, opts);
+  /**
+   * A generation built inside. Every store connection also starts a run of genpush-system
+   * (Nix 2.8's daemon chmods profiles/per-user/ as it opens the store, an event in the watched
+   * directory): let the build's runs finish, so that the switch which follows meets its own
+   * trigger rather than the few milliseconds between a run's last look and its exit, where
+   * systemd 252 watches nothing (README: "A switch during a running push"). A switch during a
+   * run is a test of its own.
+   */
+  const build = async (paths = 20, opts: { user?: string; seed?: string } = {}): Promise<Built> => {
+    const built = await buildInside(c, { seed: opts.seed ?? seed, paths, changed: 3, version: ++version }, opts);
+    await sleep(200);
+    await s.waitIdle(c, "genpush-system.service");
+    return built;
+  };
   const DAEMON = { NIX_REMOTE: "daemon" };
 
   before(async () => {
@@ -56,6 +69,38 @@ describe("genpush under a real systemd", { skip: missing ?? false }, () => {
     assert.equal(line.PRIORITY, 6, line.MESSAGE);
     const pulled = pullIntoFreshStore(cache.url, gen.storePath, publicKey);
     assert.ok(pulled.ok, `the pushed generation pulls, signed by the credential's key:\n${pulled.stderr}`);
+  });
+
+  test("a switch while a run uploads is pushed by that same run (systemd starts no second one)", async () => {
+    const unit = "genpush-system.service";
+    const proxy = await startSlowProxy(cache.port, 100);
+    await c.writeFile(s.CONFIG, s.systemConfig(proxy.url));
+    try {
+      const [a, b] = await Promise.all([build(8, { seed: newSeed() }), build(8, { seed: newSeed() })]);
+      await switchInside(c, s.SYSTEM, [a.storePath]);
+      await waitUntil(() => proxy.puts() > 0, 30_000, "an upload through the slow proxy").catch(async (e) =>
+        assert.fail(`${e.message}\n${await s.journalText(c, unit)}`),
+      );
+      const { InvocationID: run = "" } = await c.show(unit, ["InvocationID"]);
+      assert.ok(!s.inCache(cache, a.storePath), "the first switch is still uploading");
+      await switchInside(c, s.SYSTEM, [b.storePath]);
+      const n = await s.generationOf(c, s.SYSTEM);
+      await s.waitPushed(c, cache, b.storePath, unit, { timeoutMs: 60_000 });
+      assert.ok(s.inCache(cache, a.storePath), "the first switch's generation is pushed too");
+      const said = (await c.journal(unit)).filter((e) => e.fields._SYSTEMD_INVOCATION_ID === run).map((e) => e.MESSAGE);
+      const text = said.join("\n");
+      assert.ok(
+        said.some((m) => m.includes(`moved to generation ${n} while pushing; pushing it too`)),
+        text,
+      );
+      assert.ok(
+        said.some((m) => s.pushedLine("system", n).test(m)),
+        text,
+      );
+    } finally {
+      await c.writeFile(s.CONFIG, s.systemConfig(cache.url));
+      await proxy.close();
+    }
   });
 
   test("two switches in a burst: the last one is pushed and nothing stays pending", async () => {

@@ -74,15 +74,23 @@ export async function waitPushed(
   const timeoutMs = opts.timeoutMs ?? 30_000;
   try {
     await waitUntil(() => inCache(cache, storePath), timeoutMs, `${storePath} in the cache`);
-    await waitUntil(
-      async () =>
-        !["activating", "deactivating"].includes((await c.show(unit, ["ActiveState"], opts)).ActiveState ?? ""),
-      timeoutMs,
-      `${unit} to finish`,
-    );
+    await waitIdle(c, unit, { ...opts, timeoutMs });
   } catch (error) {
     throw new Error(`${(error as Error).message}\n${await journalText(c, unit, opts)}`);
   }
+}
+
+/** Waits until the unit is neither starting nor stopping: a run under way has finished. */
+export async function waitIdle(
+  c: Container,
+  unit: string,
+  opts: { user?: string; timeoutMs?: number } = {},
+): Promise<void> {
+  await waitUntil(
+    async () => !["activating", "deactivating"].includes((await c.show(unit, ["ActiveState"], opts)).ActiveState ?? ""),
+    opts.timeoutMs ?? 30_000,
+    `${unit} to finish`,
+  );
 }
 
 /** The unit's journal as text, for assertion messages. */
