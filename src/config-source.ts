@@ -1,9 +1,14 @@
 /**
- * The YAML side of configuration: parse a file keeping source positions, so
- * that every validation problem can name the file, the line and the key.
+ * A configuration file as read: its data, and the line of every key for
+ * messages. The YAML parser (config-yaml.ts) is most of what a trigger with
+ * nothing to do spends above Node's own start-up, so the data of the last file
+ * parsed is kept in genpush's cache directory, with the text it came from, and
+ * used while the file still holds that text; line numbers then come from a
+ * fresh parse, needed only when there is a problem to report.
  */
-import { readFile } from "node:fs/promises";
-import { type Document, isMap, isSeq, LineCounter, type Node, parseDocument, visit } from "yaml";
+import { mkdir, readFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import { writeFileAtomic } from "./atomic-file.js";
 import { UsageError } from "./errors.js";
 
 export type KeyPath = readonly (string | number)[];
@@ -18,6 +23,8 @@ export interface ConfigSource {
   data: unknown;
   /** 1-based line of the node at `path`, or of its nearest existing parent. */
   lineOf(path: KeyPath): number | undefined;
+  /** Data from the parse cache has no lines: this parses the file's text for them. */
+  withLines?: () => Promise<ConfigSource>;
 }
 
 export function formatKeyPath(path: KeyPath): string {
@@ -26,7 +33,7 @@ export function formatKeyPath(path: KeyPath): string {
   return out || "(top level)";
 }
 
-export async function readConfigSource(file: string): Promise<ConfigSource> {
+export async function readConfigSource(file: string, cacheFile?: string): Promise<ConfigSource> {
   let text: string;
   try {
     text = await readFile(file, "utf8");
@@ -39,73 +46,49 @@ export async function readConfigSource(file: string): Promise<ConfigSource> {
       code === "ENOENT" ? MINIMAL_EXAMPLE_HINT : "check the file's permissions, or pass another one with --config FILE",
     );
   }
-  return parseConfigSource(file, text);
+  const parse = async (): Promise<ConfigSource> => (await import("./config-yaml.js")).parseConfigSource(file, text);
+  const cached = cacheFile ? await cachedData(cacheFile, text) : undefined;
+  if (cached !== undefined) return { file, data: cached, lineOf: () => undefined, withLines: parse };
+  const source = await parse();
+  if (cacheFile && isJson(source.data)) await remember(cacheFile, text, source.data);
+  return source;
 }
 
-export function parseConfigSource(file: string, text: string): ConfigSource {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    const lines = doc.errors.map((error) => {
-      const line = lineCounter.linePos(error.pos[0]).line;
-      return `${file}:${line}: YAML syntax error: ${firstLine(error.message)}`;
-    });
-    throw new UsageError(lines.join("\n"), "fix the YAML syntax at the line shown");
-  }
-  let data: unknown;
+interface CacheEntry {
+  format: typeof CACHE_FORMAT;
+  text: string;
+  data: unknown;
+}
+const CACHE_FORMAT = 1;
+
+async function cachedData(cacheFile: string, text: string): Promise<unknown> {
   try {
-    data = doc.toJS({ maxAliasCount: 100 }) ?? {};
-  } catch (error) {
-    // An alias to an anchor not defined before it, or an alias bomb: not in doc.errors.
-    const line = firstAliasLine(doc, lineCounter);
-    throw new UsageError(
-      `${file}${line ? `:${line}` : ""}: YAML error: ${firstLine((error as Error).message)}`,
-      "define an anchor (&name) before using its alias (*name), or write the value out",
-    );
-  }
-  return {
-    file,
-    data,
-    lineOf: (path) => lineOfPath(doc, lineCounter, path),
-  };
-}
-
-function firstAliasLine(doc: Document, counter: LineCounter): number | undefined {
-  let line: number | undefined;
-  visit(doc, {
-    Alias(_, node) {
-      if (line === undefined && node.range) line = counter.linePos(node.range[0]).line;
-    },
-  });
-  return line;
-}
-
-function lineOfPath(doc: Document, counter: LineCounter, path: KeyPath): number | undefined {
-  for (let depth = path.length; depth >= 0; depth--) {
-    const node = nodeAt(doc, path.slice(0, depth));
-    if (node?.range) return counter.linePos(node.range[0]).line;
+    const entry = JSON.parse(await readFile(cacheFile, "utf8")) as Partial<CacheEntry>;
+    if (entry.format === CACHE_FORMAT && entry.text === text) return entry.data;
+  } catch {
+    // none yet, unreadable or torn: parse the file
   }
   return undefined;
 }
 
-function nodeAt(doc: Document, path: KeyPath): Node | undefined {
-  let node: unknown = doc.contents;
-  for (const key of path) {
-    if (isMap(node)) {
-      const pair = node.items.find((item) => (item.key as { value?: unknown })?.value === key);
-      // Point at the key when the value is empty: that is the line the user wrote.
-      node = pair ? (pair.value ?? pair.key) : undefined;
-    } else if (isSeq(node) && typeof key === "number") {
-      node = node.items[key];
-    } else {
-      return undefined;
-    }
+async function remember(cacheFile: string, text: string, data: unknown): Promise<void> {
+  const entry: CacheEntry = { format: CACHE_FORMAT, text, data };
+  try {
+    await mkdir(dirname(cacheFile), { recursive: true, mode: 0o700 });
+    await writeFileAtomic(cacheFile, JSON.stringify(entry), 0o600);
+  } catch {
+    // A cache only: read-only, full or missing, the next run parses again.
   }
-  return node as Node | undefined;
 }
 
-function firstLine(message: string): string {
-  return message.split("\n")[0] ?? message;
+/** What JSON keeps exactly (YAML's .inf and .nan, for one, it does not). */
+function isJson(value: unknown): boolean {
+  if (value === null || typeof value === "string" || typeof value === "boolean") return true;
+  if (typeof value === "number") return Number.isFinite(value);
+  if (Array.isArray(value)) return value.every(isJson);
+  if (typeof value !== "object") return false;
+  const proto = Object.getPrototypeOf(value);
+  return (proto === Object.prototype || proto === null) && Object.values(value).every(isJson);
 }
 
 export const MINIMAL_EXAMPLE = `caches:

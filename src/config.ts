@@ -117,7 +117,24 @@ export interface LoadOptions {
 }
 
 export async function loadConfig(file: string, environment = currentEnvironment(), options: LoadOptions = {}) {
-  return validateConfig(await readConfigSource(file), environment, options);
+  const source = await readConfigSource(file, configCacheFile(environment));
+  try {
+    return await validateConfig(source, environment, options);
+  } catch (error) {
+    // A problem in data from the parse cache: report it with the lines of a fresh parse.
+    if (error instanceof UsageError && source.withLines) {
+      return validateConfig(await source.withLines(), environment, options);
+    }
+    throw error;
+  }
+}
+
+/** Where the last configuration parsed is kept: systemd's CacheDirectory=, else the XDG cache. */
+export function configCacheFile({ env, home }: Environment): string {
+  const systemd = env.CACHE_DIRECTORY?.split(":")[0];
+  return systemd
+    ? join(systemd, "config.json")
+    : join(env.XDG_CACHE_HOME || join(home, ".cache"), "genpush", "config.json");
 }
 
 export async function validateConfig(

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { type Environment, validateConfig } from "../../src/config.js";
-import { parseConfigSource } from "../../src/config-source.js";
+import { parseConfigSource } from "../../src/config-yaml.js";
 import { ExitCode, UsageError } from "../../src/errors.js";
 
 const SEED = Number(process.env.GENPUSH_FUZZ_SEED ?? 20261121);

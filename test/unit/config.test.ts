@@ -10,7 +10,7 @@ import {
   type NixCacheConfig,
   validateConfig,
 } from "../../src/config.js";
-import { parseConfigSource } from "../../src/config-source.js";
+import { parseConfigSource } from "../../src/config-yaml.js";
 import { ExitCode, UsageError } from "../../src/errors.js";
 
 const dir = mkdtempSync(join(tmpdir(), "genpush-config-"));
