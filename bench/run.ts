@@ -4,7 +4,7 @@
  * real Nix store, serves each run from a fresh nginx WebDAV cache on loopback
  * behind a delaying TCP proxy (a cache across a network), alternates the tools
  * and repeats every scenario; then prints a markdown table and the targets,
- * and writes bench/results.json. See bench/README-section.md.
+ * and writes bench/results.json. README.md's "Benchmark" section explains it.
  */
 import { execFileSync } from "node:child_process";
 import { rmSync, writeFileSync } from "node:fs";
@@ -22,7 +22,30 @@ import { distIsStale, repoRoot, snapshotCli } from "./tools.js";
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
+const USAGE = `usage: npm run bench
+
+Measures genpush against nix copy in one run (about 13 minutes in full) and
+prints a markdown table and the targets; writes bench/results.json.
+
+Environment:
+  BENCH_QUICK=1            500 paths, 3 runs, first push of 50 paths: for development
+  BENCH_SIZES=500,2000     closure sizes of the switch (default 500,2000,8000)
+  BENCH_RUNS=5             runs of every scenario (default 5; 3 with BENCH_QUICK)
+  BENCH_DELAY_MS=20        one-way delay of the proxy in front of the cache (default 20)
+  BENCH_FIRST_PATHS=100    closure size of the first push (default 100)
+`;
+
 async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  if (args.some((a) => a === "--help" || a === "-h")) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (args.length > 0) {
+    log(`unknown argument ${args[0]}: the bench takes its settings from the environment\n\n${USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
   const options = benchOptions();
   const started = performance.now();
   log(
