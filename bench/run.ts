@@ -131,7 +131,7 @@ async function main(): Promise<void> {
       });
     } catch {}
     const lines = [
-      `genpush ${commit} (dist/ as built at the start), ${nixVersion}, Node ${process.version}, ${host.cpus} CPUs, ${options.delayMs} ms each way through the proxy, ${options.runs} runs each`,
+      `genpush ${commit} (dist/ as built at the start), ${nixVersion}, Node ${process.version} (run as its units run it: no NODE_EXTRA_CA_CERTS), ${host.cpus} CPUs, ${options.delayMs} ms each way through the proxy, ${options.runs} runs each`,
       "",
       markdownTable(rows),
       "",
