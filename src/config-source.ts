@@ -74,7 +74,11 @@ async function cachedData(cacheFile: string, text: string): Promise<unknown> {
 async function remember(cacheFile: string, text: string, data: unknown): Promise<void> {
   const entry: CacheEntry = { format: CACHE_FORMAT, text, data };
   try {
-    await mkdir(dirname(cacheFile), { recursive: true, mode: 0o700 });
+    // genpush's own directory only: a HOME that does not exist (a Nix build's
+    // /homeless-shelter) must stay that way.
+    await mkdir(dirname(cacheFile), { mode: 0o700 }).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== "EEXIST") throw error;
+    });
     await writeFileAtomic(cacheFile, JSON.stringify(entry), 0o600);
   } catch {
     // A cache only: read-only, full or missing, the next run parses again.

@@ -79,6 +79,13 @@ test("a torn cache file, or a cache directory that cannot be made, costs only th
   assert.equal((await loadConfig(blocked.file, blocked.environment)).stateDir, "/var/lib/b");
 });
 
+test("a home that does not exist (a Nix build's /homeless-shelter) is not created", async () => {
+  const { dir, file } = setup(config("/var/lib/a"));
+  const home = join(dir, "homeless-shelter");
+  assert.equal((await loadConfig(file, { env: {}, uid: 1000, home })).stateDir, "/var/lib/a");
+  assert.equal(existsSync(home), false);
+});
+
 test("what JSON cannot hold exactly (YAML's .inf) is not cached", async () => {
   const { file, environment, cache } = setup(config("/var/lib/a", "    timeoutSeconds: .inf\n"));
   await assert.rejects(loadConfig(file, environment), /timeoutSeconds/);
