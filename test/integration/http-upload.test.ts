@@ -4,13 +4,22 @@
 import assert from "node:assert/strict";
 import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { test } from "node:test";
+import { type TestContext, test } from "node:test";
 import { explain, runGenpush, writeConfig } from "./harness/cli.js";
 import { hashOf, onlyResult, scenario } from "./harness/fixture.js";
 import { narinfo, startCache } from "./harness/nginx.js";
 import { makeKey, newSeed, nixBuild, pullIntoFreshStore, switchProfile, tempDir } from "./harness/nix.js";
 
 const PATHS = 40;
+
+/** A signed scenario switched to its first generation, its cache's store URI made by `store` from its own. */
+async function switchedAt(t: TestContext, store: (ownUrl: string) => string, paths = 6) {
+  const s = await scenario({ paths, sign: true });
+  t.after(() => s.destroy());
+  s.config.caches[0].store = store(s.cache.url);
+  const config = s.configFile();
+  return { s, config, gen: s.switchTo(0) };
+}
 
 test("a switch sends one HEAD per new path, then one NAR and one narinfo per missing path, nothing else", async (t) => {
   const s = await scenario({ paths: PATHS, changed: 3, sign: true });
@@ -47,11 +56,7 @@ test("a switch sends one HEAD per new path, then one NAR and one narinfo per mis
 
 for (const compression of ["none", "br", "gzip", "zstd", "bzip2", "xz"]) {
   test(`compression=${compression}: Nix substitutes what genpush wrote, signature checked`, async (t) => {
-    const s = await scenario({ paths: 8, sign: true });
-    t.after(() => s.destroy());
-    s.config.caches[0].store = `${s.cache.url}?compression=${compression}`;
-    s.configFile();
-    const gen = s.switchTo(0);
+    const { s, gen } = await switchedAt(t, (url) => `${url}?compression=${compression}`, 8);
     const r = await s.run("push");
     assert.equal(r.code, 0, explain(r));
 
@@ -94,11 +99,7 @@ test("a cache that takes writes only with a login: the credential comes from Nix
   const login = { user: "builder", password: `pw-${newSeed()}` };
   const cache = await startCache({ writeLogin: login });
   t.after(() => cache.destroy());
-  const s = await scenario({ paths: 6, sign: true });
-  t.after(() => s.destroy());
-  s.config.caches[0].store = cache.url;
-  const config = s.configFile();
-  const gen = s.switchTo(0);
+  const { s, config, gen } = await switchedAt(t, () => cache.url);
 
   const without = await runGenpush(["push"], { config, env: { NIX_CONFIG: "netrc-file = /nonexistent" } });
   assert.notEqual(without.code, 0, explain(without));
@@ -119,11 +120,7 @@ test("a cache that takes writes only with a login: the credential comes from Nix
 test("a cache answering 403 for what it does not have (S3-style) is asked and written as Nix would", async (t) => {
   const cache = await startCache({ missingIs403: true });
   t.after(() => cache.destroy());
-  const s = await scenario({ paths: 6, sign: true });
-  t.after(() => s.destroy());
-  s.config.caches[0].store = cache.url;
-  const config = s.configFile();
-  const gen = s.switchTo(0);
+  const { s, config, gen } = await switchedAt(t, () => cache.url);
   const r = await runGenpush(["push", "--json"], { config });
   assert.equal(r.code, 0, explain(r));
   assert.equal(onlyResult(r).counts.uploaded, 6);
@@ -135,12 +132,8 @@ test("a cache answering 403 for what it does not have (S3-style) is asked and wr
 });
 
 test("signingKeyFile wins over a secret-key= in the store URI, also when nix copy uploads", async (t) => {
-  const s = await scenario({ paths: 6, sign: true });
-  t.after(() => s.destroy());
   const other = makeKey(`genpush-other-${newSeed()}`);
-  s.config.caches[0].store = `${s.cache.url}?secret-key=${other.secretKeyFile}&write-nar-listing=true`;
-  s.configFile();
-  const gen = s.switchTo(0);
+  const { s, gen } = await switchedAt(t, (url) => `${url}?secret-key=${other.secretKeyFile}&write-nar-listing=true`);
   const r = await s.run("push");
   assert.equal(r.code, 0, explain(r));
   const info = readFileSync(join(s.cache.dir, `${hashOf(gen.storePath)}.narinfo`), "utf8");
@@ -149,11 +142,7 @@ test("signingKeyFile wins over a secret-key= in the store URI, also when nix cop
 });
 
 test("a store URI setting genpush's uploader does not implement leaves the upload to nix copy", async (t) => {
-  const s = await scenario({ paths: 6, sign: true });
-  t.after(() => s.destroy());
-  s.config.caches[0].store = `${s.cache.url}?write-nar-listing=true`;
-  s.configFile();
-  const gen = s.switchTo(0);
+  const { s, gen } = await switchedAt(t, (url) => `${url}?write-nar-listing=true`);
   const r = await s.run("push");
   assert.equal(r.code, 0, explain(r));
   assert.ok(existsSync(join(s.cache.dir, `${hashOf(gen.storePath)}.ls`)), "nix copy wrote the listing");
