@@ -4,6 +4,7 @@
  * undefined, so one run reports every problem in a file at once.
  */
 import type { ConfigIssue, KeyPath } from "./config-source.js";
+import { Glob } from "./plan.js";
 
 export class Checker {
   readonly issues: ConfigIssue[] = [];
@@ -69,6 +70,23 @@ export class Checker {
       if (s === undefined) return;
       if (pattern && !pattern.test(s)) this.fail([...path, i], what, s);
       else out.push(s);
+    });
+    return out;
+  }
+
+  /** Globs on store path names, each compiled here once and kept for every plan. */
+  globList(path: KeyPath, value: unknown): Glob[] | undefined {
+    const items = this.list(path, value);
+    if (!items) return undefined;
+    const out: Glob[] = [];
+    items.forEach((item, i) => {
+      const s = this.string([...path, i], item);
+      if (s === undefined) return;
+      try {
+        out.push(new Glob(s));
+      } catch (error) {
+        this.note([...path, i], (error as Error).message);
+      }
     });
     return out;
   }

@@ -10,6 +10,7 @@ import { isAbsolute, join } from "node:path";
 import { Checker } from "./config-schema.js";
 import { type ConfigSource, formatKeyPath, MINIMAL_EXAMPLE_HINT, readConfigSource } from "./config-source.js";
 import { UsageError } from "./errors.js";
+import type { Glob } from "./plan.js";
 
 export const CACHE_TYPES = ["nix", "attic", "cachix"] as const;
 export type CacheType = (typeof CACHE_TYPES)[number];
@@ -71,7 +72,7 @@ export interface Config {
   profiles: ProfileConfig[];
   caches: CacheConfig[];
   upstreamKeys: string[];
-  exclude: string[];
+  exclude: Glob[];
   /** Problems worth a warning that do not stop genpush, such as a secret others may read. */
   warnings: string[];
 }
@@ -155,7 +156,7 @@ export async function validateConfig(
     raw.upstreamKeys === undefined
       ? ["cache.nixos.org-1"]
       : check.stringList(["upstreamKeys"], raw.upstreamKeys, KEY_NAME_RE, "a key name such as `cache.nixos.org-1`");
-  const exclude = raw.exclude === undefined ? [] : check.stringList(["exclude"], raw.exclude);
+  const exclude = raw.exclude === undefined ? [] : check.globList(["exclude"], raw.exclude);
 
   const warnings: string[] = [];
   if (secrets) for (const secret of secretFiles) await checkSecretFile(check, secret, warnings);
@@ -179,7 +180,7 @@ interface Validated {
   profiles: ProfileConfig[] | undefined;
   caches: CacheConfig[];
   upstreamKeys: string[] | undefined;
-  exclude: string[] | undefined;
+  exclude: Glob[] | undefined;
   warnings: string[];
 }
 

@@ -35,7 +35,7 @@ export interface PlanInput {
   /** What the cache is known to hold from us; null when unknown. */
   base: ReadonlySet<StorePath> | null;
   upstreamKeys: readonly string[];
-  exclude: readonly string[];
+  exclude: readonly Glob[];
   /** The backend refuses a path whose references it lacks (`nix copy` to a binary cache). */
   wholeClosures: boolean;
 }
@@ -47,9 +47,8 @@ export function makePlan(input: PlanInput): Plan {
     !input.wholeClosures && !info.ultimate && info.signedBy.some((key) => upstreamKeys.has(key));
   const notUpstream = fresh.filter((info) => !isUpstream(info));
 
-  const globs = input.exclude.map(globToRegExp);
   let excluded = new Set(
-    notUpstream.filter((info) => globs.some((g) => g.test(namePart(info.path)))).map((i) => i.path),
+    notUpstream.filter((info) => input.exclude.some((g) => g.matches(namePart(info.path)))).map((i) => i.path),
   );
   if (input.wholeClosures && excluded.size > 0) excluded = withDependants(input.closure, excluded);
   const kept = notUpstream.filter((info) => !excluded.has(info.path));
@@ -122,6 +121,29 @@ export function dependenciesFirst(paths: readonly PathInfo[]): PathInfo[] {
   return out;
 }
 
+/**
+ * An `exclude` glob, compiled once where the configuration is validated, so a
+ * glob that cannot compile is a configuration error with its line, not a
+ * failure of every push.
+ */
+export class Glob {
+  readonly #re: RegExp;
+
+  /** Throws, naming the glob and why, when it cannot compile. */
+  constructor(readonly glob: string) {
+    this.#re = globToRegExp(glob);
+  }
+
+  matches(name: string): boolean {
+    return this.#re.test(name);
+  }
+
+  /** `config check` and `--json` print it as written. */
+  toJSON(): string {
+    return this.glob;
+  }
+}
+
 /** Shell-style globs on store path names: `*`, `?` and `[...]`. */
 export function globToRegExp(glob: string): RegExp {
   let re = "";
@@ -141,7 +163,13 @@ export function globToRegExp(glob: string): RegExp {
       }
     } else re += c.replace(/[.+^${}()|\\/]/g, "\\$&");
   }
-  return new RegExp(`^${re}$`);
+  try {
+    return new RegExp(`^${re}$`);
+  } catch (error) {
+    // Only a `[...]` can be invalid (`[z-a]`); V8's message ends with why, after the regular expression.
+    const why = /: ([^:]*)$/.exec(String(error))?.[1] ?? "";
+    throw new Error(`\`${glob}\` is not a valid glob (${why.charAt(0).toLowerCase()}${why.slice(1)})`);
+  }
 }
 
 export interface Route<C> {

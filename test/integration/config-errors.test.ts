@@ -1,6 +1,7 @@
 // Bad configuration: exit 2, a message that names the key (or the YAML line), and
 // nothing attempted against the cache even though there is a generation to push.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { explain, runGenpush, writeConfig } from "./harness/cli.js";
 import { type Scenario, scenario } from "./harness/fixture.js";
@@ -79,5 +80,28 @@ test("a config file that does not exist is a usage error", async (t) => {
   const r = await runGenpush(["push"], { config: missing });
   assert.equal(r.code, 2, explain(r));
   assert.ok(r.stderr.includes(missing), "the error names the file");
+  await assertNothingAttempted(s);
+});
+
+/** The 1-based line of the first line of `file` that holds `text`. */
+function lineOf(file: string, text: string): number {
+  return (
+    readFileSync(file, "utf8")
+      .split("\n")
+      .findIndex((l) => l.includes(text)) + 1
+  );
+}
+
+test("an exclude glob that cannot compile fails `config check` and push alike, naming its line and key", async (t) => {
+  const s = await ready(t);
+  s.config.exclude = ["*.iso", "[z-a]*"];
+  const file = s.configFile();
+  const where = `${file}:${lineOf(file, '"[z-a]*"')}: exclude[1]: \`[z-a]*\` is not a valid glob`;
+  for (const args of [["config", "check"], ["push"]]) {
+    const r = await runGenpush(args, { config: file });
+    assert.equal(r.code, 2, explain(r));
+    assert.ok(r.stderr.includes(where), `expected \`${where}\`\n${explain(r)}`);
+    assert.doesNotMatch(r.stderr, /Invalid regular expression/, explain(r));
+  }
   await assertNothingAttempted(s);
 });

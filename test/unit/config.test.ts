@@ -79,6 +79,12 @@ ${CACHE}    signingKeyFile: $CREDENTIALS_DIRECTORY/signing-key
     assert.equal((config.caches[0] as NixCacheConfig).signingKeyFile, key);
   });
 
+  it("exclude globs resolve compiled, and print as written", async () => {
+    const config = await load(`${CACHE}exclude: ["*.iso", "linux-[0-9]*"]\n`);
+    assert.ok(config.exclude[1]?.matches("linux-6.6-modules"));
+    assert.equal(JSON.stringify(config.exclude), '["*.iso","linux-[0-9]*"]');
+  });
+
   it("defaults follow systemd, XDG and root", () => {
     assert.equal(
       defaultStateDir({ env: { STATE_DIRECTORY: "/var/lib/genpush:/x" }, uid: 0, home: "/root" }),
@@ -280,6 +286,11 @@ describe("configuration: every bad input names file, line and key, and exits 2",
   it("upstreamKeys with a colon", () =>
     rejects(`${CACHE}upstreamKeys: ["a:b"]\n`, "upstreamKeys[0]: expected a key name"));
   it("exclude is a string", () => rejects(`${CACHE}exclude: "*.iso"\n`, "exclude: expected a list"));
+  it("an exclude glob that cannot compile names its line and key", () =>
+    rejects(
+      `${CACHE}exclude: ["*.iso", "[z-a]*"]\n`,
+      "/etc/genpush/config.yaml:6: exclude[1]: `[z-a]*` is not a valid glob (range out of order in character class)",
+    ));
   it("exclude holds a number", () =>
     rejects(`${CACHE}exclude: [1]\n`, "exclude[0]: expected a non-empty string, got `1` (number)"));
   it("stateDir is a list", () => rejects(`stateDir: [a]\n${CACHE}`, "stateDir: expected a file path, got a list"));

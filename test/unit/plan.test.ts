@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { PathInfo } from "../../src/path-info.js";
-import { dependenciesFirst, globToRegExp, makePlan, route } from "../../src/plan.js";
+import { dependenciesFirst, Glob, globToRegExp, makePlan, route } from "../../src/plan.js";
 import type { StorePath } from "../../src/store-path.js";
 
 const ALPHABET = "0123456789abcdfghijklmnpqrsvwxyz";
@@ -114,7 +114,7 @@ describe("plan: exclude globs", () => {
       closure: [iso, glibc, libfoo],
       base: null,
       upstreamKeys: [],
-      exclude: ["*.iso"],
+      exclude: [new Glob("*.iso")],
       wholeClosures: false,
     });
     assert.deepEqual(plan.counts, { closure: 3, new: 3, upstream: 0, excluded: 1, candidates: 2 });
@@ -124,7 +124,7 @@ describe("plan: exclude globs", () => {
       closure: [top, app, libfoo, glibc],
       base: null,
       upstreamKeys: [],
-      exclude: ["libfoo"],
+      exclude: [new Glob("libfoo")],
       wholeClosures: true,
     });
     assert.deepEqual(names(plan.candidates), ["glibc"]);
@@ -137,6 +137,14 @@ describe("plan: exclude globs", () => {
     assert.ok(globToRegExp("[a-c]pp").test("bpp"));
     assert.ok(!globToRegExp("[!a]pp").test("app"));
     assert.ok(globToRegExp("linux-*-modules").test("linux-6.6-modules"));
+  });
+  it("a glob that cannot compile is an error naming it and why, not a RegExp's words", () => {
+    assert.throws(() => new Glob("[z-a]*"), {
+      message: "`[z-a]*` is not a valid glob (range out of order in character class)",
+    });
+  });
+  it("a compiled glob prints as written", () => {
+    assert.equal(JSON.stringify({ exclude: [new Glob("*.iso")] }), '{"exclude":["*.iso"]}');
   });
 });
 
