@@ -14,8 +14,8 @@ export class Checker {
     return undefined;
   }
 
-  note(path: KeyPath, message: string): undefined {
-    this.issues.push({ path, message });
+  note(path: KeyPath, message: string, hint?: string): undefined {
+    this.issues.push(hint === undefined ? { path, message } : { path, message, hint });
     return undefined;
   }
 

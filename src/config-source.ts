@@ -16,6 +16,8 @@ export type KeyPath = readonly (string | number)[];
 export interface ConfigIssue {
   path: KeyPath;
   message: string;
+  /** What to do about this issue in particular, beside the general "fix the keys named above". */
+  hint?: string;
 }
 
 export interface ConfigSource {

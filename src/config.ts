@@ -312,6 +312,14 @@ function nameOf(check: Checker, path: (string | number)[], value: unknown): stri
 function httpUrl(check: Checker, path: (string | number)[], value: unknown): string | undefined {
   const s = check.string(path, value, "an http(s) URL");
   if (s === undefined) return undefined;
+  const credentials = credentialsIn(s);
+  if (credentials) {
+    return check.note(
+      path,
+      credentialsMessage(credentials.masked),
+      "remove the user name and password from the URL: genpush authenticates with the token in tokenFile",
+    );
+  }
   try {
     const url = new URL(s);
     if (url.protocol === "http:" || url.protocol === "https:") return s;
@@ -337,6 +345,18 @@ function systemName(check: Checker, path: (string | number)[], value: unknown): 
 function storeUri(check: Checker, path: (string | number)[], value: unknown): string | undefined {
   const s = check.string(path, value, "a store URI such as http://cache.lan:8080");
   if (s === undefined) return undefined;
+  const credentials = credentialsIn(s);
+  const ssh = /^ssh(-ng)?:\/\//.test(s);
+  // ssh://user@host is how Nix is told whom to log in as: a name, not a credential.
+  if (credentials && !(ssh && !credentials.password)) {
+    return check.note(
+      path,
+      credentialsMessage(credentials.masked),
+      ssh
+        ? "log in with a key instead: Nix's `ssh-key=` store setting, or ~/.ssh/config"
+        : `remove them from the URL and put them into a netrc file, which Nix and genpush read (Nix's \`netrc-file\` setting, /etc/nix/netrc by default): \`machine ${credentials.host} login USER password PASSWORD\``,
+    );
+  }
   if (/\s/.test(s) || s.startsWith("-")) return check.fail(path, "a store URI without spaces or a leading `-`", s);
   if (/^(https?|file):/.test(s)) {
     try {
@@ -346,6 +366,25 @@ function storeUri(check: Checker, path: (string | number)[], value: unknown): st
     }
   }
   return s;
+}
+
+/** The URL's authority up to its last `@`: user, or user:password (`//` is optional to WHATWG URL for http). */
+const USERINFO_RE = /^([A-Za-z][A-Za-z0-9+.-]*:(?:\/\/)?)([^/?#]*)@/;
+
+/** The URL with its user name and password shown as `***`, when it has any. */
+function credentialsIn(url: string): { masked: string; host: string; password: boolean } | undefined {
+  const m = USERINFO_RE.exec(url);
+  if (!m) return undefined;
+  const rest = url.slice(m[0].length);
+  return {
+    masked: `${m[1]}***@${rest}`,
+    host: /^(\[[^\]]*\]|[^:/?#]*)/.exec(rest)?.[1] ?? "",
+    password: (m[2] as string).includes(":"),
+  };
+}
+
+function credentialsMessage(masked: string): string {
+  return `holds credentials (${masked}): genpush would repeat them in its logs, --json, its state and the command lines of the tools it runs`;
 }
 
 /**
@@ -405,7 +444,11 @@ function configError(source: ConfigSource, check: Checker): UsageError {
     return `${source.file}${line ? `:${line}` : ""}: ${formatKeyPath(issue.path)}: ${issue.message}`;
   });
   const count = lines.length === 1 ? "" : `${lines.length} problems in the configuration:\n`;
-  return new UsageError(`${count}${lines.join("\n")}`, "fix the keys named above, then run `genpush config check`");
+  const hints = new Set(check.issues.flatMap((issue) => (issue.hint ? [issue.hint] : [])));
+  return new UsageError(
+    `${count}${lines.join("\n")}`,
+    [...hints, "fix the keys named above, then run `genpush config check`"].join("; "),
+  );
 }
 
 /** Every default, in one place. */

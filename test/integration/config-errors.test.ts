@@ -1,7 +1,7 @@
 // Bad configuration: exit 2, a message that names the key (or the YAML line), and
 // nothing attempted against the cache even though there is a generation to push.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { test } from "node:test";
 import { explain, runGenpush, writeConfig } from "./harness/cli.js";
 import { type Scenario, scenario } from "./harness/fixture.js";
@@ -103,5 +103,26 @@ test("an exclude glob that cannot compile fails `config check` and push alike, n
     assert.ok(r.stderr.includes(where), `expected \`${where}\`\n${explain(r)}`);
     assert.doesNotMatch(r.stderr, /Invalid regular expression/, explain(r));
   }
+  await assertNothingAttempted(s);
+});
+
+test("a password in the store URL: refused by every command, and said nowhere", async (t) => {
+  const s = await ready(t);
+  const password = `pw-${s.seed}`;
+  const { host } = new URL(s.cache.url);
+  s.config.caches[0].store = `http://alice:${password}@${host}/`;
+  const file = s.configFile();
+  for (const args of [
+    ["config", "check", "--json"],
+    ["push", "--json"],
+    ["status", "--json"],
+  ]) {
+    const r = await runGenpush(args, { config: file });
+    assert.equal(r.code, 2, explain(r));
+    assert.ok(r.stderr.includes(`caches[0].store: holds credentials (http://***@${host}/)`), explain(r));
+    assert.match(r.stderr, /hint: .*netrc/, explain(r));
+    assert.ok(!`${r.stdout}${r.stderr}`.includes(password), `the password was repeated\n${explain(r)}`);
+  }
+  assert.equal(existsSync(s.stateDir), false, "no state written");
   await assertNothingAttempted(s);
 });

@@ -199,6 +199,62 @@ describe("configuration: Attic and Cachix caches", () => {
     ));
 });
 
+describe("configuration: credentials in a URL are refused without repeating them", () => {
+  const token = join(dir, "token");
+  writeFileSync(token, "secret-token\n", { mode: 0o600 });
+  async function refused(text: string, expected: string, hint: RegExp): Promise<void> {
+    await rejects(text, expected);
+    const error = await load(text).catch((e: UsageError) => e);
+    assert.ok(error instanceof UsageError);
+    const said = `${error.message}\n${error.hint}`;
+    for (const secret of ["s3cret", "alice"]) assert.ok(!said.includes(secret), `\`${secret}\` repeated in:\n${said}`);
+    assert.match(error.hint ?? "", hint);
+  }
+  const netrc = /netrc file\b.*`netrc-file` setting, \/etc\/nix\/netrc by default\): `machine [\w.]+ login USER/;
+  it("a user and password in a store URL", () =>
+    refused(
+      CACHE.replace("http://127.0.0.1:8080", "http://alice:s3cret@127.0.0.1:8080/"),
+      "config.yaml:5: caches[0].store: holds credentials (http://***@127.0.0.1:8080/)",
+      netrc,
+    ));
+  it("a user alone in a store URL", () =>
+    refused(
+      CACHE.replace("http://127.0.0.1:8080", "https://alice@cache.lan?compression=zstd"),
+      "caches[0].store: holds credentials (https://***@cache.lan?compression=zstd)",
+      netrc,
+    ));
+  it("a password in an ssh store URL, though a user there is how ssh is told whom to log in as", async () => {
+    await refused(
+      CACHE.replace("http://127.0.0.1:8080", "ssh://alice:s3cret@builder.lan"),
+      "caches[0].store: holds credentials (ssh://***@builder.lan)",
+      /ssh/,
+    );
+    const ssh = await load(CACHE.replace("http://127.0.0.1:8080", "ssh-ng://nix-ssh@builder.lan"));
+    assert.equal((ssh.caches[0] as NixCacheConfig).store, "ssh-ng://nix-ssh@builder.lan");
+  });
+  it("an @ after the host is not a credential", async () => {
+    const store = "http://127.0.0.1:8080/cache?secret-key=/run/keys/a@b";
+    assert.equal((await load(CACHE.replace("http://127.0.0.1:8080", store))).caches[0]?.type, "nix");
+  });
+  it("a user and password in an Attic or Cachix endpoint", async () => {
+    await refused(
+      `caches:\n  - {name: a, systems: [x86_64-linux], type: attic, endpoint: "https://alice:s3cret@attic.lan", cache: c, tokenFile: ${token}}\n`,
+      "caches[0].endpoint: holds credentials (https://***@attic.lan)",
+      /tokenFile/,
+    );
+    await refused(
+      `caches:\n  - {name: a, systems: [x86_64-linux], type: attic, endpoint: "http:alice:s3cret@attic.lan", cache: c, tokenFile: ${token}}\n`,
+      "caches[0].endpoint: holds credentials (http:***@attic.lan)",
+      /tokenFile/,
+    );
+    await refused(
+      `caches:\n  - {name: p, systems: [x86_64-linux], type: cachix, cache: c, endpoint: "ftp://alice:s3cret@cachix.lan", tokenFile: ${token}}\n`,
+      "caches[0].endpoint: holds credentials (ftp://***@cachix.lan)",
+      /tokenFile/,
+    );
+  });
+});
+
 describe("configuration: every bad input names file, line and key, and exits 2", () => {
   it("YAML syntax error names the line", () =>
     rejects("caches:\n  - name: lan\n    systems: [x86_64-linux\n", "/etc/genpush/config.yaml:", "YAML syntax error"));
