@@ -3,6 +3,8 @@
  * hint for what to do next, and the exit code the CLI maps it to. Only
  * `cli.ts` turns these into exit codes.
  */
+import { scrubSecrets } from "./secrets.js";
+
 export const ExitCode = {
   ok: 0,
   /** A push or query failed; the work stays pending. */
@@ -32,11 +34,15 @@ export class UsageError extends GenpushError {
   }
 }
 
-/** The user-facing shape of any error: message and hint, never a stack. */
+/**
+ * The user-facing shape of any error: message and hint, never a stack. Every
+ * error a user or the state file sees passes through here, so this is where
+ * any secret quoted in it (a server echoing a credential) is scrubbed.
+ */
 export function describeError(error: unknown): { message: string; hint?: string } {
   if (error instanceof GenpushError) {
-    return error.hint === undefined ? { message: error.message } : { message: error.message, hint: error.hint };
+    const message = scrubSecrets(error.message);
+    return error.hint === undefined ? { message } : { message, hint: scrubSecrets(error.hint) };
   }
-  if (error instanceof Error) return { message: error.message };
-  return { message: String(error) };
+  return { message: scrubSecrets(error instanceof Error ? error.message : String(error)) };
 }

@@ -10,6 +10,7 @@
 import { fstatSync } from "node:fs";
 import { createRequire } from "node:module";
 import type { Logger as PinoLogger } from "pino";
+import { scrubSecrets } from "./secrets.js";
 
 export const LOG_FORMATS = ["auto", "journal", "json", "pretty"] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
@@ -61,12 +62,17 @@ export function createLogger(format: Exclude<LogFormat, "auto">, verbose: boolea
         : pino({ level, base: null }, { write: (line: string) => process.stderr.write(renderLine(format, line)) });
     return pinoLogger;
   };
+  // Every line is scrubbed of the secrets genpush has read: a message may quote a child
+  // process or a server that echoed one.
   const method =
     (level: "debug" | "info" | "warn" | "error"): LogFn =>
     (first: string | { hint?: string | undefined }, message?: string) => {
       if (level === "debug" && !verbose) return;
-      if (typeof first === "string") get()[level](first);
-      else get()[level](first, message);
+      if (typeof first === "string") get()[level](scrubSecrets(first));
+      else {
+        const fields = first.hint === undefined ? first : { ...first, hint: scrubSecrets(first.hint) };
+        get()[level](fields, scrubSecrets(message ?? ""));
+      }
     };
   return { debug: method("debug"), info: method("info"), warn: method("warn"), error: method("error") };
 }

@@ -1,4 +1,9 @@
-/** What a child process printed, made fit to quote in one log line. */
+/**
+ * What a child process printed, made fit to quote in one log line. Secrets
+ * are scrubbed first, from the whole text: cut to its last lines or its first
+ * 400 characters before that, a secret could be cut in half and no longer match.
+ */
+import { scrubSecrets } from "./secrets.js";
 
 // Nix colours its errors even when not on a terminal; journald would store such a line as binary.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching the escape character is the point
@@ -6,8 +11,7 @@ const ANSI_ESCAPE = /\x1b\[[0-9;?]*[A-Za-z]/g;
 
 /** The last few meaningful lines, without colour codes or Nix's warnings, joined with ` / `. */
 export function lastLines(text: string, count = 3): string {
-  return text
-    .replace(ANSI_ESCAPE, "")
+  return scrubSecrets(text.replace(ANSI_ESCAPE, ""))
     .split("\n")
     .map((line) => line.trim())
     .filter((line) => line && !line.startsWith("warning:"))
@@ -20,8 +24,7 @@ export function lastLines(text: string, count = 3): string {
  * last lines — so an HTML error page a server sent back is not what we quote.
  */
 export function errorSummary(text: string): string {
-  const errors = text
-    .replace(ANSI_ESCAPE, "")
+  const errors = scrubSecrets(text.replace(ANSI_ESCAPE, ""))
     .split("\n")
     .map((line) => line.trim())
     .filter((line) => line.startsWith("error:"))

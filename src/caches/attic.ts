@@ -42,7 +42,9 @@ export class AtticCache extends BulkQueryCache<AtticCacheConfig> {
       this.name,
       "nix profile install nixpkgs#attic-client",
     );
-    const token = await readSecret(this.config.tokenFile, this.name, "token");
+    // attic reads the token file itself; reading it here too checks it first, and remembers the
+    // token as a secret to scrub from whatever attic prints.
+    await readSecret(this.config.tokenFile, this.name, "token");
     const home = await mkdtemp(join(tmpdir(), "genpush-attic-"));
     try {
       await mkdir(join(home, "attic"), { mode: 0o700 });
@@ -60,7 +62,6 @@ export class AtticCache extends BulkQueryCache<AtticCacheConfig> {
         env: { ...baseEnvironment(), XDG_CONFIG_HOME: home },
         cacheName: this.name,
         doing: `attic push of ${chunk.length} paths`,
-        secrets: [token],
         ...(signal ? { signal } : {}),
       }));
     } finally {

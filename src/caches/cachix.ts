@@ -49,7 +49,6 @@ export class CachixCache extends BulkQueryCache<CachixCacheConfig> {
       env,
       cacheName: this.name,
       doing: `cachix push of ${chunk.length} paths`,
-      secrets: signingKey ? [token, signingKey] : [token],
       ...(signal ? { signal } : {}),
     }));
   }

@@ -1,9 +1,9 @@
 /**
  * Running a cache's client program (`nix copy`, `attic`, `cachix`) for an
  * upload: found on PATH or at a configured path, given an argument vector
- * (never a shell) and its own environment, with any secret scrubbed from what
- * it prints before that reaches a message. A failed upload is retried unless
- * the client says the credentials were refused.
+ * (never a shell) and its own environment; what it prints is quoted with every
+ * secret genpush has read scrubbed (src/secrets.ts). A failed upload is
+ * retried unless the client says the credentials were refused.
  */
 import { constants } from "node:fs";
 import { access } from "node:fs/promises";
@@ -58,8 +58,6 @@ export interface ClientRun {
   env: NodeJS.ProcessEnv;
   cacheName: string;
   doing: string;
-  /** Strings scrubbed from any output quoted in an error. */
-  secrets: readonly string[];
   signal?: AbortSignal;
 }
 
@@ -93,7 +91,7 @@ export async function runClient(run: ClientRun): Promise<void> {
     });
   } catch (error) {
     if (!(error instanceof ExecaError)) throw error;
-    const output = scrub(lastLines(`${error.stderr ?? ""}\n${error.stdout ?? ""}`), run.secrets);
+    const output = lastLines(`${error.stderr ?? ""}\n${error.stdout ?? ""}`);
     const message = `cache ${run.cacheName}: ${run.doing} failed: ${output || `exit code ${error.exitCode}`}`;
     if (permanent(output)) {
       throw new GenpushError(message, { hint: "check the token file configured for this cache" });
@@ -121,12 +119,6 @@ export function nixFailure(error: unknown, cacheName: string): unknown {
       : (error.hint ?? "the generation stays pending; the next `genpush push` retries it"),
     cause: error,
   });
-}
-
-export function scrub(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const secret of secrets) if (secret.length >= 4) out = out.replaceAll(secret, "[secret]");
-  return out;
 }
 
 /** The environment a client needs from ours: PATH, locale, HOME, Nix's settings — nothing secret. */

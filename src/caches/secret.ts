@@ -1,7 +1,11 @@
 import { readFile } from "node:fs/promises";
 import { GenpushError } from "../errors.js";
+import { rememberSecret } from "../secrets.js";
 
-/** A secret from its file, trimmed; errors name the file and the cache, never the content. */
+/**
+ * A secret from its file, trimmed; errors name the file and the cache, never
+ * the content. Remembered, so nothing genpush quotes can carry it.
+ */
 export async function readSecret(file: string, cacheName: string, what: string): Promise<string> {
   let text: string;
   try {
@@ -16,5 +20,6 @@ export async function readSecret(file: string, cacheName: string, what: string):
   }
   const secret = text.trim();
   if (!secret) throw new GenpushError(`cache ${cacheName}: the ${what} file ${file} is empty`);
+  rememberSecret(secret);
   return secret;
 }

@@ -7,6 +7,7 @@ import { createPrivateKey, type KeyObject, sign } from "node:crypto";
 import { GenpushError } from "../errors.js";
 import { formatNix32 } from "../nix-hash.js";
 import type { NarinfoFields } from "../path-info.js";
+import { rememberSecret } from "../secrets.js";
 import type { StorePath } from "../store-path.js";
 import { readSecret } from "./secret.js";
 
@@ -19,6 +20,9 @@ export interface SigningKey {
 export async function readSigningKey(file: string, cacheName: string): Promise<SigningKey> {
   const text = await readSecret(file, cacheName, "signing key");
   const colon = text.indexOf(":");
+  // The key's name is public (it is in every signature); the part after it is the secret,
+  // and may be quoted without its name.
+  rememberSecret(text.slice(colon + 1));
   const bytes = Buffer.from(text.slice(colon + 1), "base64");
   if (colon <= 0 || bytes.length !== 64) {
     throw new GenpushError(`cache ${cacheName}: the signing key file ${file} does not hold a Nix secret key`, {

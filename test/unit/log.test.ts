@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { describe, it } from "node:test";
 import { formatBytes, formatDuration } from "../../src/format.js";
 import { renderLine, resolveLogFormat } from "../../src/log.js";
@@ -23,6 +25,29 @@ describe("log: journal lines carry the syslog priority", () => {
     assert.equal(resolveLogFormat("auto", {}), "pretty");
     assert.equal(resolveLogFormat("auto", { JOURNAL_STREAM: "1:1" }), "pretty");
     assert.equal(resolveLogFormat("json", {}), "json");
+  });
+});
+
+describe("log: no line carries a secret genpush has read", () => {
+  it("json, pretty and journal: message and hint scrubbed", () => {
+    const secret = randomBytes(12).toString("base64url");
+    // A process of its own: the json format writes to file descriptor 2 directly.
+    const script = `
+      import { createLogger } from "./src/log.ts";
+      import { rememberSecret } from "./src/secrets.ts";
+      rememberSecret(${JSON.stringify(secret)});
+      for (const format of ["json", "pretty", "journal"]) {
+        const log = createLogger(format, true);
+        log.warn("the server said ${secret}");
+        log.error({ hint: "not ${secret}" }, "refused ${secret}");
+        log.debug("detail ${secret}");
+      }`;
+    const r = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      encoding: "utf8",
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stderr.split("[secret]").length - 1, 12, r.stderr);
+    assert.ok(!r.stderr.includes(secret), r.stderr);
   });
 });
 
