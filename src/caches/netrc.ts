@@ -5,6 +5,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { nixSetting } from "../nix.js";
+import { rememberSecret } from "../secrets.js";
 
 interface Entry {
   machine?: string;
@@ -31,15 +32,32 @@ export function parseNetrc(text: string): Entry[] {
   return entries;
 }
 
-/** `Basic …` for `host` from `text`: its own entry first, else `default`, as curl picks. */
-export function netrcAuthorization(text: string, host: string): string | undefined {
+export interface NetrcCredential {
+  /** The `Authorization` value curl sends: `Basic base64(login:password)`. */
+  authorization: string;
+  /**
+   * Every form of the credential a server may echo: the password, the base64
+   * and the whole header value. Not the login on its own: it names who logs
+   * in, and is often an ordinary word (`login cache`, FlakeHub's `login
+   * flakehub`) that scrubbing would cut out of every message and host name.
+   */
+  secrets: string[];
+}
+
+/** The credential for `host` in `text`: its own entry first, else `default`, as curl picks. */
+export function netrcCredential(text: string, host: string): NetrcCredential | undefined {
   const entries = parseNetrc(text);
   const entry = entries.find((e) => e.machine === host) ?? entries.find((e) => e.machine === undefined);
   if (!entry?.login && !entry?.password) return undefined;
-  return `Basic ${Buffer.from(`${entry.login ?? ""}:${entry.password ?? ""}`).toString("base64")}`;
+  const base64 = Buffer.from(`${entry.login ?? ""}:${entry.password ?? ""}`).toString("base64");
+  const authorization = `Basic ${base64}`;
+  return { authorization, secrets: [...(entry.password ? [entry.password] : []), base64, authorization] };
 }
 
-/** The credential Nix would send to `url`'s host, or undefined when its netrc file has none. */
+/**
+ * The credential Nix would send to `url`'s host, or undefined when its netrc
+ * file has none; remembered as a secret, so nothing genpush quotes carries it.
+ */
 export async function nixNetrcAuthorization(url: URL): Promise<string | undefined> {
   const file = (await nixSetting("netrc-file")) || "/etc/nix/netrc";
   let text: string;
@@ -48,5 +66,7 @@ export async function nixNetrcAuthorization(url: URL): Promise<string | undefine
   } catch {
     return undefined;
   }
-  return netrcAuthorization(text, url.hostname);
+  const credential = netrcCredential(text, url.hostname);
+  for (const secret of credential?.secrets ?? []) rememberSecret(secret);
+  return credential?.authorization;
 }

@@ -5,17 +5,21 @@
 // state directory, in any argv or stdin a client got, or in the environment of any process
 // genpush started, except CACHIX_AUTH_TOKEN / CACHIX_SIGNING_KEY of the cachix client itself.
 // And a secret file readable by others yields a warning naming it and the chmod to run.
+// Then a cache whose error pages echo the Authorization header, written to by `nix copy` with
+// a netrc credential: the credential in no form anywhere genpush writes.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { chmodSync, lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { chmodSync, lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { startAtticServer } from "../integration/fakes/attic-server.js";
 import { startCachixServer } from "../integration/fakes/cachix-server.js";
 import { installStandin } from "../integration/fakes/standins.js";
 import { secretFile, token } from "../integration/fakes/util.js";
+import { explain, runGenpush } from "../integration/harness/cli.js";
 import { scenario } from "../integration/harness/fixture.js";
-import { leakyClients } from "./lib/leaky.js";
+import { tempDir } from "../integration/harness/nix.js";
+import { leakyClients, startEchoingCache } from "./lib/leaky.js";
 import { Ledger, summary } from "./lib/ledger.js";
 import { type ProcInfo, startGenpush, watchChildren } from "./lib/proc.js";
 
@@ -145,4 +149,55 @@ test("no secret in argv, environments, logs, errors, --json or the state directo
   );
   t.diagnostic(`${Object.keys(said).length} texts checked, ${seen.length} processes inspected`);
   t.diagnostic(summary(books.settle(s.cache.dir, { cacheUrl: s.cache.url, publicKey: s.key?.publicKey ?? "" })));
+});
+
+test("a cache that echoes the Authorization header to nix copy: the netrc credential never shows", async (t) => {
+  const s = await scenario({ paths: 6, changed: 2 });
+  const echo = await startEchoingCache();
+  t.after(async () => {
+    await echo.close();
+    await s.destroy();
+  });
+  const login = "genpush-test";
+  const password = randomBytes(12).toString("base64url");
+  const base64 = Buffer.from(`${login}:${password}`).toString("base64");
+  const forms = { password, base64, basic: `Basic ${base64}` };
+  const netrc = join(tempDir("genpush-netrc-"), "netrc");
+  writeFileSync(netrc, `machine 127.0.0.1\n  login ${login}\n  password ${password}\n`, { mode: 0o600 });
+  // A setting genpush's own uploader does not implement: the upload goes through `nix copy`.
+  s.config.caches[0].store = `${echo.url}?write-nar-listing=true`;
+  const config = s.configFile();
+  // Nix's own retries of a refused upload (download-attempts) add nothing here but time.
+  const env = { NIX_CONFIG: `experimental-features = nix-command\nnetrc-file = ${netrc}\ndownload-attempts = 1` };
+  s.switchTo(0);
+
+  const said: Record<string, string> = {};
+  for (const args of [
+    ["push", "--json"],
+    ["--log-format", "json", "push"],
+    ["--log-format", "journal", "push"],
+  ]) {
+    const r = await runGenpush(args, { config, env });
+    said[args.join(" ")] = `${r.stdout}\n${r.stderr}`;
+    assert.equal(r.code, 1, explain(r));
+    if (r.json) {
+      assert.match(r.json.results[0].error.message, /HTTP error 500/, "the server's refusal is what is reported");
+    }
+  }
+  const status = await runGenpush(["status", "--json"], { config, env });
+  said["status --json"] = `${status.stdout}\n${status.stderr}`;
+  said["the state directory"] = treeText(s.stateDir);
+
+  // The credential went out and came back in the server's words: there was something to leak.
+  assert.ok(echo.putAuthorizations.length > 0, "nix copy uploaded");
+  assert.ok(
+    echo.putAuthorizations.every((value) => value === forms.basic),
+    "with the netrc credential",
+  );
+  const leaks = Object.entries(said).flatMap(([where, text]) =>
+    Object.entries(forms)
+      .filter(([, secret]) => text.includes(secret))
+      .map(([form]) => `${where}: the ${form}`),
+  );
+  assert.deepEqual(leaks, []);
 });
