@@ -8,6 +8,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import { type GlobalOptions, makeLogger } from "./commands/context.js";
 import { ExitCode, GenpushError } from "./errors.js";
 import { LOG_FORMATS } from "./log.js";
+import { startRun } from "./run.js";
 
 const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
   version: string;
@@ -24,7 +25,7 @@ function integer(what: string, min: number) {
 // Each command's module is loaded when it runs: a no-op push does not pay for D-Bus or execa.
 const collect = (value: string, previous: string[]) => [...previous, value];
 
-function program(): Command {
+function program(signal: AbortSignal): Command {
   const cli = new Command("genpush")
     .description(
       "Push every Nix generation you switch to into your binary caches: exactly the paths the new " +
@@ -47,7 +48,7 @@ function program(): Command {
 
   const globals = (): GlobalOptions => {
     const o = cli.opts<{ config?: string; logFormat: GlobalOptions["logFormat"]; verbose: boolean }>();
-    return { ...(o.config ? { config: o.config } : {}), logFormat: o.logFormat, verbose: o.verbose };
+    return { ...(o.config ? { config: o.config } : {}), logFormat: o.logFormat, verbose: o.verbose, signal };
   };
 
   cli
@@ -127,11 +128,16 @@ function exit(code: ExitCode): void {
   exitCode = code;
 }
 
-async function main(argv: string[]): Promise<ExitCode> {
-  const cli = program();
+async function main(argv: string[]): Promise<number> {
+  const run = startRun((error) => {
+    const { log } = makeLogger({ logFormat: cli.opts().logFormat ?? "auto", verbose: cli.opts().verbose ?? false });
+    log.error({ hint: error.hint }, error.message);
+    process.exitCode = ExitCode.failed;
+  });
+  const cli = program(run.signal);
   try {
     await cli.parseAsync(argv);
-    return exitCode;
+    return run.stoppedExitCode() ?? exitCode;
   } catch (error) {
     if (error instanceof CommanderError) {
       // Help and --version end with exit code 0; anything else is bad usage.
@@ -148,6 +154,8 @@ async function main(argv: string[]): Promise<ExitCode> {
     );
     if (cli.opts().verbose && error instanceof Error) process.stderr.write(`${error.stack}\n`);
     return ExitCode.failed;
+  } finally {
+    run.finish();
   }
 }
 

@@ -1,8 +1,11 @@
 /**
  * One retry policy for every query and upload: exponential backoff with full
- * jitter, at least what a `Retry-After` asked for, bounded in attempts and in
- * total time. Only errors marked retryable (429, 5xx, time-outs, refused or
- * reset connections) are retried; an authentication error never is.
+ * jitter, at least what a `Retry-After` asked for, bounded in attempts and by a
+ * deadline for the whole operation. The deadline also ends the try in flight
+ * (its signal aborts): a server that trickles an answer cannot keep one
+ * operation going past it, however often its socket shows a byte. Only errors
+ * marked retryable (429, 5xx, time-outs, refused or reset connections) are
+ * retried; an authentication error never is.
  */
 import { GenpushError } from "./errors.js";
 
@@ -11,11 +14,20 @@ export interface RetryPolicy {
   attempts: number;
   baseMs: number;
   maxMs: number;
-  /** No retry starts later than this after the first try. */
+  /** The whole operation, every try and wait included, ends by this long after the first try began. */
   totalMs: number;
 }
 
-export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseMs: 500, maxMs: 30_000, totalMs: 120_000 };
+/**
+ * How many request time-outs one operation may take with its retries: with the
+ * default `timeoutSeconds: 30`, two minutes.
+ */
+export const BUDGET_PER_TIMEOUT = 4;
+
+/** The policy for a cache whose requests time out after `timeoutMs`. */
+export function retryPolicy(timeoutMs: number): RetryPolicy {
+  return { attempts: 5, baseMs: 500, maxMs: 30_000, totalMs: BUDGET_PER_TIMEOUT * timeoutMs };
+}
 
 export class RetryableError extends GenpushError {
   constructor(
@@ -30,44 +42,99 @@ export class RetryableError extends GenpushError {
 
 export interface RetryOptions {
   policy: RetryPolicy;
+  /** Added to the policy's budget for this operation (an upload: the time its bytes may take). */
+  extraMs?: number;
   /** Told before each retry, with a sentence for the log (warning priority). */
   onRetry?: (message: string) => void;
   signal?: AbortSignal;
   /** Test seam for the clock. */
-  sleep?: (ms: number) => Promise<void>;
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
-/** Every error handed to the policy names its cache, so the retry messages need nothing added. */
-export async function withRetry<T>(attempt: () => Promise<T>, options: RetryOptions): Promise<T> {
+/** The budget ran out while a try was under way: the reason its signal carries. */
+export class OutOfTime extends GenpushError {}
+
+/**
+ * Run `attempt` until it succeeds, fails for good, or the operation's budget is
+ * spent. `attempt` gets a signal that aborts when the caller's does or the
+ * budget runs out. Every error handed to the policy names its cache, so the
+ * messages need nothing added.
+ */
+export async function withRetry<T>(attempt: (signal: AbortSignal) => Promise<T>, options: RetryOptions): Promise<T> {
   const { policy, onRetry, signal } = options;
-  const sleep = options.sleep ?? ((ms: number) => delay(ms, signal));
+  const budgetMs = policy.totalMs + (options.extraMs ?? 0);
+  const sleep = options.sleep ?? delay;
   const started = Date.now();
-  for (let n = 1; ; n++) {
-    try {
-      return await attempt();
-    } catch (error) {
-      if (!(error instanceof RetryableError) || signal?.aborted) throw error;
-      const backoff = Math.random() * Math.min(policy.maxMs, policy.baseMs * 2 ** (n - 1));
-      const wait = Math.max(backoff, Math.min(error.retryAfterMs ?? 0, policy.maxMs));
-      if (n >= policy.attempts || Date.now() - started + wait > policy.totalMs) {
-        throw new GenpushError(`${error.message} (gave up after ${n} ${n === 1 ? "try" : "tries"})`, {
-          ...(error.hint ? { hint: error.hint } : {}),
-          cause: error,
-        });
+  // One controller for the tries: aborted by the caller's signal or by the budget's end.
+  // (Not AbortSignal.any: thousands of operations would each leave a listener on the caller's.)
+  const deadline = new AbortController();
+  const tries = deadline.signal;
+  const timer = setTimeout(
+    () => deadline.abort(new OutOfTime(`no success within the ${seconds(budgetMs)} this operation may take`)),
+    budgetMs,
+  );
+  const onAbort = () => deadline.abort(signal?.reason);
+  if (signal?.aborted) onAbort();
+  signal?.addEventListener("abort", onAbort, { once: true });
+  let last: unknown;
+  try {
+    for (let n = 1; ; n++) {
+      let failure: unknown;
+      try {
+        return await attempt(tries);
+      } catch (error) {
+        if (signal?.aborted) throw abortReason(signal, error);
+        // A try cut short by the budget says less than the failure before it.
+        failure = tries.aborted && last !== undefined ? last : error;
+        last = failure;
       }
-      onRetry?.(`${error.message}; retrying in ${(wait / 1000).toFixed(1)}s (try ${n + 1} of ${policy.attempts})`);
-      await sleep(wait);
+      if (!(failure instanceof RetryableError)) throw failure;
+      const backoff = Math.random() * Math.min(policy.maxMs, policy.baseMs * 2 ** (n - 1));
+      const wait = Math.max(backoff, Math.min(failure.retryAfterMs ?? 0, policy.maxMs));
+      const giveUp = () =>
+        new GenpushError(
+          `${failure.message} (gave up after ${n} ${n === 1 ? "try" : "tries"} in ${seconds(Date.now() - started)})`,
+          { ...(failure.hint ? { hint: failure.hint } : {}), cause: failure },
+        );
+      if (n >= policy.attempts || tries.aborted || Date.now() - started + wait > budgetMs) throw giveUp();
+      onRetry?.(`${failure.message}; retrying in ${(wait / 1000).toFixed(1)}s (try ${n + 1} of ${policy.attempts})`);
+      try {
+        await sleep(wait, tries);
+      } catch (error) {
+        if (signal?.aborted) throw abortReason(signal, error);
+        throw giveUp();
+      }
     }
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
   }
 }
 
-function delay(ms: number, signal?: AbortSignal): Promise<void> {
+/** What to throw when the caller stopped us: its own reason when that is one of ours (a run's limit). */
+function abortReason(signal: AbortSignal, error: unknown): unknown {
+  return signal.reason instanceof GenpushError ? signal.reason : error;
+}
+
+function seconds(ms: number): string {
+  return ms < 10_000 ? `${(ms / 1000).toFixed(1)}s` : `${Math.round(ms / 1000)}s`;
+}
+
+function delay(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => {
+    if (signal.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = () => {
       clearTimeout(timer);
       reject(signal.reason);
-    });
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
   });
 }
 

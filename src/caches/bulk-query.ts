@@ -8,7 +8,7 @@ import { GenpushError } from "../errors.js";
 import type { PathInfo } from "../path-info.js";
 import { type RetryOptions, withRetry } from "../retry.js";
 import { hashPart, type StorePath } from "../store-path.js";
-import { HttpClient } from "./http.js";
+import { DEFAULT_MAX_BODY, HttpClient } from "./http.js";
 import { type CacheOptions, retryOptions } from "./options.js";
 import { readSecret } from "./secret.js";
 import type { Cache, PushProgress } from "./types.js";
@@ -33,12 +33,14 @@ export async function bulkMissing(paths: readonly StorePath[], query: BulkQuery)
   for (let i = 0; i < hashes.length; i += query.batchSize) {
     const batch = hashes.slice(i, i + query.batchSize);
     const answer = await withRetry(
-      () =>
+      (tries) =>
         query.http.request(query.url, {
           method: "POST",
           headers: { authorization: `Bearer ${query.token}`, accept: "application/json" },
           body: JSON.stringify(query.body(batch)),
-          ...(query.signal ? { signal: query.signal } : {}),
+          signal: tries,
+          // The missing hashes of one batch, as JSON: about 40 bytes each.
+          maxBodyBytes: DEFAULT_MAX_BODY + batch.length * 64,
         }),
       query.retry,
     );

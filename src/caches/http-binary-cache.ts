@@ -15,6 +15,7 @@ import { createHash } from "node:crypto";
 import { setMaxListeners } from "node:events";
 import { Readable, Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { uploadAllowanceMs } from "../bounds.js";
 import { GenpushError } from "../errors.js";
 import { dumpPath } from "../nar.js";
 import { formatNix32, toNix32 } from "../nix-hash.js";
@@ -31,6 +32,8 @@ export interface HttpBinaryCacheOptions {
   /** Questions and narinfo uploads in flight at once. */
   concurrency: number;
   retry: RetryOptions;
+  /** A request's bound (the cache's `timeoutSeconds`); a NAR upload adds the time its bytes may take. */
+  timeoutMs: number;
 }
 
 export interface UploadOptions {
@@ -91,7 +94,6 @@ export class HttpBinaryCache {
     events: PushProgress,
     signal?: AbortSignal,
   ): Promise<void> {
-    await this.http.authorize();
     await this.ensureCacheInfo(signal);
     const narSlots = new Slots(this.options.concurrency);
     const narinfoSlots = new Slots(this.options.concurrency);
@@ -103,11 +105,15 @@ export class HttpBinaryCache {
         const retry = { ...this.options.retry, signal: stop };
         const task = (async () => {
           const weight = 1 + Math.floor(info.narSize / NAR_BYTES_PER_SLOT);
-          const file = await narSlots.run(() => withRetry(() => this.putNar(info, upload, stop), retry), weight);
+          const allowance = uploadAllowanceMs(info.narSize);
+          const file = await narSlots.run(
+            () => withRetry((tries) => this.putNar(info, upload, tries, allowance), { ...retry, extraMs: allowance }),
+            weight,
+          );
           await Promise.all(info.references.map((ref) => (ref === info.path ? undefined : published.get(ref))));
           const narinfo = renderNarinfo(info, file, upload);
           const name = `${hashPart(info.path)}.narinfo`;
-          await narinfoSlots.run(() => withRetry(() => this.put(name, narinfo, NARINFO_TYPE, stop), retry));
+          await narinfoSlots.run(() => withRetry((tries) => this.put(name, narinfo, NARINFO_TYPE, tries), retry));
           events.onProgress?.(++done, paths.length);
         })();
         published.set(info.path, task);
@@ -124,25 +130,36 @@ export class HttpBinaryCache {
 
   private async has(hash: string, signal: AbortSignal): Promise<boolean> {
     const url = new URL(`${hash}.narinfo`, this.base);
-    // 403 is "not there" too, as Nix reads it: S3-style servers answer it for a missing object.
-    const answer = await withRetry(() => this.http.request(url, { method: "HEAD", accept: NOT_THERE, signal }), {
+    const accept = await this.notThere();
+    const answer = await withRetry((tries) => this.http.request(url, { method: "HEAD", accept, signal: tries }), {
       ...this.options.retry,
       signal,
     });
     return answer.status < 300;
   }
 
+  /**
+   * What Nix's HTTP binary cache reads as "no such file": 404, 410, and 403 —
+   * S3-style servers answer it for a missing object — but only where no
+   * credential is sent: a 403 to a request that carried one is a refusal, and
+   * reading it as "not there" would re-upload everything a private cache holds.
+   */
+  private async notThere(): Promise<number[]> {
+    return (await this.http.hasCredential()) ? [404, 410] : [403, 404, 410];
+  }
+
   /** Like `nix copy`, give a new cache its `nix-cache-info`; refuse one for another store directory. */
   private async ensureCacheInfo(signal?: AbortSignal): Promise<void> {
     const url = new URL("nix-cache-info", this.base);
     const retry = { ...this.options.retry, ...(signal ? { signal } : {}) };
+    const accept = await this.notThere();
     const answer = await withRetry(
-      () => this.http.request(url, { method: "GET", accept: NOT_THERE, ...(signal ? { signal } : {}) }),
+      (tries) => this.http.request(url, { method: "GET", accept, signal: tries, maxBodyBytes: CACHE_INFO_MAX }),
       retry,
     );
-    if (NOT_THERE.includes(answer.status)) {
+    if (accept.includes(answer.status)) {
       await withRetry(
-        () => this.put("nix-cache-info", `StoreDir: ${STORE_DIR}\n`, "text/x-nix-cache-info", signal),
+        (tries) => this.put("nix-cache-info", `StoreDir: ${STORE_DIR}\n`, "text/x-nix-cache-info", tries),
         retry,
       );
       return;
@@ -165,7 +182,12 @@ export class HttpBinaryCache {
   }
 
   /** Stream one NAR: store, hash check, compressor, cache. */
-  private async putNar(info: UploadablePath, upload: UploadOptions, signal: AbortSignal): Promise<NarFile> {
+  private async putNar(
+    info: UploadablePath,
+    upload: UploadOptions,
+    signal: AbortSignal,
+    allowanceMs: number,
+  ): Promise<NarFile> {
     signal.throwIfAborted();
     const { compression } = upload;
     const url = `nar/${toNix32(info.narinfo.narHash.digest)}.nar${compression.extension}`;
@@ -186,6 +208,7 @@ export class HttpBinaryCache {
       },
       body: file,
       signal,
+      deadlineMs: this.options.timeoutMs + allowanceMs,
     });
     try {
       await Promise.all([sent, piped]);
@@ -198,8 +221,8 @@ export class HttpBinaryCache {
 }
 
 const NARINFO_TYPE = "text/x-nix-narinfo";
-/** What Nix's HTTP binary cache reads as "no such file". */
-const NOT_THERE = [403, 404, 410];
+/** `nix-cache-info` is three short lines: anything near this is not one. */
+const CACHE_INFO_MAX = 64 * 1024;
 
 function renderNarinfo(info: UploadablePath, file: NarFile, upload: UploadOptions): string {
   const { narinfo } = info;

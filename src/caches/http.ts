@@ -1,26 +1,37 @@
 /**
- * Plain HTTP for cache APIs: keep-alive agents, a time-out per request (for
- * an upload: a time-out without a byte moving), and answers classified once —
- * 401/403 an authentication error naming the cache, 429 and 5xx retryable
- * (with `Retry-After`), connection failures retryable.
+ * Plain HTTP for cache APIs: keep-alive agents, and every request bounded —
+ * an idle time-out (no byte moving), a total deadline (a server that trickles
+ * its headers or body a byte at a time still ends by it), and a cap on the
+ * body read (no honest cache answers a narinfo query or `nix-cache-info` with
+ * megabytes). Answers are classified once: 401/403 an authentication error
+ * naming the cache, 429 and 5xx retryable (with `Retry-After`), connection
+ * failures retryable.
+ *
+ * Trust and credentials are Nix's own, looked up only when a cache is used:
+ * HTTPS trusts the CA bundle Nix would (`ssl-cert-file`, `NIX_SSL_CERT_FILE`,
+ * `SSL_CERT_FILE`), and a credential from Nix's netrc is sent from the first
+ * request on, as Nix (curl with CURLOPT_NETRC) sends it.
  */
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import http from "node:http";
 import https from "node:https";
 import type { Readable } from "node:stream";
 import { GenpushError } from "../errors.js";
+import { nixSetting } from "../nix.js";
 import { parseRetryAfter, RetryableError } from "../retry.js";
+
+/** The largest answer body read unless a request allows more. */
+export const DEFAULT_MAX_BODY = 1024 * 1024;
 
 export interface HttpClientOptions {
   cacheName: string;
   maxSockets: number;
+  /** No byte moving for this long fails a request; so does a request not done by then (unless it sets its own deadline). */
   timeoutMs: number;
   /** What to do about a refused credential. */
   authHint: string;
-  /**
-   * Where a credential may come from when the cache asks for one (an
-   * `Authorization` value, or undefined for none): looked up once, on the
-   * first 401 or when `authorize()` is called, and sent on every request after.
-   */
+  /** The `Authorization` value to send with every request (or undefined for none), looked up once before the first. */
   credentials?: () => Promise<string | undefined>;
 }
 
@@ -31,6 +42,10 @@ export interface HttpRequest {
   body?: string | Readable;
   accept?: number[];
   signal?: AbortSignal;
+  /** The whole request, answer body included, ends by this long after it began (default: the client's time-out). */
+  deadlineMs?: number;
+  /** The largest answer body read (default DEFAULT_MAX_BODY). */
+  maxBodyBytes?: number;
 }
 
 export interface HttpAnswer {
@@ -38,52 +53,53 @@ export interface HttpAnswer {
   body: Buffer;
 }
 
-/** 401/403: to be tried once more with a credential, if one turns up. */
-class AuthRefused extends GenpushError {}
-
 export class HttpClient {
-  private readonly agents: Record<"http:" | "https:", http.Agent>;
+  private agents: Promise<Record<"http:" | "https:", http.Agent>> | undefined;
   private authorization: Promise<string | undefined> | undefined;
 
-  constructor(private readonly options: HttpClientOptions) {
-    this.agents = {
-      "http:": new http.Agent({ keepAlive: true, maxSockets: options.maxSockets }),
-      "https:": new https.Agent({ keepAlive: true, maxSockets: options.maxSockets }),
-    };
-  }
+  constructor(private readonly options: HttpClientOptions) {}
 
-  /** Look the credential up now (before a body that cannot be sent twice). */
-  async authorize(): Promise<void> {
-    if (this.options.credentials) this.authorization ??= this.options.credentials();
-    await this.authorization;
+  /** Whether a credential is sent to this cache (looked up now if it was not yet). */
+  async hasCredential(): Promise<boolean> {
+    return (await this.credential()) !== undefined;
   }
 
   /**
    * One request. Resolves for 2xx and for the statuses in `accept` (such as
    * 404 for "not there"); anything else is an error, retryable where it may pass.
-   * A 401 to a request without a stream body is sent once more with the
-   * credential, if one turns up.
    */
   async request(url: URL, init: HttpRequest): Promise<HttpAnswer> {
-    const firstLookup = this.options.credentials !== undefined && this.authorization === undefined;
-    try {
-      return await this.send(url, init, await this.authorization);
-    } catch (error) {
-      if (!(error instanceof AuthRefused && firstLookup && typeof init.body !== "object")) throw error;
-      await this.authorize();
-      const authorization = await this.authorization;
-      if (authorization === undefined) throw error;
-      return this.send(url, init, authorization);
-    }
+    const [agents, authorization] = await Promise.all([this.agentsFor(), this.credential()]);
+    return this.send(url, init, agents[url.protocol as "http:" | "https:"], authorization);
   }
 
-  private send(url: URL, init: HttpRequest, authorization: string | undefined): Promise<HttpAnswer> {
+  private credential(): Promise<string | undefined> {
+    this.authorization ??= this.options.credentials?.() ?? Promise.resolve(undefined);
+    return this.authorization;
+  }
+
+  private agentsFor(): Promise<Record<"http:" | "https:", http.Agent>> {
+    this.agents ??= (async () => {
+      const { maxSockets } = this.options;
+      return {
+        "http:": new http.Agent({ keepAlive: true, maxSockets }),
+        "https:": new https.Agent({ keepAlive: true, maxSockets, ...(await nixTrust()) }),
+      };
+    })();
+    return this.agents;
+  }
+
+  private send(url: URL, init: HttpRequest, agent: http.Agent, authorization: string | undefined): Promise<HttpAnswer> {
     const where = `cache ${this.options.cacheName}`;
+    const what = `${init.method} ${url.pathname}`;
+    const deadlineMs = init.deadlineMs ?? this.options.timeoutMs;
+    const maxBody = init.maxBodyBytes ?? DEFAULT_MAX_BODY;
+    const streamed = typeof init.body === "object";
     const send = url.protocol === "https:" ? https.request : http.request;
-    return new Promise((resolve, reject) => {
+    return new Promise<HttpAnswer>((resolve, reject) => {
       const req = send(url, {
         method: init.method,
-        agent: this.agents[url.protocol as "http:" | "https:"],
+        agent,
         timeout: this.options.timeoutMs,
         headers: {
           ...(typeof init.body === "string" ? { "content-type": "application/json" } : {}),
@@ -92,30 +108,62 @@ export class HttpClient {
         },
         ...(init.signal ? { signal: init.signal } : {}),
       });
+      // The total bound: the idle time-out alone lets a server that sends a byte now and then go on forever.
+      const deadline = setTimeout(
+        () =>
+          req.destroy(new RetryableError(`${where} did not finish answering ${what} within ${seconds(deadlineMs)}`)),
+        deadlineMs,
+      );
+      const settle = () => clearTimeout(deadline);
+      req.on("close", settle);
       req.on("response", (res) => {
+        const status = res.statusCode ?? 0;
         const chunks: Buffer[] = [];
-        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        let size = 0;
+        res.on("data", (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > maxBody) {
+            req.destroy(
+              new GenpushError(`${where} answered ${what} with more than ${formatSize(maxBody)}`, {
+                hint: "no binary cache answers that much here: check that the URL is the cache's, not another server or a proxy's page",
+              }),
+            );
+            return;
+          }
+          chunks.push(chunk);
+        });
         res.on("error", (error) => reject(new RetryableError(`${where}: the answer broke off: ${error.message}`)));
         res.on("end", () => {
-          const status = res.statusCode ?? 0;
-          const body = Buffer.concat(chunks);
-          if ((status >= 200 && status < 300) || init.accept?.includes(status)) resolve({ status, body });
-          else reject(this.statusError(status, res.headers["retry-after"], url));
-          // Answered before the whole body was sent (413, 5xx): free the connection now.
+          settle();
+          // A 2xx before the whole body was sent is no proof the cache has it: a failure, never "uploaded".
+          if (streamed && !req.writableFinished && status >= 200 && status < 300) {
+            reject(
+              new GenpushError(`${where} answered ${what} with HTTP ${status} before receiving the whole upload`, {
+                hint: "the server (or a proxy before it) does not read uploads: check its request-body settings",
+              }),
+            );
+          } else if ((status >= 200 && status < 300) || init.accept?.includes(status)) {
+            resolve({ status, body: Buffer.concat(chunks) });
+          } else {
+            reject(this.statusError(status, res.headers["retry-after"], url));
+          }
+          // Answered before the whole body was sent (413, 5xx, or early): free the connection now.
           if (!req.writableFinished) req.destroy();
         });
       });
       req.on("timeout", () => {
         req.destroy(
-          new RetryableError(`${where} did not answer within ${this.options.timeoutMs / 1000}s (${url.origin})`),
+          new RetryableError(
+            `${where} did not answer within ${seconds(this.options.timeoutMs)} (${url.origin}, ${what})`,
+          ),
         );
       });
       req.on("error", (error) => {
-        reject(
-          error instanceof GenpushError
-            ? error
-            : new RetryableError(`${where} is unreachable at ${url.origin}: ${error.message}`),
-        );
+        settle();
+        const reason = init.signal?.aborted ? init.signal.reason : undefined;
+        if (reason instanceof GenpushError) reject(new RetryableError(`${where}: ${reason.message} (${what})`));
+        else if (error instanceof GenpushError) reject(error);
+        else reject(new RetryableError(`${where} is unreachable at ${url.origin}: ${error.message}`));
       });
       if (typeof init.body === "object") {
         // An error of the body's own (a NAR that does not match its hash) is the one to report.
@@ -133,14 +181,16 @@ export class HttpClient {
   }
 
   close(): void {
-    this.agents["http:"].destroy();
-    this.agents["https:"].destroy();
+    void this.agents?.then((agents) => {
+      agents["http:"].destroy();
+      agents["https:"].destroy();
+    });
   }
 
   private statusError(status: number, retryAfter: string | undefined, url: URL): GenpushError {
     const where = `cache ${this.options.cacheName}`;
     if (status === 401 || status === 403) {
-      return new AuthRefused(`${where} refused authentication (HTTP ${status} for ${url.origin}${url.pathname})`, {
+      return new GenpushError(`${where} refused authentication (HTTP ${status} for ${url.origin}${url.pathname})`, {
         hint: this.options.authHint,
       });
     }
@@ -151,4 +201,37 @@ export class HttpClient {
       hint: "check the cache's URL and name in the configuration",
     });
   }
+}
+
+/**
+ * The CA bundle Nix trusts for HTTPS, as Nix picks it: its `ssl-cert-file`
+ * setting (newer Nix has it; it already reads the variables below), else
+ * NIX_SSL_CERT_FILE, SSL_CERT_FILE, then the system bundle. Nothing found:
+ * Node's own roots.
+ */
+async function nixTrust(): Promise<{ ca?: Buffer }> {
+  const setting = await nixSetting("ssl-cert-file").catch(() => undefined);
+  const candidates = [
+    setting,
+    process.env.NIX_SSL_CERT_FILE,
+    process.env.SSL_CERT_FILE,
+    "/etc/ssl/certs/ca-certificates.crt",
+  ];
+  const file = candidates.find((f): f is string => Boolean(f) && existsSync(f as string));
+  if (!file) return {};
+  try {
+    return { ca: await readFile(file) };
+  } catch (error) {
+    throw new GenpushError(`cannot read the CA bundle ${file}: ${(error as NodeJS.ErrnoException).code}`, {
+      hint: "check NIX_SSL_CERT_FILE / SSL_CERT_FILE (or Nix's ssl-cert-file setting)",
+    });
+  }
+}
+
+function seconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${(ms / 1000).toFixed(1)}s`;
+}
+
+function formatSize(bytes: number): string {
+  return bytes >= 1024 * 1024 ? `${bytes / (1024 * 1024)} MiB` : `${bytes / 1024} KiB`;
 }

@@ -1,5 +1,5 @@
 import type { CacheConfig, CacheType } from "../config.js";
-import { DEFAULT_RETRY } from "../retry.js";
+import { retryPolicy } from "../retry.js";
 import { AtticCache } from "./attic.js";
 import { CachixCache } from "./cachix.js";
 import { NixStoreCache } from "./nix-store.js";
@@ -19,6 +19,7 @@ const backends = {
 } satisfies Backends;
 
 export function openCache(config: CacheConfig, options: Partial<CacheOptions> = {}): Cache {
-  const full: CacheOptions = { retry: DEFAULT_RETRY, timeoutMs: config.timeoutSeconds * 1000, ...options };
+  const timeoutMs = options.timeoutMs ?? config.timeoutSeconds * 1000;
+  const full: CacheOptions = { retry: retryPolicy(timeoutMs), timeoutMs, ...options };
   return (backends[config.type] as (c: CacheConfig, o: CacheOptions) => Cache)(config, full);
 }

@@ -11,6 +11,7 @@
 import { access } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { uploadAllowanceMs } from "../bounds.js";
 import type { NixCacheConfig } from "../config.js";
 import { copyPaths, invalidPaths } from "../nix.js";
 import type { PathInfo } from "../path-info.js";
@@ -68,22 +69,26 @@ export class NixStoreCache implements Cache {
       await this.httpCache().upload(paths as UploadablePath[], { ...upload, ...(key ? { key } : {}) }, events, signal);
       return;
     }
+    // nix reads the netrc itself; looking its entry up here lets genpush scrub that
+    // credential from whatever nix or the server says.
+    if (isHttp(this.config.store)) await nixNetrcAuthorization(new URL(this.config.store));
+    const narBytes = paths.reduce((sum, info) => sum + info.narSize, 0);
     // Each try asks the cache again first, so what an earlier try uploaded is not sent twice.
     await withRetry(
-      () =>
+      (tries) =>
         copyPaths(
           paths.map((info) => info.path),
           this.config.store,
           this.uploadUri(),
           {
-            ...(signal ? { signal } : {}),
+            signal: tries,
             timeoutSeconds: this.config.timeoutSeconds,
             onProgress: (done, total) => events.onProgress?.(done, total),
           },
         ).catch((error) => {
           throw nixFailure(error, this.name);
         }),
-      retryOptions(this.options, signal),
+      { ...retryOptions(this.options, signal), extraMs: uploadAllowanceMs(narBytes) },
     );
   }
 
@@ -101,7 +106,12 @@ export class NixStoreCache implements Cache {
         authHint: "check the cache's credentials (netrc-file in nix.conf) and that this host may use it",
         credentials: () => nixNetrcAuthorization(new URL(this.config.store)),
       }),
-      { cacheName: this.name, concurrency: this.config.queryConcurrency, retry: retryOptions(this.options) },
+      {
+        cacheName: this.name,
+        concurrency: this.config.queryConcurrency,
+        retry: retryOptions(this.options),
+        timeoutMs: this.options.timeoutMs,
+      },
     );
     return this.http;
   }

@@ -19,11 +19,15 @@ export interface GlobalOptions {
   config?: string;
   logFormat: LogFormat;
   verbose: boolean;
+  /** The run's bound: aborts at its time limit or on SIGTERM/SIGINT (src/run.ts). */
+  signal?: AbortSignal;
 }
 
 export interface Context {
   config: Config;
   log: Logger;
+  /** The run's bound: pass it to everything that waits. */
+  signal: AbortSignal | undefined;
   /** Where human-readable results go: stdout on a terminal, the logger under journald. */
   journal: boolean;
   /**
@@ -59,7 +63,7 @@ export async function openContext(options: GlobalOptions, load: LoadOptions = {}
     }
     return open;
   };
-  return { config, log, journal, cache, opened };
+  return { config, log, journal, cache, opened, signal: options.signal };
 }
 
 export async function closeContext(ctx: Context): Promise<void> {

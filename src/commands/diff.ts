@@ -30,7 +30,7 @@ export async function diffCommand(globals: GlobalOptions, options: DiffOptions):
     const { state } = await readState(ctx.config.stateDir, profile.name);
     const routed = route(to.system, ctx.config.caches);
     if (routed.warning) ctx.log.warn(routed.warning);
-    const reader = new ClosureReader();
+    const reader = new ClosureReader(ctx.signal);
 
     const caches = await Promise.all(
       routed.caches.map(async (cacheConfig) => {
@@ -41,7 +41,7 @@ export async function diffCommand(globals: GlobalOptions, options: DiffOptions):
           : last && { generation: last.generation, storePath: last.storePath };
         try {
           const planBase = from ? { path: from.storePath } : { held: held ?? null, path: last?.storePath ?? null };
-          const planned = await planForCache(ctx.config, cache, to.storePath, planBase, reader);
+          const planned = await planForCache(ctx.config, cache, to.storePath, planBase, reader, ctx.signal);
           return {
             cache: cache.name,
             from: planned.baseGone ? null : base,

@@ -31,6 +31,7 @@ export async function pushCommand(globals: GlobalOptions, options: PushOptions):
           cache: ctx.cache,
           dryRun: options.dryRun,
           lockTimeoutMs: options.lockTimeout * 1000,
+          ...(ctx.signal ? { signal: ctx.signal } : {}),
           aroundUpload: (what, upload) => withSleepInhibited(ctx, what, upload),
           events: {
             onInfo: (message) => ctx.log.info(message),

@@ -23,6 +23,7 @@ export const SCENARIOS = [
   "secrets",
   "bad-input",
   "burst",
+  "hostile",
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
