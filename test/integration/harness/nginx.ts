@@ -121,6 +121,10 @@ export interface CacheOptions {
   writeLogin?: { user: string; password: string };
   /** Answer 403 for a file that is not there, as S3-style servers do. */
   missingIs403?: boolean;
+  /** A private cache: every request without this login's basic credential is answered 403. */
+  privateLogin?: { user: string; password: string };
+  /** Serve https with this certificate and key (PEM files), e.g. signed by a private CA. */
+  tls?: { cert: string; key: string };
 }
 
 export interface NginxConfigOptions extends CacheOptions {
@@ -135,6 +139,11 @@ export function nginxConfig(root: string, port: number, options: NginxConfigOpti
     ? ` limit_except GET HEAD { auth_basic "genpush test cache"; auth_basic_user_file ${root}/htpasswd; }`
     : "";
   // HEAD or GET of a file that is not there: 403. (PUT must still create files.)
+  const basic = (login: { user: string; password: string }) =>
+    Buffer.from(`${login.user}:${login.password}`).toString("base64");
+  const privately = options.privateLogin
+    ? ` if ($http_authorization != "Basic ${basic(options.privateLogin)}") { return 403; }`
+    : "";
   const missing = options.missingIs403
     ? ' set $gone "$request_method"; if (!-e $request_filename) { set $gone "$gone-missing"; }' +
       ' if ($gone = "HEAD-missing") { return 403; } if ($gone = "GET-missing") { return 403; }'
@@ -156,9 +165,9 @@ http {
   client_max_body_size 0;
   keepalive_requests 100000;
   server {
-    listen 127.0.0.1:${port};
+    listen 127.0.0.1:${port}${options.tls ? " ssl" : ""};${options.tls ? `\n    ssl_certificate ${options.tls.cert};\n    ssl_certificate_key ${options.tls.key};` : ""}
     root ${root}/cache;
-    location / { dav_methods PUT DELETE; create_full_put_path on;${auth}${missing} }
+    location / { dav_methods PUT DELETE; create_full_put_path on;${privately}${auth}${missing} }
   }
 }
 `;
@@ -214,7 +223,7 @@ export async function startCache(options: CacheOptions = {}): Promise<Cache> {
 
   await start();
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${options.tls ? "https" : "http"}://127.0.0.1:${port}`,
     port,
     dir,
     requests,
