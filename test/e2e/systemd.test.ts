@@ -235,6 +235,14 @@ describe("genpush under a real systemd", { skip: missing ?? false }, () => {
     assert.ok(Number(level) <= 2.0, `exposure ${level}:\n${out}`);
   });
 
+  test("systemd reads each service's start time-out (a backstop above genpush's 6 h) and LimitCORE=0", async () => {
+    for (const unit of ["genpush-system.service", "genpush-comin.service", "genpush-verify.service"]) {
+      const shown = await c.show(unit, ["TimeoutStartUSec", "LimitCORE"]);
+      assert.equal(shown.TimeoutStartUSec, "6h 15min", `${unit}: ${JSON.stringify(shown)}`);
+      assert.equal(shown.LimitCORE, "0", `${unit}: ${JSON.stringify(shown)}`);
+    }
+  });
+
   test("a lingering user's home-manager switch is pushed by the user's path unit", async () => {
     await c.run(["useradd", "-m", "alice"]);
     await c.run(["usermod", "-aG", "nix-users", "alice"]);
