@@ -6,11 +6,12 @@
 // leave no lock behind, and the generation must reach the cache once it behaves.
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { startSlowProxy } from "../e2e/harness/slow-proxy.js";
 import { explain } from "../integration/harness/cli.js";
 import { scenario } from "../integration/harness/fixture.js";
 import { startHostile } from "./lib/hostile.js";
 import { Ledger, summary } from "./lib/ledger.js";
-import { said, startGenpush } from "./lib/proc.js";
+import { said, startGenpush, waitForLine } from "./lib/proc.js";
 
 /** An operation's budget (8 s), several of them in a row at most, and node's start. */
 const BOUND_MS = 40_000;
@@ -100,6 +101,41 @@ test("hostile caches: every run ends by itself, says why, records it, and the wo
   }
   assert.ok(hostile.endlessBytes < 16 * 1024 * 1024, `read ${hostile.endlessBytes} bytes of the endless body`);
 
+  const key = s.key as NonNullable<typeof s.key>;
+  t.diagnostic(summary(books.settle(s.cache.dir, { cacheUrl: s.cache.url, publicKey: key.publicKey })));
+});
+
+test("SIGTERM during an upload (systemctl stop, the units' backstop): the result is printed and recorded, exit 143", async (t) => {
+  const s = await scenario({ paths: 12, changed: 3, sign: true });
+  const proxy = await startSlowProxy(s.cache.port, 300);
+  t.after(async () => {
+    await proxy.close();
+    await s.destroy();
+  });
+  s.config.caches[0].store = proxy.url;
+  const config = s.configFile();
+  const books = new Ledger("hostile");
+  const gen = s.switchTo(0);
+  books.switchedTo({ ...gen, label: "test generation 1" });
+
+  const run = startGenpush(config, ["push", "--json"]);
+  assert.ok(await waitForLine(run, /uploading \d+ paths? to local/), said(run));
+  process.kill(run.pid, "SIGTERM");
+  books.fault("SIGTERM while uploading");
+  const r = await run.result();
+  assert.equal(r.code, 143, said(run));
+  assert.ok(r.json, `--json printed its document\n${said(run)}`);
+  assert.equal(r.json.results[0].status, "failed", said(run));
+  assert.match(r.json.results[0].error.message, /stopped by SIGTERM/, said(run));
+  const status = await s.run("status", "--json");
+  const recorded = status.json.profiles[0].caches[0];
+  assert.equal(recorded.pending, true, explain(status));
+  assert.equal(recorded.lastResult.status, "failed", explain(status));
+  assert.match(recorded.lastResult.message, /stopped by SIGTERM/);
+
+  const again = await s.run("push", "--json");
+  assert.equal(again.code, 0, explain(again));
+  books.reported(again.json);
   const key = s.key as NonNullable<typeof s.key>;
   t.diagnostic(summary(books.settle(s.cache.dir, { cacheUrl: s.cache.url, publicKey: key.publicKey })));
 });
