@@ -2,8 +2,9 @@
 // up, asking the cache, uploading, recording. genpush runs in its own process group and the
 // whole group gets SIGKILL, as systemd kills a service's cgroup. Uploads go through a slow
 // proxy (e2e harness) so that every phase lasts long enough to be hit. After every kill the
-// state file parses; the next push completes; no completed upload (a narinfo PUT) is repeated
-// beyond the ones in flight when the kill came.
+// state file parses; the cache offers no narinfo whose references' narinfos it lacks; the next
+// push completes; no completed upload (a narinfo PUT) is repeated beyond the ones in flight
+// when the kill came.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -13,7 +14,7 @@ import { startSlowProxy } from "../e2e/harness/slow-proxy.js";
 import { explain } from "../integration/harness/cli.js";
 import { hashOf, scenario } from "../integration/harness/fixture.js";
 import { nix, nixEnv, tempDir } from "../integration/harness/nix.js";
-import { assertKept, Ledger, summary } from "./lib/ledger.js";
+import { assertKept, Ledger, openReferences, summary } from "./lib/ledger.js";
 import { prng, said, startGenpush } from "./lib/proc.js";
 
 const SEED = Number(process.env.GENPUSH_FAULT_SEED ?? 20_260_607);
@@ -88,6 +89,8 @@ test("kill -9 at random moments: state always parses, the next push completes, n
         const text = readFileSync(stateFile, "utf8");
         assert.doesNotThrow(() => JSON.parse(text), `state file after a kill ${phase}:\n${text}\n${said(run)}`);
       }
+      // Whenever the kill came, the cache offers no path whose references it lacks.
+      assert.deepEqual(openReferences(s.cache.dir), [], `after a kill ${phase}`);
     }
     if (!done) await full(books.notes.at(-1) ?? "nothing");
   }

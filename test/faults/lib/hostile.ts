@@ -8,7 +8,9 @@
 //   `trickleMs` of a body announced as 1 MB;
 // - endless-cache-info: `GET /nix-cache-info` gets a chunked body that never ends (stopped
 //   after `endlessLimit` bytes, so a client that reads it all cannot take the machine down);
-// - early-nar: `PUT /nar/...` is answered 200 at once, and its body is never read.
+// - early-nar: `PUT /nar/...` is answered 200 at once, and its body is never read;
+// - in any mode, the next `failPuts` PUTs (NARs and narinfos alike) fail before reaching nginx:
+//   answered 503, or, every other one, the connection reset.
 // Everything it does is bounded: `close()` ends every socket and timer.
 import http from "node:http";
 import type { Socket } from "node:net";
@@ -20,6 +22,8 @@ export interface Hostile {
   mode: HostileMode;
   trickleMs: number;
   endlessLimit: number;
+  /** the next this many PUTs fail (503, or a reset connection, alternately) */
+  failPuts: number;
   /** requests answered the hostile way, per mode */
   served: Record<string, number>;
   /** bytes of endless body written */
@@ -47,6 +51,14 @@ export async function startHostile(targetPort: number): Promise<Hostile> {
     const mode = hostile.mode;
     const url = req.url ?? "/";
     const socket = req.socket;
+    if (req.method === "PUT" && hostile.failPuts > 0) {
+      hostile.failPuts--;
+      const how = (hostile.served["fail-puts"] ?? 0) % 2 === 0 ? "503" : "reset";
+      count("fail-puts");
+      if (how === "reset") socket.destroy();
+      else res.writeHead(503, { "content-length": "0", connection: "close" }).end();
+      return;
+    }
     if (mode === "trickle-headers") {
       count(mode);
       socket.write("HTTP/1.1 200 OK\r\nX-Slow: ");
@@ -106,6 +118,7 @@ export async function startHostile(targetPort: number): Promise<Hostile> {
     url: `http://127.0.0.1:${port}`,
     mode: "forward",
     trickleMs: 500,
+    failPuts: 0,
     endlessLimit: 256 * 1024 * 1024,
     served: {},
     endlessBytes: 0,

@@ -5,7 +5,7 @@
 // The scenario files run one after another in child processes of one test runner, so the tally
 // is keyed by the runner's pid; 99-totals.test.ts adds it up.
 import assert from "node:assert/strict";
-import { appendFileSync, existsSync, readFileSync } from "node:fs";
+import { appendFileSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pullIntoFreshStore } from "../../integration/harness/nix.js";
@@ -87,6 +87,23 @@ export function missingFromCache(cacheDir: string, closure: readonly string[]): 
     const url = /^URL: (.+)$/m.exec(readFileSync(narinfo, "utf8"))?.[1];
     return url === undefined || !existsSync(join(cacheDir, url));
   });
+}
+
+/**
+ * Narinfos in the cache that name a reference whose narinfo is not there: what a cache must
+ * never offer (a client would substitute a path whose closure it cannot get). Each as
+ * "<narinfo>: lacks <reference>".
+ */
+export function openReferences(cacheDir: string): string[] {
+  const present = new Set(readdirSync(cacheDir).filter((name) => name.endsWith(".narinfo")));
+  const open: string[] = [];
+  for (const name of present) {
+    const refs = /^References: (.*)$/m.exec(readFileSync(join(cacheDir, name), "utf8"))?.[1]?.trim() ?? "";
+    for (const ref of refs.split(" ").filter(Boolean)) {
+      if (!present.has(`${ref.slice(0, 32)}.narinfo`)) open.push(`${name}: lacks ${ref}`);
+    }
+  }
+  return open;
 }
 
 export class Ledger {
