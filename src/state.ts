@@ -4,7 +4,8 @@
  * file per profile, written atomically; a corrupt file is reported and
  * rebuilt (the next push asks the cache), never a crash.
  */
-import { readFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "./atomic-file.js";
 import { GenpushError } from "./errors.js";
@@ -65,20 +66,40 @@ export function emptyState(profile: string): ProfileState {
 
 export async function readState(stateDir: string, profile: string): Promise<LoadedState> {
   const file = stateFile(stateDir, profile);
-  let text: string;
+  const unusable = (why: string): LoadedState => ({
+    state: emptyState(profile),
+    problem: `state file ${file} is unusable (${why}); rebuilding it: the next push asks each cache afresh`,
+  });
+  let text: string | undefined;
   try {
-    text = await readFile(file, "utf8");
+    text = await readRegularFile(file);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return { state: emptyState(profile) };
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return { state: emptyState(profile) };
+    // Never followed, so nothing of what a link points at (another file's first bytes) is quoted.
+    if (code === "ELOOP") return unusable("a symbolic link: genpush does not follow links in its state directory");
     return { state: emptyState(profile), problem: `cannot read ${file}: ${(error as Error).message}` };
   }
+  if (text === undefined) return unusable("not a regular file");
   try {
     return { state: checkState(JSON.parse(text), profile) };
   } catch (error) {
-    return {
-      state: emptyState(profile),
-      problem: `state file ${file} is unusable (${printable((error as Error).message)}); rebuilding it: the next push asks each cache afresh`,
-    };
+    return unusable(printable((error as Error).message));
+  }
+}
+
+/**
+ * The file's text; undefined when it is not a regular file. A symbolic link is
+ * not followed (ELOOP), and O_NONBLOCK makes opening a FIFO return at once
+ * instead of waiting for a writer.
+ */
+async function readRegularFile(file: string): Promise<string | undefined> {
+  const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  try {
+    if (!(await handle.stat()).isFile()) return undefined;
+    return await handle.readFile("utf8");
+  } finally {
+    await handle.close();
   }
 }
 

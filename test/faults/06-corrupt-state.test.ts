@@ -1,29 +1,45 @@
 // A corrupt or truncated state file: cut in half, empty, random bytes, valid JSON of the wrong
-// shape, a store path that is not one. Each time: a warning that says the file is unusable,
-// exit 0, the state rebuilt (it parses and names the current generation), and nothing
-// uploaded that the cache already has: only the paths a new generation added.
+// shape, a store path that is not one, a link to another file. Each time: a warning that says
+// the file is unusable (and quotes nothing of a link's target), exit 0, the state rebuilt (a
+// regular file that parses and names the current generation), and nothing uploaded that the
+// cache already has: only the paths a new generation added.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { lstatSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { explain } from "../integration/harness/cli.js";
 import { narinfoUris, scenario } from "../integration/harness/fixture.js";
 import { narinfo } from "../integration/harness/nginx.js";
-import { minus } from "../integration/harness/nix.js";
+import { minus, tempDir } from "../integration/harness/nix.js";
 import { Ledger, summary } from "./lib/ledger.js";
 
-const CORRUPTIONS: [string, (good: string) => string | Buffer][] = [
-  ["truncated in the middle", (good) => good.slice(0, Math.floor(good.length / 2))],
-  ["empty", () => ""],
-  ["random bytes", () => randomBytes(512)],
-  ["JSON of the wrong shape", () => JSON.stringify({ version: 1, caches: [] })],
-  ["a future version", (good) => good.replace('"version":1', '"version":99')],
+/** What a link in the state directory might point at: its bytes must reach no log. */
+const SHADOW = join(tempDir("genpush-shadow-"), "shadow");
+const SHADOW_TEXT = "root:$6$SECRETHASH:19000:0:99999:7:::\n";
+
+const CORRUPTIONS: [string, (file: string, good: string) => void][] = [
+  ["truncated in the middle", (file, good) => writeFileSync(file, good.slice(0, Math.floor(good.length / 2)))],
+  ["empty", (file) => writeFileSync(file, "")],
+  ["random bytes", (file) => writeFileSync(file, randomBytes(512))],
+  ["JSON of the wrong shape", (file) => writeFileSync(file, JSON.stringify({ version: 1, caches: [] }))],
+  ["a future version", (file, good) => writeFileSync(file, good.replace('"version":1', '"version":99'))],
   [
     "a store path that is not one",
-    (good) => good.replace(/"storePath":"\/nix\/store\/[^"]+"/, '"storePath":"/etc/passwd"'),
+    (file, good) => writeFileSync(file, good.replace(/"storePath":"\/nix\/store\/[^"]+"/, '"storePath":"/etc/passwd"')),
   ],
-  ["held hashes that are not hashes", (good) => good.replace(/"held":\["[^"]+"/, '"held":["../../etc"')],
+  [
+    "held hashes that are not hashes",
+    (file, good) => writeFileSync(file, good.replace(/"held":\["[^"]+"/, '"held":["../../etc"')),
+  ],
+  [
+    "a link to another file",
+    (file) => {
+      writeFileSync(SHADOW, SHADOW_TEXT);
+      rmSync(file);
+      symlinkSync(SHADOW, file);
+    },
+  ],
 ];
 
 test("a corrupt or truncated state file: a warning, rebuilt, nothing the cache has re-uploaded", async (t) => {
@@ -40,9 +56,8 @@ test("a corrupt or truncated state file: a warning, rebuilt, nothing the cache h
 
   for (const [i, [what, corrupt]] of CORRUPTIONS.entries()) {
     const good = readFileSync(file, "utf8");
-    const bad = corrupt(good);
-    assert.notEqual(String(bad), good, `${what}: the corruption changed the file`);
-    writeFileSync(file, bad);
+    corrupt(file, good);
+    assert.notEqual(readFileSync(file, "utf8"), good, `${what}: the corruption changed the file`);
     books.fault(`state file ${what}`);
     // Every other round a switch too: the rebuilt state must still upload exactly what is new.
     const previous = gen;
@@ -54,13 +69,16 @@ test("a corrupt or truncated state file: a warning, rebuilt, nothing the cache h
     const r = await s.run("push", "--json");
     assert.equal(r.code, 0, `${what}\n${explain(r)}`);
     assert.match(r.stderr, /warning: state file .*test\.json is unusable .*rebuilding it/, `${what}\n${explain(r)}`);
+    assert.doesNotMatch(r.stderr, /SECRET|root:/, `${what}: nothing of a link's target quoted\n${explain(r)}`);
     assert.equal(r.json.results[0].storePath, gen.storePath);
     books.reported(r.json);
     const puts = (await s.cache.requests()).filter((q) => q.method === "PUT" && narinfo(q.uri)).map((q) => q.uri);
     const added = gen === previous ? [] : minus(gen.closure, previous.closure);
     assert.deepEqual(puts.sort(), narinfoUris(added), `${what}: uploaded exactly what the cache lacked`);
+    assert.ok(lstatSync(file).isFile(), `${what}: the state file is a regular file again`);
     const rebuilt = JSON.parse(readFileSync(file, "utf8"));
     assert.equal(rebuilt.caches.local.lastPushed.storePath, gen.storePath, `${what}: the state is rebuilt`);
   }
+  assert.equal(readFileSync(SHADOW, "utf8"), SHADOW_TEXT, "a link's target is never written");
   t.diagnostic(summary(books.settle(s.cache.dir, { cacheUrl: s.cache.url, publicKey: s.key?.publicKey ?? "" })));
 });

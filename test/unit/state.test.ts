@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -57,6 +57,30 @@ describe("state: written atomically", () => {
       assert.match(loaded.problem ?? "", /^[\x20-\x7e]*$/, "one printable line for the journal");
     });
   }
+
+  it("a state file that is a link is not followed: reported without its target's content, and replaced", async () => {
+    const dir = fresh();
+    await mkdir(join(dir, "profiles"), { recursive: true });
+    const target = join(dir, "shadow");
+    writeFileSync(target, "root:$6$SECRETHASH:19000:0:99999:7:::\n");
+    symlinkSync(target, stateFile(dir, "p"));
+    const loaded = await readState(dir, "p");
+    assert.deepEqual(loaded.state.caches, {});
+    assert.match(loaded.problem ?? "", /p\.json is unusable \(a symbolic link.*\); rebuilding it/);
+    assert.doesNotMatch(loaded.problem ?? "", /root|SECRET/, "nothing of the target quoted");
+    await writeState(dir, loaded.state);
+    assert.ok(lstatSync(stateFile(dir, "p")).isFile(), "the link is replaced by a state file");
+    assert.equal(readFileSync(target, "utf8"), "root:$6$SECRETHASH:19000:0:99999:7:::\n", "its target untouched");
+  });
+
+  it("a state file that is not a regular file (a FIFO) is reported, never waited on", { timeout: 10_000 }, async () => {
+    const dir = fresh();
+    await mkdir(join(dir, "profiles"), { recursive: true });
+    assert.equal(spawnSync("mkfifo", [stateFile(dir, "p")]).status, 0);
+    const loaded = await readState(dir, "p");
+    assert.deepEqual(loaded.state.caches, {});
+    assert.match(loaded.problem ?? "", /p\.json is unusable \(not a regular file\); rebuilding it/);
+  });
 
   it("kill -9 at any moment leaves the old state or the new, never a mix", async () => {
     const dir = fresh();
