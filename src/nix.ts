@@ -5,13 +5,57 @@
  */
 import { createInterface } from "node:readline";
 import { GenpushError } from "./errors.js";
+import { formatBytes } from "./format.js";
 import { type PathInfoResult, parsePathInfoJson } from "./path-info.js";
 import { errorSummary } from "./process-output.js";
+import { RetryableError } from "./retry.js";
 import { parseStorePath, type StorePath } from "./store-path.js";
 
 const NEW_CLI = ["--extra-experimental-features", "nix-command"];
 /** Keep argv far below the kernel's limits (ARG_MAX, MAX_ARG_STRLEN). */
 const ARGV_CHUNK = 2000;
+/** Nix's own stalled-download-timeout, for a store asked without a cache's timeoutSeconds. */
+const NIX_TIMEOUT_SECONDS = 300;
+
+/**
+ * The bounds of every child process that waits on a cache (`nix copy`,
+ * `nix-store --store URI`, attic, cachix). Nix's time-outs (connect-timeout,
+ * stalled-download-timeout) and the clients' own end a connection with no byte
+ * moving, but not one a server keeps alive a byte at a time, nor a client
+ * stuck by itself: so each run is also stopped at a wall-clock limit that no
+ * working run reaches, made of
+ * - `timeouts` times the cache's timeoutSeconds, for starting, connecting and
+ *   the requests any run makes: at the default 30 s, two minutes and one more
+ *   request's time; a cache set to give up fast is given up on fast;
+ * - a round trip per path: `nix-store --check-validity` asks one path after another;
+ * - the NAR bytes at 64 KiB/s (512 kbit/s, a poor residential uplink): a
+ *   server that takes them slower than that is not worth waiting for.
+ * What such a run prints is kept up to `outputBytes`: far more than any honest
+ * run prints (a line per path), far less than would strain memory.
+ */
+export const CHILD_BOUNDS = {
+  timeouts: 5,
+  secondsPerPath: 0.1,
+  bytesPerSecond: 64 * 1024,
+  outputBytes: 16 * 1024 * 1024,
+  /** SIGTERM first, so Nix can remove its temporary files and release its locks; SIGKILL this long after. */
+  forceKillAfterMs: 5_000,
+} as const;
+
+/** The wall-clock limit of one run that asks about or uploads `paths` paths of `narBytes` NAR bytes. */
+export function runLimitSeconds(timeoutSeconds: number, paths: number, narBytes = 0): number {
+  const { timeouts, secondsPerPath, bytesPerSecond } = CHILD_BOUNDS;
+  return Math.ceil(timeouts * timeoutSeconds + paths * secondsPerPath + narBytes / bytesPerSecond);
+}
+
+/** execa's options for a run bounded as CHILD_BOUNDS says. */
+export function boundedRun(limitSeconds: number) {
+  return {
+    timeout: limitSeconds * 1000,
+    forceKillAfterDelay: CHILD_BOUNDS.forceKillAfterMs,
+    maxBuffer: CHILD_BOUNDS.outputBytes,
+  };
+}
 
 interface RunOptions {
   signal?: AbortSignal;
@@ -19,6 +63,8 @@ interface RunOptions {
   doing: string;
   /** Each line nix prints on stderr, as it prints it. */
   onStderrLine?: (line: string) => void;
+  /** For a run that waits on a cache: stopped after this long (runLimitSeconds), its output bounded. */
+  limitSeconds?: number;
 }
 
 /** A nix command that ran and failed (as opposed to one that could not start). */
@@ -29,13 +75,16 @@ export class NixCommandFailed extends GenpushError {
   }
 }
 
-async function run(file: string, args: string[], { signal, doing, onStderrLine }: RunOptions): Promise<string> {
+async function run(file: string, args: string[], options: RunOptions): Promise<string> {
+  const { signal, doing, onStderrLine, limitSeconds } = options;
   // Loaded on first use: a trigger with nothing new runs no command, and starts faster without it.
   const { ExecaError, execa } = await import("execa");
   try {
     const subprocess = execa(file, args, {
       stdin: "ignore",
+      // path-info's JSON of a large closure.
       maxBuffer: 512 * 1024 * 1024,
+      ...(limitSeconds === undefined ? {} : boundedRun(limitSeconds)),
       ...(signal ? { cancelSignal: signal } : {}),
     });
     if (onStderrLine && subprocess.stderr) createInterface({ input: subprocess.stderr }).on("line", onStderrLine);
@@ -49,10 +98,17 @@ async function run(file: string, args: string[], { signal, doing, onStderrLine }
         });
       }
       if (error.isCanceled) throw new GenpushError(`${doing}: cancelled`);
-      throw new NixCommandFailed(
-        `${doing} failed: ${errorSummary(String(error.stderr ?? "")) || "no error output"}`,
-        error,
-      );
+      const said = errorSummary(String(error.stderr ?? ""));
+      if (error.timedOut) {
+        throw new RetryableError(`${doing} did not finish within ${limitSeconds} s${said ? `: ${said}` : ""}`);
+      }
+      if (error.isMaxBuffer) {
+        throw new NixCommandFailed(
+          `${doing}: nix printed more than ${formatBytes(CHILD_BOUNDS.outputBytes)}; stopped it`,
+          error,
+        );
+      }
+      throw new NixCommandFailed(`${doing} failed: ${said || "no error output"}`, error);
     }
     throw error;
   }
@@ -92,6 +148,7 @@ export async function invalidPaths(
     const stdout = await run("nix-store", [...store, "--check-validity", "--print-invalid", "--", ...chunk], {
       doing: storeUri ? `asking ${storeUri} which paths it lacks` : "checking which paths are in the local store",
       ...(signal ? { signal } : {}),
+      ...(storeUri ? { limitSeconds: runLimitSeconds(timeoutSeconds ?? NIX_TIMEOUT_SECONDS, chunk.length) } : {}),
     });
     for (const line of stdout.split("\n")) if (line) invalid.push(parseStorePath(line, "nix-store output"));
   }
@@ -103,6 +160,12 @@ export interface CopyOptions {
   onProgress?: (done: number, total: number) => void;
   /** Connecting, and a transfer with no byte moving, give up after this (Nix's own default: 300 s). */
   timeoutSeconds?: number;
+  /**
+   * The NAR bytes of all `paths`, for the time limit of each `nix copy` run
+   * (generous for a run that sends only some). Without it a run has no
+   * wall-clock limit: one made without the size would cut off a large upload.
+   */
+  narBytes?: number;
 }
 
 function networkTimeouts(seconds: number | undefined): string[] {
@@ -139,6 +202,15 @@ export async function copyPaths(
       await run("nix", [...NEW_CLI, "copy", ...settings, "--no-recursive", "--to", uploadUri, "--", ...missing], {
         doing: `uploading ${missing.length} paths to ${redactStoreUri(storeUri)}`,
         ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.narBytes === undefined
+          ? {}
+          : {
+              limitSeconds: runLimitSeconds(
+                options.timeoutSeconds ?? NIX_TIMEOUT_SECONDS,
+                missing.length,
+                options.narBytes,
+              ),
+            }),
         // nix prints "copying path '/nix/store/...' to '...'" as it starts each path.
         onStderrLine: (line) => {
           if (line.startsWith("copying path ")) options.onProgress?.(++done, paths.length);

@@ -9,14 +9,21 @@ import { scrubSecrets } from "./secrets.js";
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching the escape character is the point
 const ANSI_ESCAPE = /\x1b\[[0-9;?]*[A-Za-z]/g;
 
-/** The last few meaningful lines, without colour codes or Nix's warnings, joined with ` / `. */
+/** What is quoted at most: a message, the state file and the journal have no use for more. */
+const MAX_QUOTE = 400;
+
+/**
+ * The last few meaningful lines, without colour codes or Nix's warnings, joined
+ * with ` / `; their end only, if longer than a quote may be (one line can be megabytes).
+ */
 export function lastLines(text: string, count = 3): string {
-  return scrubSecrets(text.replace(ANSI_ESCAPE, ""))
+  const lines = scrubSecrets(text.replace(ANSI_ESCAPE, ""))
     .split("\n")
     .map((line) => line.trim())
     .filter((line) => line && !line.startsWith("warning:"))
     .slice(-count)
     .join(" / ");
+  return lines.length > MAX_QUOTE ? `...${lines.slice(3 - MAX_QUOTE)}` : lines;
 }
 
 /**
@@ -31,5 +38,5 @@ export function errorSummary(text: string): string {
     .map((line) => line.replace(/^error:\s*/, ""))
     .filter(Boolean);
   const summary = errors.length > 0 ? errors.slice(0, 2).join(" / ") : lastLines(text);
-  return summary.length > 400 ? `${summary.slice(0, 397)}...` : summary;
+  return summary.length > MAX_QUOTE ? `${summary.slice(0, MAX_QUOTE - 3)}...` : summary;
 }

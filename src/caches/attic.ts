@@ -62,6 +62,7 @@ export class AtticCache extends BulkQueryCache<AtticCacheConfig> {
         env: { ...baseEnvironment(), XDG_CONFIG_HOME: home },
         cacheName: this.name,
         doing: `attic push of ${chunk.length} paths`,
+        timeoutSeconds: this.config.timeoutSeconds,
         ...(signal ? { signal } : {}),
       }));
     } finally {

@@ -49,6 +49,7 @@ export class CachixCache extends BulkQueryCache<CachixCacheConfig> {
       env,
       cacheName: this.name,
       doing: `cachix push of ${chunk.length} paths`,
+      timeoutSeconds: this.config.timeoutSeconds,
       ...(signal ? { signal } : {}),
     }));
   }

@@ -9,7 +9,8 @@ import { constants } from "node:fs";
 import { access } from "node:fs/promises";
 import { delimiter, join } from "node:path";
 import { GenpushError } from "../errors.js";
-import { NixCommandFailed } from "../nix.js";
+import { formatBytes } from "../format.js";
+import { boundedRun, CHILD_BOUNDS, NixCommandFailed, runLimitSeconds } from "../nix.js";
 import type { PathInfo } from "../path-info.js";
 import { lastLines } from "../process-output.js";
 import { RetryableError, type RetryOptions, withRetry } from "../retry.js";
@@ -58,6 +59,8 @@ export interface ClientRun {
   env: NodeJS.ProcessEnv;
   cacheName: string;
   doing: string;
+  /** The cache's timeoutSeconds: with the run's paths and bytes, its time limit (runLimitSeconds). */
+  timeoutSeconds: number;
   signal?: AbortSignal;
 }
 
@@ -73,26 +76,41 @@ export async function uploadInChunks(
   chunkRun: (chunk: StorePath[]) => ClientRun,
 ): Promise<void> {
   for (let done = 0; done < paths.length; ) {
-    const chunk = paths.slice(done, done + chunkSize).map((info) => info.path);
-    await withRetry(() => runClient(chunkRun(chunk)), retry);
+    const chunk = paths.slice(done, done + chunkSize);
+    const narBytes = chunk.reduce((sum, info) => sum + info.narSize, 0);
+    const run = chunkRun(chunk.map((info) => info.path));
+    const limitSeconds = runLimitSeconds(run.timeoutSeconds, chunk.length, narBytes);
+    await withRetry(() => runClient(run, limitSeconds), retry);
     done += chunk.length;
     events.onProgress?.(done, paths.length);
   }
 }
 
-export async function runClient(run: ClientRun): Promise<void> {
+/** One run of a client, stopped after `limitSeconds` or once it has printed too much (CHILD_BOUNDS). */
+export async function runClient(run: ClientRun, limitSeconds: number): Promise<void> {
   const { ExecaError, execa } = await import("execa");
   try {
     await execa(run.file, run.args, {
       env: run.env,
       extendEnv: false,
       stdin: "ignore",
+      ...boundedRun(limitSeconds),
       ...(run.signal ? { cancelSignal: run.signal } : {}),
     });
   } catch (error) {
     if (!(error instanceof ExecaError)) throw error;
     const output = lastLines(`${error.stderr ?? ""}\n${error.stdout ?? ""}`);
-    const message = `cache ${run.cacheName}: ${run.doing} failed: ${output || `exit code ${error.exitCode}`}`;
+    const where = `cache ${run.cacheName}: ${run.doing}`;
+    if (error.timedOut) {
+      throw new RetryableError(`${where} did not finish within ${limitSeconds} s${output ? `: ${output}` : ""}`);
+    }
+    if (error.isMaxBuffer) {
+      const limit = formatBytes(CHILD_BOUNDS.outputBytes);
+      throw new GenpushError(`${where} printed more than ${limit} and was stopped${output ? `: ${output}` : ""}`, {
+        hint: "another try would print as much again; run the client by hand to see what it says",
+      });
+    }
+    const message = `${where} failed: ${output || `exit code ${error.exitCode}`}`;
     if (permanent(output)) {
       throw new GenpushError(message, { hint: "check the token file configured for this cache" });
     }
@@ -106,6 +124,8 @@ export async function runClient(run: ClientRun): Promise<void> {
  */
 export function nixFailure(error: unknown, cacheName: string): unknown {
   if (!(error instanceof GenpushError)) return error;
+  // A run stopped at its time limit.
+  if (error instanceof RetryableError) return new RetryableError(`cache ${cacheName}: ${error.message}`);
   // Nix says only this when the server refused it nix-cache-info (401/403) or has none (404).
   const unreadable = /does not appear to be a binary cache/.test(error.message)
     ? " (Nix could not read its nix-cache-info: a wrong URL, or credentials refused)"

@@ -6,20 +6,23 @@
 // genpush started, except CACHIX_AUTH_TOKEN / CACHIX_SIGNING_KEY of the cachix client itself.
 // And a secret file readable by others yields a warning naming it and the chmod to run.
 // Then a cache whose error pages echo the Authorization header, written to by `nix copy` with
-// a netrc credential: the credential in no form anywhere genpush writes.
+// a netrc credential: the credential in no form anywhere genpush writes. And the clients'
+// bounds, which keep a hostile client or server from holding genpush: an upload the server
+// never answers, and a client that never stops printing.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { chmodSync, lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { startAtticServer } from "../integration/fakes/attic-server.js";
+import { FakeAtticServer, startAtticServer } from "../integration/fakes/attic-server.js";
 import { startCachixServer } from "../integration/fakes/cachix-server.js";
+import type { Incoming, Reply } from "../integration/fakes/http-fake.js";
 import { installStandin } from "../integration/fakes/standins.js";
 import { secretFile, token } from "../integration/fakes/util.js";
 import { explain, runGenpush } from "../integration/harness/cli.js";
 import { scenario } from "../integration/harness/fixture.js";
 import { tempDir } from "../integration/harness/nix.js";
-import { leakyClients, startEchoingCache } from "./lib/leaky.js";
+import { chattyClient, leakyClients, startEchoingCache } from "./lib/leaky.js";
 import { Ledger, summary } from "./lib/ledger.js";
 import { type ProcInfo, startGenpush, watchChildren } from "./lib/proc.js";
 
@@ -200,4 +203,75 @@ test("a cache that echoes the Authorization header to nix copy: the netrc creden
       .map(([form]) => `${where}: the ${form}`),
   );
   assert.deepEqual(leaks, []);
+});
+
+/** The fake Attic, holding every upload unanswered. */
+class SilentUploads extends FakeAtticServer {
+  held = 0;
+  protected override route(req: Incoming): Reply | Promise<Reply> {
+    if (req.method !== "PUT") return super.route(req);
+    this.held++;
+    return new Promise<Reply>(() => {});
+  }
+}
+
+test("an upload the cache never answers, a client that never stops printing: each run stopped at its bound", async (t) => {
+  const s = await scenario({ paths: 6, changed: 2 });
+  const secret = token();
+  // Queries are answered; an upload is read and never answered. The stand-in attic has no
+  // time-out of its own: only genpush's bound ends its run.
+  const attic = await new SilentUploads({ cache: "fort-arm", token: secret }).start();
+  t.after(async () => {
+    await attic.stop();
+    await s.destroy();
+  });
+  const standin = installStandin("attic");
+  const cache = {
+    name: "arm",
+    type: "attic",
+    systems: ["x86_64-linux"],
+    endpoint: attic.url,
+    cache: "fort-arm",
+    tokenFile: secretFile(secret),
+    atticPath: standin.path,
+    timeoutSeconds: 1,
+  };
+  s.config.caches = [cache];
+  const config = s.configFile();
+  s.switchTo(0);
+
+  const started = Date.now();
+  const hung = await runGenpush(["push", "--json"], { config });
+  const ms = Date.now() - started;
+  assert.equal(hung.code, 1, explain(hung));
+  const [result] = hung.json.results;
+  const said = /cache arm: attic push of 6 paths did not finish within (\d+) s/.exec(result.error.message);
+  assert.ok(said, explain(hung));
+  // 5 timeoutSeconds, 0.1 s a path, the NAR bytes at 64 KiB/s.
+  const limit = Math.ceil(5 * 1 + 6 * 0.1 + result.narBytes / (64 * 1024));
+  assert.equal(Number(said[1]), limit);
+  const tries = attic.held;
+  assert.ok(tries >= 1, "an upload was held");
+  // Each try: its limit, SIGTERM's grace; between tries at most 0.5 + 1 + 2 + 4 s; and a start.
+  const bound = tries * (limit + 5) * 1000 + 7_500 + 15_000;
+  assert.ok(ms >= limit * 1000 && ms < bound, `ended after ${ms} ms, ${tries} tries, bound ${bound} ms`);
+  t.diagnostic(`hung upload: stopped after ${ms} ms (${tries} tries of at most ${limit} s)`);
+
+  // A client that prints without end is stopped at 16 MiB, long before its time limit; what
+  // is quoted of it is its end, a few hundred characters.
+  const chattyAttic = chattyClient();
+  Object.assign(cache, { atticPath: chattyAttic.path });
+  const chatty = await runGenpush(["push", "--json"], { config: s.configFile() });
+  assert.equal(chatty.code, 1, explain(chatty));
+  const { message } = chatty.json.results[0].error;
+  assert.match(
+    message,
+    /^cache arm: attic push of 6 paths printed more than 16 MiB and was stopped: \.\.\.[a-z ]*progress/,
+  );
+  assert.ok(message.length < 600, `quoted ${message.length} characters`);
+  assert.ok(chatty.stderr.length < 10_000, `printed ${chatty.stderr.length} characters on stderr`);
+  // What it printed beyond what genpush read is what the pipe and its own stream buffer held.
+  const printed = chattyAttic.printed();
+  assert.ok(printed > 16 << 20 && printed < 20 << 20, `the client printed ${printed} bytes before it was stopped`);
+  t.diagnostic(`chatty client: stopped after printing ${printed} bytes`);
 });

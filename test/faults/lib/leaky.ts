@@ -2,9 +2,10 @@
 // does (the token file named in $XDG_CONFIG_HOME/attic/config.toml) and a `cachix` that takes
 // CACHIX_AUTH_TOKEN and CACHIX_SIGNING_KEY; both print them in an error, as a server echoing a
 // refused token would, and fail. genpush quotes what a client says: only ever scrubbed.
-// And a binary cache that does echo: every upload refused with the request's Authorization
-// header in the error body, which Nix quotes in its own error.
-import { chmodSync, writeFileSync } from "node:fs";
+// An `attic` that prints without end, as a client stuck in a loop might. And a binary cache
+// that does echo: every upload refused with the request's Authorization header in the error
+// body, which Nix quotes in its own error.
+import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { Socket } from "node:net";
 import { join } from "node:path";
@@ -28,6 +29,36 @@ process.stdout.write("using signing key " + key + "\\n");
 process.stderr.write("Error: 401 Unauthorized: CACHIX_AUTH_TOKEN=" + token + " is not valid\\n");
 process.exit(1);
 `;
+
+const CHATTY = `#!/usr/bin/env node
+const fs = require("node:fs");
+const line = "progress ".repeat(100000) + "\\n";
+let written = 0;
+// How much it had printed when stopped (a signal, or its stdout closed): next to itself.
+const stopped = () => {
+  fs.writeFileSync(__filename.replace(/attic$/, "printed"), String(written));
+  process.exit(1);
+};
+process.on("SIGTERM", stopped);
+process.stdout.on("error", stopped);
+const more = () => {
+  do written += line.length; while (process.stdout.write(line));
+  process.stdout.once("drain", more);
+};
+more();
+`;
+
+/**
+ * An `attic` that never stops printing (lines of about 1 MB); stopped (SIGTERM, or its stdout
+ * closed), it writes how many bytes it had handed to its stdout to `printed` beside it.
+ */
+export function chattyClient(): { path: string; printed(): number } {
+  const dir = tempDir("genpush-chatty-");
+  const path = join(dir, "attic");
+  writeFileSync(path, CHATTY);
+  chmodSync(path, 0o755);
+  return { path, printed: () => Number(readFileSync(join(dir, "printed"), "utf8")) };
+}
 
 export function leakyClients(): { attic: string; cachix: string } {
   const dir = tempDir("genpush-leaky-");

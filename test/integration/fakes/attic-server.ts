@@ -52,7 +52,7 @@ export class FakeAtticServer extends FakeHttpServer {
     return { code: status, error, message: MESSAGES[error] ?? error };
   }
 
-  protected route(req: Incoming): Reply {
+  protected route(req: Incoming): Reply | Promise<Reply> {
     const path = req.url.pathname;
     const config = /^\/_api\/v1\/cache-config\/([^/]+)$/.exec(path);
     if (config && req.method === "GET") return this.denied(req, decodeURIComponent(config[1] ?? "")) ?? this.config();
