@@ -1,13 +1,48 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { once } from "node:events";
+import { mkdirSync, mkdtempSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { createInterface } from "node:readline";
+import { describe, it, type TestContext } from "node:test";
 import { lockProfile } from "../../src/lock.js";
 
 const fresh = () => mkdtempSync(join(tmpdir(), "genpush-lock-"));
+const lockFile = (dir: string) => join(dir, "locks", "p.lock");
+
+/** Writes STATE/locks/p.lock as another process would have left it. */
+function leaveLock(dir: string, text: string, ageMs = 0): void {
+  mkdirSync(join(dir, "locks"), { recursive: true });
+  writeFileSync(lockFile(dir), text);
+  if (ageMs > 0) {
+    const then = new Date(Date.now() - ageMs);
+    utimesSync(lockFile(dir), then, then);
+  }
+}
+
+/** Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot. */
+function startOf(pid: number): string {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? "";
+}
+
+const bootId = () => readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+
+/** A live process that has nothing to do with genpush, killed at the end of the test. */
+async function unrelated(t: TestContext): Promise<number> {
+  const child = spawn("sleep", ["60"], { stdio: "ignore" });
+  t.after(() => child.kill());
+  await once(child, "spawn");
+  return child.pid ?? 0;
+}
+
+/** The pid of a process that has exited. */
+async function deadPid(): Promise<number> {
+  const child = spawn("true");
+  await once(child, "exit");
+  return child.pid ?? 0;
+}
 
 describe("lock: one genpush per profile", () => {
   it("a second locker waits until the first releases", async () => {
@@ -30,10 +65,7 @@ describe("lock: one genpush per profile", () => {
 
   it("takes over a lock left by a killed process", async () => {
     const dir = fresh();
-    const child = spawn(process.execPath, ["-e", ""]);
-    await new Promise((resolve) => child.once("exit", resolve));
-    await mkdir(join(dir, "locks"), { recursive: true });
-    writeFileSync(join(dir, "locks", "p.lock"), `${child.pid}\n`);
+    leaveLock(dir, `${await deadPid()}\n`);
     const lock = await lockProfile(dir, "p", { timeoutMs: 1000 });
     await lock.release();
   });
@@ -44,5 +76,59 @@ describe("lock: one genpush per profile", () => {
     const b = await lockProfile(dir, "b", { timeoutMs: 100 });
     await a.release();
     await b.release();
+  });
+});
+
+describe("lock: a live pid is not enough (pids are reused after a crash or a reboot)", () => {
+  it("takes over a lock naming a live process with another start time", async (t) => {
+    const dir = fresh();
+    const pid = await unrelated(t);
+    leaveLock(dir, `${JSON.stringify({ pid, start: "1", boot: bootId() })}\n`);
+    await (await lockProfile(dir, "p", { timeoutMs: 1000 })).release();
+  });
+
+  it("takes over a lock from another boot, even naming a live process with that start time", async (t) => {
+    const dir = fresh();
+    const pid = await unrelated(t);
+    const other = "00000000-0000-4000-8000-000000000000";
+    leaveLock(dir, `${JSON.stringify({ pid, start: startOf(pid), boot: other })}\n`);
+    await (await lockProfile(dir, "p", { timeoutMs: 1000 })).release();
+  });
+
+  it("takes over a lock naming a zombie (exited, not yet reaped)", async (t) => {
+    // sh becomes `sleep 60`, which never reaps its child `sleep 0`.
+    const parent = spawn("sh", ["-c", "sleep 0 & echo $!; exec sleep 60"], { stdio: ["ignore", "pipe", "ignore"] });
+    t.after(() => parent.kill());
+    const [line] = await once(createInterface({ input: parent.stdout }), "line");
+    const zombie = Number(line);
+    while (!/\) Z /.test(readFileSync(`/proc/${zombie}/stat`, "utf8")))
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    const dir = fresh();
+    leaveLock(dir, `${zombie}\n`);
+    await (await lockProfile(dir, "p", { timeoutMs: 1000 })).release();
+  });
+
+  it("an earlier genpush's lock (just a pid) naming a process started after it was written is taken over", async (t) => {
+    const dir = fresh();
+    leaveLock(dir, `${await unrelated(t)}\n`, 60_000);
+    await (await lockProfile(dir, "p", { timeoutMs: 1000 })).release();
+  });
+
+  it("an earlier genpush's lock naming a process that was running when it was written is waited for", async (t) => {
+    const dir = fresh();
+    const pid = await unrelated(t);
+    leaveLock(dir, `${pid}\n`);
+    await assert.rejects(
+      lockProfile(dir, "p", { timeoutMs: 300 }),
+      new RegExp(`locked by another genpush \\(pid ${pid}\\)`),
+    );
+  });
+
+  it("an unreadable lock is waited for while it may still be being written, and taken over once old", async () => {
+    const dir = fresh();
+    leaveLock(dir, "");
+    await assert.rejects(lockProfile(dir, "p", { timeoutMs: 300 }), /locked by another genpush \(pid unknown\)/);
+    leaveLock(dir, "", 60_000);
+    await (await lockProfile(dir, "p", { timeoutMs: 1000 })).release();
   });
 });
