@@ -20,6 +20,7 @@ import { type Lock, lockProfile } from "./lock.js";
 import { type Plan, route } from "./plan.js";
 import { currentGeneration, type Generation, profileDirectoryQuiet } from "./profiles.js";
 import { cacheState, HELD_LIMIT, type ProfileState, readState, writeState } from "./state.js";
+import { claimStateDir } from "./state-dir.js";
 import { hashPart } from "./store-path.js";
 
 export type PushStatus = "pushed" | "up-to-date" | "planned" | "failed";
@@ -68,6 +69,8 @@ export interface PushContext {
 const MAX_ROUNDS = 10;
 
 export async function pushProfile(ctx: PushContext, profile: ProfileConfig): Promise<ProfileOutcome> {
+  // Before the lock creates locks/ in it: a directory that is not genpush's is a usage error (exit 2).
+  await claimStateDir(ctx.config.stateDir);
   let lock: Lock;
   try {
     lock = await lockProfile(ctx.config.stateDir, profile.name, {

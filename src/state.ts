@@ -9,6 +9,7 @@ import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "./atomic-file.js";
 import { GenpushError } from "./errors.js";
+import { checkStateDir } from "./state-dir.js";
 import { isStorePath, type StorePath } from "./store-path.js";
 
 export const STATE_VERSION = 1;
@@ -64,7 +65,9 @@ export function emptyState(profile: string): ProfileState {
   return { version: STATE_VERSION, profile, caches: {} };
 }
 
+/** Throws a UsageError for a state directory that is not genpush's (state-dir.ts); anything else is a `problem`. */
 export async function readState(stateDir: string, profile: string): Promise<LoadedState> {
+  await checkStateDir(stateDir);
   const file = stateFile(stateDir, profile);
   const unusable = (why: string): LoadedState => ({
     state: emptyState(profile),

@@ -1,10 +1,12 @@
 // Bad configuration: exit 2, a message that names the key (or the YAML line), and
 // nothing attempted against the cache even though there is a generation to push.
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { test } from "node:test";
 import { explain, runGenpush, writeConfig } from "./harness/cli.js";
 import { type Scenario, scenario } from "./harness/fixture.js";
+import { tempDir } from "./harness/nix.js";
 
 /** A scenario with a generation ready to push, so a CLI that ignored the error would act. */
 async function ready(t: { after: (fn: () => Promise<void>) => void }): Promise<Scenario> {
@@ -124,5 +126,28 @@ test("a password in the store URL: refused by every command, and said nowhere", 
     assert.ok(!`${r.stdout}${r.stderr}`.includes(password), `the password was repeated\n${explain(r)}`);
   }
   assert.equal(existsSync(s.stateDir), false, "no state written");
+  await assertNothingAttempted(s);
+});
+
+test("a state directory in use for something else: push and status refuse it and create nothing in it", async (t) => {
+  const s = await ready(t);
+  const etc = tempDir("genpush-etc-");
+  for (const name of ["passwd", "hosts", "profile"]) writeFileSync(join(etc, name), `${name}\n`);
+  s.config.stateDir = etc;
+  const file = s.configFile();
+  for (const args of [
+    ["push", "--json"],
+    ["push", "--dry-run"],
+    ["status", "--json"],
+  ]) {
+    const r = await runGenpush(args, { config: file });
+    assert.equal(r.code, 2, explain(r));
+    assert.ok(
+      r.stderr.includes(`state directory ${etc} is not genpush's: it holds hosts, passwd, profile`),
+      explain(r),
+    );
+    assert.match(r.stderr, /hint: set stateDir to a directory of genpush's own/, explain(r));
+  }
+  assert.deepEqual(readdirSync(etc).sort(), ["hosts", "passwd", "profile"], "nothing created in it");
   await assertNothingAttempted(s);
 });

@@ -60,7 +60,7 @@ describe("state: written atomically", () => {
   it("a state file that is a link is not followed: reported without its target's content, and replaced", async () => {
     const dir = fresh();
     await mkdir(join(dir, "profiles"), { recursive: true });
-    const target = join(dir, "shadow");
+    const target = join(fresh(), "shadow");
     writeFileSync(target, "root:$6$SECRETHASH:19000:0:99999:7:::\n");
     symlinkSync(target, stateFile(dir, "p"));
     const loaded = await readState(dir, "p");
