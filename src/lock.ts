@@ -13,10 +13,20 @@
  * the start time alone tells then. Where /proc hides the process (hidepid),
  * that the pid exists is all there is to know. A lock of an earlier genpush
  * holds just a pid: that process wrote it only if it had started by then.
+ *
+ * Taking over must let exactly one in, and a release must remove only its own
+ * lock. A lock file appears whole: a hard link to a fully written temp file
+ * (link() fails when the lock exists). It is removed only by its holder, after
+ * checking it is still its own, or by the one process that claimed that stale
+ * file by creating NAME.lock.<its token> the same way (an earlier genpush's
+ * lock has no token: its inode number stands in). The claimant removes the lock
+ * only if it is still the very file judged stale (same inode, same text).
+ * A claim left by a killed process is stale in turn, and taken over alike.
  */
-import { mkdir, open, readFile, rm } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { link, mkdir, open, readdir, readFile, unlink, writeFile } from "node:fs/promises";
 import { uptime } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { GenpushError } from "./errors.js";
 
 export interface Lock {
@@ -33,12 +43,22 @@ interface Holder {
   pid: number;
   start?: string | undefined;
   boot?: string | undefined;
+  /** names this lock among all others: a stale one's claim is named after it */
+  token?: string | undefined;
 }
 
-/** A lock file as read: its holder (none when the text names none) and when it was written. */
+/** A lock file as read: its holder (none when the text names none), and what tells this file from a later one. */
 interface LockFile {
   holder: Holder | undefined;
+  text: string;
+  ino: number;
   mtimeMs: number;
+}
+
+/** This process, trying to lock: its token, and the temp file naming it that it links into place. */
+interface Claimant {
+  token: string;
+  temp: string;
 }
 
 const POLL_MS = 200;
@@ -50,63 +70,107 @@ const START_SLACK_MS = 2000;
 export async function lockProfile(stateDir: string, profile: string, options: LockOptions): Promise<Lock> {
   const dir = join(stateDir, "locks");
   const file = join(dir, `${profile}.lock`);
-  const me: Holder = {
-    pid: process.pid,
-    start: (await procStat(process.pid))?.start,
-    boot: await bootId(),
-  };
-  const deadline = Date.now() + options.timeoutMs;
-  let told = false;
-  for (;;) {
-    try {
-      if (await create(dir, file, me)) return { release: () => rm(file, { force: true }) };
-    } catch (error) {
-      await rm(file, { force: true });
-      const code = (error as NodeJS.ErrnoException).code;
-      const why = code === "ENOSPC" || code === "EDQUOT" ? "the file system is full" : (error as Error).message;
-      throw new GenpushError(`cannot take the lock ${file}: ${why}`, {
-        hint: `free space in ${stateDir}; the generation stays pending`,
-      });
+  const token = randomBytes(8).toString("hex");
+  const me = { pid: process.pid, start: (await procStat(process.pid))?.start, boot: await bootId(), token };
+  const claimant: Claimant = { token, temp: join(dir, `.${profile}.lock.${token}`) };
+  try {
+    await mkdir(dir, { recursive: true });
+    await writeFile(claimant.temp, `${JSON.stringify(me)}\n`, { mode: 0o644 });
+    const deadline = Date.now() + options.timeoutMs;
+    let told = false;
+    for (;;) {
+      if (await linked(claimant.temp, file)) {
+        // Housekeeping, with the lock held: a failure here must not cost the lock.
+        await sweep(dir, profile, claimant).catch(() => {});
+        return { release: () => removeIfOurs(file, token) };
+      }
+      const found = await readLock(file);
+      if (!found) continue;
+      const live = await isLive(found);
+      if (!live && (await removeStale(file, found, claimant))) continue;
+      // Live, or stale and another process is taking it over: wait.
+      const owner = found.holder?.pid;
+      if (Date.now() >= deadline) {
+        throw new GenpushError(
+          `profile ${profile} is locked by another genpush (pid ${owner ?? "unknown"}) for over ${Math.round(options.timeoutMs / 1000)}s`,
+          { hint: "let it finish (see `genpush status`), or stop it; the work stays pending" },
+        );
+      }
+      if (!told && live && owner !== undefined) {
+        options.onWait?.(owner);
+        told = true;
+      }
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }
-    const found = await readLock(file);
-    if (!found) continue;
-    if (!(await isLive(found))) {
-      await rm(file, { force: true });
-      continue;
-    }
-    const owner = found.holder?.pid;
-    if (Date.now() >= deadline) {
-      throw new GenpushError(
-        `profile ${profile} is locked by another genpush (pid ${owner ?? "unknown"}) for over ${Math.round(options.timeoutMs / 1000)}s`,
-        {
-          hint: "let it finish (see `genpush status`), or stop it; the work stays pending",
-        },
-      );
-    }
-    if (!told && owner !== undefined) {
-      options.onWait?.(owner);
-      told = true;
-    }
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  } catch (error) {
+    if (error instanceof GenpushError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    const full = code === "ENOSPC" || code === "EDQUOT";
+    throw new GenpushError(
+      `cannot take the lock ${file}: ${full ? "the file system is full" : (error as Error).message}`,
+      {
+        hint: `${full ? "free space in" : "check the permissions of"} ${stateDir}; the generation stays pending`,
+      },
+    );
+  } finally {
+    // Held, the lock is the same file under its own name; and a temp file left behind is swept later.
+    await unlink(claimant.temp).catch(() => {});
   }
 }
 
-/** Creates the lock naming us; false when another process holds it. */
-async function create(dir: string, file: string, me: Holder): Promise<boolean> {
-  await mkdir(dir, { recursive: true });
-  let handle: Awaited<ReturnType<typeof open>>;
+/** Links `temp` to `target`; false when `target` exists. */
+async function linked(temp: string, target: string): Promise<boolean> {
   try {
-    handle = await open(file, "wx", 0o644);
+    await link(temp, target);
+    return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
     throw error;
   }
+}
+
+/**
+ * Removes the stale lock (or claim) at `path` if it is still the file judged stale;
+ * false when another process has claimed it and is at it.
+ */
+async function removeStale(path: string, stale: LockFile, claimant: Claimant): Promise<boolean> {
+  const claim = `${path}.${stale.holder?.token ?? `i${stale.ino}`}`;
+  if (!(await linked(claimant.temp, claim))) {
+    const other = await readLock(claim);
+    if (other && (await isLive(other))) return false;
+    // Gone already, or its claimant was killed at it.
+    if (other) await removeStale(claim, other, claimant);
+    return true;
+  }
   try {
-    await handle.writeFile(`${JSON.stringify(me)}\n`);
+    const now = await readLock(path);
+    if (now && now.ino === stale.ino && now.text === stale.text) await unlinkQuiet(path);
   } finally {
-    await handle.close();
+    await removeIfOurs(claim, claimant.token);
   }
   return true;
+}
+
+/** Temp files and claims of killed genpush runs, left in the lock directory. */
+async function sweep(dir: string, profile: string, claimant: Claimant): Promise<void> {
+  const leftover = new RegExp(`^\\.?${profile.replaceAll(".", "\\.")}\\.lock(\\.([0-9a-f]{16}|i\\d+))+$`);
+  for (const name of await readdir(dir)) {
+    if (!leftover.test(name) || name === basename(claimant.temp)) continue;
+    const found = await readLock(join(dir, name));
+    if (found && !(await isLive(found))) await removeStale(join(dir, name), found, claimant);
+  }
+}
+
+async function removeIfOurs(path: string, token: string): Promise<void> {
+  if ((await readLock(path))?.holder?.token === token) await unlinkQuiet(path);
+}
+
+async function unlinkQuiet(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+  }
 }
 
 /** The lock file, read and stat'ed through one handle (the same file); undefined when there is none. */
@@ -119,8 +183,9 @@ async function readLock(path: string): Promise<LockFile | undefined> {
     throw error;
   }
   try {
-    const { mtimeMs } = await handle.stat();
-    return { holder: parseHolder(await handle.readFile("utf8")), mtimeMs };
+    const { ino, mtimeMs } = await handle.stat();
+    const text = await handle.readFile("utf8");
+    return { holder: parseHolder(text), text, ino, mtimeMs };
   } finally {
     await handle.close();
   }
@@ -136,7 +201,9 @@ function parseHolder(text: string): Holder | undefined {
     const json = JSON.parse(text);
     if (!Number.isSafeInteger(json?.pid) || json.pid <= 0) return undefined;
     const str = (v: unknown) => (typeof v === "string" ? v : undefined);
-    return { pid: json.pid, start: str(json.start), boot: str(json.boot) };
+    // A token becomes part of a file name: only what genpush writes.
+    const token = /^[0-9a-f]{16}$/.test(json.token) ? json.token : undefined;
+    return { pid: json.pid, start: str(json.start), boot: str(json.boot), token };
   } catch {
     return undefined;
   }

@@ -1,11 +1,21 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdirSync, mkdtempSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { describe, it, type TestContext } from "node:test";
+import { fileURLToPath } from "node:url";
 import { lockProfile } from "../../src/lock.js";
 
 const fresh = () => mkdtempSync(join(tmpdir(), "genpush-lock-"));
@@ -70,6 +80,16 @@ describe("lock: one genpush per profile", () => {
     await lock.release();
   });
 
+  it("leaves nothing behind once released, nor what killed runs left: a claim on a stale lock, a temp file", async () => {
+    const dir = fresh();
+    leaveLock(dir, `${await deadPid()}\n`);
+    const killed = async (token: string) => `${JSON.stringify({ pid: await deadPid(), token })}\n`;
+    writeFileSync(`${lockFile(dir)}.i${statSync(lockFile(dir)).ino}`, await killed("1111111111111111"));
+    writeFileSync(join(dir, "locks", ".p.lock.2222222222222222"), await killed("2222222222222222"));
+    await (await lockProfile(dir, "p", { timeoutMs: 1000 })).release();
+    assert.deepEqual(readdirSync(join(dir, "locks")), []);
+  });
+
   it("profiles lock independently", async () => {
     const dir = fresh();
     const a = await lockProfile(dir, "a", { timeoutMs: 100 });
@@ -130,5 +150,82 @@ describe("lock: a live pid is not enough (pids are reused after a crash or a reb
     await assert.rejects(lockProfile(dir, "p", { timeoutMs: 300 }), /locked by another genpush \(pid unknown\)/);
     leaveLock(dir, "", 60_000);
     await (await lockProfile(dir, "p", { timeoutMs: 1000 })).release();
+  });
+});
+
+/** A genpush-like process that takes the lock on every line it reads (`DIR LOG`) and logs its stay. */
+function startLocker(): { child: ChildProcess; next(): Promise<string> } {
+  const lockModule = fileURLToPath(new URL("../../src/lock.ts", import.meta.url));
+  const code = `
+    import { appendFileSync } from "node:fs";
+    import { createInterface } from "node:readline";
+    import { lockProfile } from ${JSON.stringify(lockModule)};
+    console.log("ready");
+    for await (const line of createInterface({ input: process.stdin })) {
+      const [dir, log] = line.split(" ");
+      const lock = await lockProfile(dir, "p", { timeoutMs: 20000 });
+      appendFileSync(log, "enter " + process.pid + "\\n");
+      await new Promise((ok) => setTimeout(ok, 50));
+      appendFileSync(log, "leave " + process.pid + "\\n");
+      await lock.release();
+      console.log("done");
+    }`;
+  const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
+  return { child, next: async () => String((await lines.next()).value) };
+}
+
+/** Who held the lock when two did at once, from a log of enter/leave lines. */
+function overlaps(log: string): string[] {
+  const found: string[] = [];
+  let holder: string | undefined;
+  let enters = 0;
+  for (const [what, pid] of log
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => l.split(" "))) {
+    if (what === "enter") {
+      enters++;
+      if (holder !== undefined) found.push(`${pid} entered while ${holder} held it`);
+      holder = pid;
+    } else if (holder === pid) holder = undefined;
+  }
+  if (enters !== 4) found.push(`${enters} of 4 lockers entered`);
+  return found;
+}
+
+describe("lock: taking over a stale lock lets exactly one in", () => {
+  it("4 processes at once against a lock naming a dead pid, 10 times: never two holders", async (t) => {
+    const lockers = Array.from({ length: 4 }, startLocker);
+    t.after(() => {
+      for (const l of lockers) l.child.kill();
+    });
+    for (const l of lockers) assert.equal(await l.next(), "ready");
+    const bad: string[] = [];
+    for (let trial = 0; trial < 10; trial++) {
+      const dir = fresh();
+      const log = join(dir, "log");
+      const pid = await deadPid();
+      // An earlier genpush's lock and one of this version's: the two ways a stale lock is named.
+      leaveLock(dir, trial % 2 ? `${pid}\n` : `${JSON.stringify({ pid, start: "1", token: "0123456789abcdef" })}\n`);
+      for (const l of lockers) l.child.stdin?.write(`${dir} ${log}\n`);
+      for (const l of lockers) assert.equal(await l.next(), "done");
+      for (const problem of overlaps(readFileSync(log, "utf8"))) bad.push(`trial ${trial + 1}: ${problem}`);
+      assert.deepEqual(readdirSync(join(dir, "locks")), [], "nothing left behind");
+    }
+    assert.deepEqual(bad, []);
+  });
+
+  it("release leaves alone a lock that another process has taken over", async () => {
+    const dir = fresh();
+    const lock = await lockProfile(dir, "p", { timeoutMs: 1000 });
+    // As another genpush would have, having judged ours stale: a whole new file in its place.
+    const theirs = `${JSON.stringify({ pid: process.ppid, start: startOf(process.ppid), token: "fedcba9876543210" })}\n`;
+    writeFileSync(`${lockFile(dir)}.new`, theirs);
+    renameSync(`${lockFile(dir)}.new`, lockFile(dir));
+    await lock.release();
+    assert.equal(readFileSync(lockFile(dir), "utf8"), theirs);
   });
 });
