@@ -4,11 +4,12 @@
  * `--`, so no value can be taken for an option.
  */
 import { createInterface } from "node:readline";
+import { MIN_UPLOAD_BYTES_PER_SECOND } from "./bounds.js";
 import { GenpushError } from "./errors.js";
 import { formatBytes } from "./format.js";
 import { type PathInfoResult, parsePathInfoJson } from "./path-info.js";
 import { errorSummary } from "./process-output.js";
-import { RetryableError } from "./retry.js";
+import { BUDGET_PER_TIMEOUT, RetryableError } from "./retry.js";
 import { parseStorePath, type StorePath } from "./store-path.js";
 
 const NEW_CLI = ["--extra-experimental-features", "nix-command"];
@@ -21,22 +22,24 @@ const NIX_TIMEOUT_SECONDS = 300;
  * The bounds of every child process that waits on a cache (`nix copy`,
  * `nix-store --store URI`, attic, cachix). Nix's time-outs (connect-timeout,
  * stalled-download-timeout) and the clients' own end a connection with no byte
- * moving, but not one a server keeps alive a byte at a time, nor a client
- * stuck by itself: so each run is also stopped at a wall-clock limit that no
- * working run reaches, made of
- * - `timeouts` times the cache's timeoutSeconds, for starting, connecting and
- *   the requests any run makes: at the default 30 s, two minutes and one more
- *   request's time; a cache set to give up fast is given up on fast;
+ * moving, but not one a server keeps alive a byte at a time (a PUT answered a
+ * byte at a time held `nix copy` with stalled-download-timeout 1 until it was
+ * killed), nor a client stuck by itself. `nix copy` is ended by the signal its
+ * caller gives it: the try's, which the operation's retry budget (src/retry.ts)
+ * aborts. Every other such run is stopped at a wall-clock limit of its own that
+ * no working run reaches, made of
+ * - an operation's budget and one more request time-out: `BUDGET_PER_TIMEOUT`
+ *   + 1 times the cache's timeoutSeconds (150 s at the default 30 s), for
+ *   starting, connecting and the requests any run makes; a cache set to give
+ *   up fast is given up on fast;
  * - a round trip per path: `nix-store --check-validity` asks one path after another;
- * - the NAR bytes at 64 KiB/s (512 kbit/s, a poor residential uplink): a
- *   server that takes them slower than that is not worth waiting for.
- * What such a run prints is kept up to `outputBytes`: far more than any honest
+ * - the NAR bytes at MIN_UPLOAD_BYTES_PER_SECOND (src/bounds.ts).
+ * What any of them prints is kept up to `outputBytes`: far more than an honest
  * run prints (a line per path), far less than would strain memory.
  */
 export const CHILD_BOUNDS = {
-  timeouts: 5,
+  timeouts: BUDGET_PER_TIMEOUT + 1,
   secondsPerPath: 0.1,
-  bytesPerSecond: 64 * 1024,
   outputBytes: 16 * 1024 * 1024,
   /** SIGTERM first, so Nix can remove its temporary files and release its locks; SIGKILL this long after. */
   forceKillAfterMs: 5_000,
@@ -44,16 +47,17 @@ export const CHILD_BOUNDS = {
 
 /** The wall-clock limit of one run that asks about or uploads `paths` paths of `narBytes` NAR bytes. */
 export function runLimitSeconds(timeoutSeconds: number, paths: number, narBytes = 0): number {
-  const { timeouts, secondsPerPath, bytesPerSecond } = CHILD_BOUNDS;
-  return Math.ceil(timeouts * timeoutSeconds + paths * secondsPerPath + narBytes / bytesPerSecond);
+  const { timeouts, secondsPerPath } = CHILD_BOUNDS;
+  return Math.ceil(timeouts * timeoutSeconds + paths * secondsPerPath + narBytes / MIN_UPLOAD_BYTES_PER_SECOND);
 }
 
-/** execa's options for a run bounded as CHILD_BOUNDS says. */
-export function boundedRun(limitSeconds: number) {
+/** execa's options for a run that waits on a cache: its output capped, and stopped after `limitSeconds` if given. */
+export function boundedRun(limitSeconds?: number) {
   return {
-    timeout: limitSeconds * 1000,
-    forceKillAfterDelay: CHILD_BOUNDS.forceKillAfterMs,
     maxBuffer: CHILD_BOUNDS.outputBytes,
+    ...(limitSeconds === undefined
+      ? {}
+      : { timeout: limitSeconds * 1000, forceKillAfterDelay: CHILD_BOUNDS.forceKillAfterMs }),
   };
 }
 
@@ -63,8 +67,8 @@ interface RunOptions {
   doing: string;
   /** Each line nix prints on stderr, as it prints it. */
   onStderrLine?: (line: string) => void;
-  /** For a run that waits on a cache: stopped after this long (runLimitSeconds), its output bounded. */
-  limitSeconds?: number;
+  /** A run that waits on a cache: bounded as boundedRun() says. */
+  network?: { limitSeconds?: number };
 }
 
 /** A nix command that ran and failed (as opposed to one that could not start). */
@@ -76,7 +80,7 @@ export class NixCommandFailed extends GenpushError {
 }
 
 async function run(file: string, args: string[], options: RunOptions): Promise<string> {
-  const { signal, doing, onStderrLine, limitSeconds } = options;
+  const { signal, doing, onStderrLine, network } = options;
   // Loaded on first use: a trigger with nothing new runs no command, and starts faster without it.
   const { ExecaError, execa } = await import("execa");
   try {
@@ -84,7 +88,7 @@ async function run(file: string, args: string[], options: RunOptions): Promise<s
       stdin: "ignore",
       // path-info's JSON of a large closure.
       maxBuffer: 512 * 1024 * 1024,
-      ...(limitSeconds === undefined ? {} : boundedRun(limitSeconds)),
+      ...(network ? boundedRun(network.limitSeconds) : {}),
       ...(signal ? { cancelSignal: signal } : {}),
     });
     if (onStderrLine && subprocess.stderr) createInterface({ input: subprocess.stderr }).on("line", onStderrLine);
@@ -100,7 +104,7 @@ async function run(file: string, args: string[], options: RunOptions): Promise<s
       if (error.isCanceled) throw new GenpushError(`${doing}: cancelled`);
       const said = errorSummary(String(error.stderr ?? ""));
       if (error.timedOut) {
-        throw new RetryableError(`${doing} did not finish within ${limitSeconds} s${said ? `: ${said}` : ""}`);
+        throw new RetryableError(`${doing} did not finish within ${network?.limitSeconds} s${said ? `: ${said}` : ""}`);
       }
       if (error.isMaxBuffer) {
         throw new NixCommandFailed(
@@ -148,7 +152,9 @@ export async function invalidPaths(
     const stdout = await run("nix-store", [...store, "--check-validity", "--print-invalid", "--", ...chunk], {
       doing: storeUri ? `asking ${storeUri} which paths it lacks` : "checking which paths are in the local store",
       ...(signal ? { signal } : {}),
-      ...(storeUri ? { limitSeconds: runLimitSeconds(timeoutSeconds ?? NIX_TIMEOUT_SECONDS, chunk.length) } : {}),
+      ...(storeUri
+        ? { network: { limitSeconds: runLimitSeconds(timeoutSeconds ?? NIX_TIMEOUT_SECONDS, chunk.length) } }
+        : {}),
     });
     for (const line of stdout.split("\n")) if (line) invalid.push(parseStorePath(line, "nix-store output"));
   }
@@ -156,16 +162,11 @@ export async function invalidPaths(
 }
 
 export interface CopyOptions {
+  /** The try's signal of a retry budget: the only end of a `nix copy` a server keeps alive (CHILD_BOUNDS). */
   signal?: AbortSignal;
   onProgress?: (done: number, total: number) => void;
   /** Connecting, and a transfer with no byte moving, give up after this (Nix's own default: 300 s). */
   timeoutSeconds?: number;
-  /**
-   * The NAR bytes of all `paths`, for the time limit of each `nix copy` run
-   * (generous for a run that sends only some). Without it a run has no
-   * wall-clock limit: one made without the size would cut off a large upload.
-   */
-  narBytes?: number;
 }
 
 function networkTimeouts(seconds: number | undefined): string[] {
@@ -202,15 +203,8 @@ export async function copyPaths(
       await run("nix", [...NEW_CLI, "copy", ...settings, "--no-recursive", "--to", uploadUri, "--", ...missing], {
         doing: `uploading ${missing.length} paths to ${redactStoreUri(storeUri)}`,
         ...(options.signal ? { signal: options.signal } : {}),
-        ...(options.narBytes === undefined
-          ? {}
-          : {
-              limitSeconds: runLimitSeconds(
-                options.timeoutSeconds ?? NIX_TIMEOUT_SECONDS,
-                missing.length,
-                options.narBytes,
-              ),
-            }),
+        // Its time bound is options.signal (CHILD_BOUNDS).
+        network: {},
         // nix prints "copying path '/nix/store/...' to '...'" as it starts each path.
         onStderrLine: (line) => {
           if (line.startsWith("copying path ")) options.onProgress?.(++done, paths.length);

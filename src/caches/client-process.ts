@@ -8,6 +8,7 @@
 import { constants } from "node:fs";
 import { access } from "node:fs/promises";
 import { delimiter, join } from "node:path";
+import { uploadAllowanceMs } from "../bounds.js";
 import { GenpushError } from "../errors.js";
 import { formatBytes } from "../format.js";
 import { boundedRun, CHILD_BOUNDS, NixCommandFailed, runLimitSeconds } from "../nix.js";
@@ -80,7 +81,9 @@ export async function uploadInChunks(
     const narBytes = chunk.reduce((sum, info) => sum + info.narSize, 0);
     const run = chunkRun(chunk.map((info) => info.path));
     const limitSeconds = runLimitSeconds(run.timeoutSeconds, chunk.length, narBytes);
-    await withRetry(() => runClient(run, limitSeconds), retry);
+    // The budget allows for the bytes, as for nix copy's; the run is not given the try's signal,
+    // so a stuck run ends at its own limit, which says why.
+    await withRetry(() => runClient(run, limitSeconds), { ...retry, extraMs: uploadAllowanceMs(narBytes) });
     done += chunk.length;
     events.onProgress?.(done, paths.length);
   }
