@@ -12,13 +12,17 @@ import { type Built, buildInside, switchInside } from "./harness/generations.js"
 import * as s from "./harness/scene.js";
 import { startSlowProxy } from "./harness/slow-proxy.js";
 
+// The suite runs wherever it can, and fails where it cannot, unless told to skip: a machine
+// without root or nspawn must not pass by saying "skipped" in a line nobody reads.
 const missing = e2eUnavailable();
-const onCi = Boolean(process.env.CI) && process.env.CI !== "false";
-if (missing && onCi) {
-  test("the systemd e2e suite can run here", () => assert.fail(`${missing}: CI must run the e2e suite, not skip it`));
+const optedOut = process.env.GENPUSH_SKIP_E2E === "1";
+if (missing && !optedOut) {
+  test("the systemd e2e suite can run here", () =>
+    assert.fail(`${missing}: run the tests as root with .ci/run's packages, or set GENPUSH_SKIP_E2E=1 to skip them`));
 }
+if (optedOut) process.stderr.write("\n*** GENPUSH_SKIP_E2E=1: the systemd e2e suite is SKIPPED ***\n\n");
 
-describe("genpush under a real systemd", { skip: missing ?? false }, () => {
+describe("genpush under a real systemd", { skip: optedOut ? "GENPUSH_SKIP_E2E=1" : (missing ?? false) }, () => {
   let c: Container;
   let cache: Cache;
   let publicKey: string;
