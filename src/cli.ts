@@ -95,6 +95,12 @@ function program(signal: AbortSignal): Command {
     .option("--profile <name>", "verify only this profile (repeatable; default: all configured)", collect, [])
     .option("--repair", "upload whatever is missing", false)
     .option("--json", "print one JSON document on stdout", false)
+    .option(
+      "--lock-timeout <seconds>",
+      "how long to wait for another genpush working on the same profile",
+      integer("a number of seconds", 0),
+      600,
+    )
     .addHelpText("after", "\nExit status 1 when a cache lacks paths that were not repaired.\n")
     .action(async (o) => exit(await (await import("./commands/verify.js")).verifyCommand(globals(), o)));
 

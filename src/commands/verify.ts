@@ -3,96 +3,151 @@
  * generation — what the diff cannot see, such as paths a cache lost to its own
  * garbage collection. `--repair` uploads what is missing. Exit 1 when
  * anything is missing and not repaired.
+ *
+ * `--repair` holds the profile's lock, as push does, from its first look to
+ * its last upload: beside a push of the same profile, both would send the
+ * same paths. A plain verify only reads, and takes no lock: it never waits
+ * behind an upload or holds one up, and what it reports missing while a push
+ * runs is missing at that moment.
  */
 import { planForCache } from "../cache-plan.js";
 import { ClosureReader } from "../closures.js";
+import type { ProfileConfig } from "../config.js";
 import { describeError, ExitCode } from "../errors.js";
 import { formatBytes, generationLabel, plural } from "../format.js";
+import { type Lock, lockProfile } from "../lock.js";
 import { route } from "../plan.js";
 import { currentGeneration } from "../profiles.js";
-import { closeContext, type GlobalOptions, openContext, printJson, selectProfiles } from "./context.js";
+import { type Context, closeContext, type GlobalOptions, openContext, printJson, selectProfiles } from "./context.js";
 
 export interface VerifyOptions {
   profile: string[];
   repair: boolean;
   json: boolean;
+  lockTimeout: number;
 }
 
 type Status = "complete" | "incomplete" | "repaired" | "failed";
 
+interface CacheReport {
+  cache: string;
+  closure: number;
+  missing: string[];
+  narBytes: number;
+  repaired: number;
+  status: Status;
+  error?: { message: string; hint?: string };
+}
+
+interface ProfileReport {
+  profile: string;
+  generation: number | null;
+  storePath: string | null;
+  caches: CacheReport[];
+  /** the profile was not verified at all: its lock was not to be had */
+  error?: { message: string; hint?: string };
+}
+
 export async function verifyCommand(globals: GlobalOptions, options: VerifyOptions): Promise<ExitCode> {
   const ctx = await openContext(globals);
   try {
-    const reports = [];
+    const reports: ProfileReport[] = [];
     for (const profile of selectProfiles(ctx.config, options.profile)) {
-      const generation = await currentGeneration(profile);
-      if (!generation) {
-        ctx.log.info(`profile ${profile.name} does not exist yet (${profile.path}): nothing to verify`);
-        continue;
-      }
-      const routed = route(generation.system, ctx.config.caches);
-      if (routed.warning) ctx.log.warn(routed.warning);
-      const reader = new ClosureReader();
-      const caches = await Promise.all(
-        routed.caches.map(async (cacheConfig) => {
-          const cache = await ctx.cache(cacheConfig);
-          try {
-            const { closure, missing, narBytes } = await planForCache(
-              ctx.config,
-              cache,
-              generation.storePath,
-              {},
-              reader,
-            );
-            let status: Status = missing.length === 0 ? "complete" : "incomplete";
-            if (missing.length > 0 && options.repair) {
-              await cache.push(missing, {});
-              status = "repaired";
-            }
-            const repaired = status === "repaired" ? missing.length : 0;
-            return {
-              cache: cache.name,
-              closure: closure.length,
-              missing: missing.map((i) => i.path),
-              narBytes,
-              repaired,
-              status,
-            };
-          } catch (error) {
-            return {
-              cache: cache.name,
-              closure: 0,
-              missing: [],
-              narBytes: 0,
-              repaired: 0,
-              status: "failed" as Status,
-              error: describeError(error),
-            };
-          }
-        }),
-      );
-      reports.push({ profile: profile.name, generation: generation.number, storePath: generation.storePath, caches });
-      if (!options.json) {
-        const what = generationLabel(profile.name, generation.number);
-        for (const c of caches) {
-          if (c.error)
-            ctx.log.error({ hint: c.error.hint }, `verifying ${what} in ${c.cache} failed: ${c.error.message}`);
-          else if (c.status === "complete")
-            process.stdout.write(`${c.cache} holds all ${plural(c.closure, "path")} of ${what}\n`);
-          else {
-            const verb = c.status === "repaired" ? "repaired: uploaded" : "lacks";
-            const line = `${c.cache} ${verb} ${c.missing.length} of ${plural(c.closure, "path")} of ${what} (${formatBytes(c.narBytes)} NAR)`;
-            if (c.status === "repaired") process.stdout.write(`${line}\n`);
-            else ctx.log.error({ hint: "run `genpush verify --repair` to upload them" }, line);
-          }
-        }
-      }
+      const report = options.repair ? await locked(ctx, profile, options) : await verifyProfile(ctx, profile, false);
+      if (!report) continue;
+      reports.push(report);
+      if (!options.json) print(ctx, report);
     }
     // One named profile: its report; otherwise every report.
     if (options.json) printJson(options.profile.length === 1 ? (reports[0] ?? null) : { profiles: reports });
-    const bad = reports.some((r) => r.caches.some((c) => c.status === "incomplete" || c.status === "failed"));
+    const bad = reports.some(
+      (r) => r.error || r.caches.some((c) => c.status === "incomplete" || c.status === "failed"),
+    );
     return bad ? ExitCode.failed : ExitCode.ok;
   } finally {
     await closeContext(ctx);
+  }
+}
+
+/** verifyProfile with repair, holding the profile's lock. */
+async function locked(ctx: Context, profile: ProfileConfig, options: VerifyOptions): Promise<ProfileReport | null> {
+  let lock: Lock;
+  try {
+    lock = await lockProfile(ctx.config.stateDir, profile.name, {
+      timeoutMs: options.lockTimeout * 1000,
+      onWait: (pid) => ctx.log.info(`waiting for another genpush (pid ${pid}) to finish with profile ${profile.name}`),
+    });
+  } catch (error) {
+    // A lock held too long, a full state directory: this profile fails, the others go on.
+    return { profile: profile.name, generation: null, storePath: null, caches: [], error: describeError(error) };
+  }
+  try {
+    return await verifyProfile(ctx, profile, true);
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Null when the profile does not exist yet. */
+async function verifyProfile(ctx: Context, profile: ProfileConfig, repair: boolean): Promise<ProfileReport | null> {
+  const generation = await currentGeneration(profile);
+  if (!generation) {
+    ctx.log.info(`profile ${profile.name} does not exist yet (${profile.path}): nothing to verify`);
+    return null;
+  }
+  const routed = route(generation.system, ctx.config.caches);
+  if (routed.warning) ctx.log.warn(routed.warning);
+  const reader = new ClosureReader();
+  const caches = await Promise.all(
+    routed.caches.map(async (cacheConfig): Promise<CacheReport> => {
+      const cache = await ctx.cache(cacheConfig);
+      try {
+        const { closure, missing, narBytes } = await planForCache(ctx.config, cache, generation.storePath, {}, reader);
+        let status: Status = missing.length === 0 ? "complete" : "incomplete";
+        if (missing.length > 0 && repair) {
+          await cache.push(missing, {});
+          status = "repaired";
+        }
+        const repaired = status === "repaired" ? missing.length : 0;
+        return {
+          cache: cache.name,
+          closure: closure.length,
+          missing: missing.map((i) => i.path),
+          narBytes,
+          repaired,
+          status,
+        };
+      } catch (error) {
+        return {
+          cache: cache.name,
+          closure: 0,
+          missing: [],
+          narBytes: 0,
+          repaired: 0,
+          status: "failed",
+          error: describeError(error),
+        };
+      }
+    }),
+  );
+  return { profile: profile.name, generation: generation.number, storePath: generation.storePath, caches };
+}
+
+function print(ctx: Context, report: ProfileReport): void {
+  if (report.error) {
+    ctx.log.error({ hint: report.error.hint }, `${report.error.message}; the other profiles go on`);
+    return;
+  }
+  const what = generationLabel(report.profile, report.generation);
+  for (const c of report.caches) {
+    if (c.error) ctx.log.error({ hint: c.error.hint }, `verifying ${what} in ${c.cache} failed: ${c.error.message}`);
+    else if (c.status === "complete")
+      process.stdout.write(`${c.cache} holds all ${plural(c.closure, "path")} of ${what}\n`);
+    else {
+      const verb = c.status === "repaired" ? "repaired: uploaded" : "lacks";
+      const line = `${c.cache} ${verb} ${c.missing.length} of ${plural(c.closure, "path")} of ${what} (${formatBytes(c.narBytes)} NAR)`;
+      if (c.status === "repaired") process.stdout.write(`${line}\n`);
+      else ctx.log.error({ hint: "run `genpush verify --repair` to upload them" }, line);
+    }
   }
 }

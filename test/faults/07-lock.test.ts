@@ -1,10 +1,14 @@
 // A manual `genpush push` while another one works on the same profile (the service, slowed by
 // a slow proxy from the e2e harness): the second says it waits, naming the first one's pid,
 // and starts only once the first is done. It then finds the generation recorded and makes no
-// request at all: no interleaving. Both exit 0.
+// request at all: no interleaving. Both exit 0. The same for `verify --repair` beside a push:
+// it waits, and no NAR or narinfo goes up twice (a plain verify, which only reads, does not
+// wait). A lock whose holder was killed is taken over.
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { lockProfile } from "../../src/lock.js";
 import { startSlowProxy } from "../e2e/harness/slow-proxy.js";
+import { explain, runGenpush, writeConfig } from "../integration/harness/cli.js";
 import { scenario } from "../integration/harness/fixture.js";
 import { Ledger, summary } from "./lib/ledger.js";
 import { said, startGenpush, waitForLine } from "./lib/proc.js";
@@ -74,5 +78,57 @@ test("a lock left by a genpush killed with SIGKILL is taken over without waiting
   assert.ok(Date.now() - started < 30_000, "taken over at once");
   assert.doesNotMatch(next.stderr(), /locked by another genpush/, said(next));
   books.reported(r.json);
+  t.diagnostic(summary(books.settle(s.cache.dir, { cacheUrl: s.cache.url, publicKey: s.key?.publicKey ?? "" })));
+});
+
+test("verify --repair beside a push of the same profile waits for it: nothing is uploaded twice", async (t) => {
+  const s = await scenario({ paths: 16, changed: 3, sign: true });
+  const proxy = await startSlowProxy(s.cache.port, 500);
+  t.after(async () => {
+    await proxy.close();
+    await s.destroy();
+  });
+  s.config.caches[0].store = proxy.url;
+  const config = s.configFile();
+  const books = new Ledger("lock");
+  const gen = s.switchTo(0);
+  books.switchedTo({ ...gen, label: "test generation 1" });
+
+  const push = startGenpush(config, ["push", "--json"]);
+  assert.ok(await waitForLine(push, /uploading \d+ paths? to local/), `the push uploads\n${said(push)}`);
+  const verify = startGenpush(config, ["verify", "--repair", "--profile", "test", "--json"]);
+  books.fault("verify --repair during a push of the same profile");
+  const waiting = new RegExp(`waiting for another genpush \\(pid ${push.pid}\\) to finish with profile test`);
+  const waited = await waitForLine(verify, waiting, 30_000);
+  const [pushed, verified] = [await push.result(), await verify.result()];
+  assert.equal(pushed.code, 0, said(push));
+  assert.equal(pushed.json.results[0].status, "pushed", said(push));
+  books.reported(pushed.json);
+  const puts = new Map<string, number>();
+  for (const r of await s.cache.requests()) if (r.method === "PUT") puts.set(r.uri, (puts.get(r.uri) ?? 0) + 1);
+  const twice = [...puts].filter(([, n]) => n > 1).map(([uri, n]) => `${uri} ${n} times`);
+  t.diagnostic(`${puts.size} objects PUT; ${twice.length} of them more than once`);
+  assert.deepEqual(twice, [], "no NAR or narinfo was PUT twice");
+  assert.ok(waited, `verify --repair says it waits for the push\n${said(verify)}`);
+  // It began once the push was done: the whole closure there, nothing to repair.
+  assert.equal(verified.code, 0, said(verify));
+  assert.equal(verified.json.caches[0].status, "complete", said(verify));
+
+  // The lock held (here by the test itself): a plain verify, which only reads, goes ahead;
+  // a repair gives up after its --lock-timeout, exit 1, naming the holder.
+  const direct = writeConfig({ ...s.config, caches: [{ ...s.config.caches[0], store: s.cache.url }] });
+  const held = await lockProfile(s.stateDir, "test", { timeoutMs: 1000 });
+  try {
+    const plain = await runGenpush(["verify", "--profile", "test", "--json"], { config: direct, timeoutMs: 30_000 });
+    assert.equal(plain.code, 0, explain(plain));
+    assert.equal(plain.json.caches[0].status, "complete", explain(plain));
+    const impatient = await runGenpush(["verify", "--repair", "--profile", "test", "--json", "--lock-timeout", "1"], {
+      config: direct,
+    });
+    assert.equal(impatient.code, 1, explain(impatient));
+    assert.match(impatient.json.error.message, new RegExp(`locked by another genpush \\(pid ${process.pid}\\)`));
+  } finally {
+    await held.release();
+  }
   t.diagnostic(summary(books.settle(s.cache.dir, { cacheUrl: s.cache.url, publicKey: s.key?.publicKey ?? "" })));
 });
