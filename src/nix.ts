@@ -255,8 +255,10 @@ export function hostSystem(): Promise<string> {
 export function redactStoreUri(uri: string): string {
   const q = uri.indexOf("?");
   if (q < 0) return uri;
-  const params = new URLSearchParams(uri.slice(q + 1));
-  for (const key of [...params.keys()])
-    if (!/^(compression|parallel-compression|priority|want-mass-query|secret-key)$/.test(key)) params.set(key, "…");
-  return `${uri.slice(0, q)}?${params.toString()}`;
+  const params = [...new URLSearchParams(uri.slice(q + 1))].map(([key, value]) =>
+    /^(compression|parallel-compression|priority|want-mass-query|secret-key)$/.test(key)
+      ? `${key}=${value}`
+      : `${key}=…`,
+  );
+  return `${uri.slice(0, q)}?${params.join("&")}`;
 }

@@ -69,9 +69,11 @@ export class NixStoreCache implements Cache {
       await this.httpCache().upload(paths as UploadablePath[], { ...upload, ...(key ? { key } : {}) }, events, signal);
       return;
     }
-    // nix reads the netrc itself; looking its entry up here lets genpush scrub that
-    // credential from whatever nix or the server says.
+    // nix reads the netrc and the signing key itself; reading them here lets genpush scrub
+    // them from whatever nix or the server says (and finds a bad key before any upload).
     if (isHttp(this.config.store)) await nixNetrcAuthorization(new URL(this.config.store));
+    const keyFile = this.signingKeyFile();
+    if (keyFile) await readSigningKey(keyFile, this.name);
     const narBytes = paths.reduce((sum, info) => sum + info.narSize, 0);
     // Each try asks the cache again first, so what an earlier try uploaded is not sent twice.
     await withRetry(
@@ -131,7 +133,10 @@ export class NixStoreCache implements Cache {
   }
 
   private signingKeyFile(): string | undefined {
-    return this.config.signingKeyFile ?? new URL(this.config.store).searchParams.get("secret-key") ?? undefined;
+    const { store } = this.config;
+    // Not `new URL`: `local?root=…` and `daemon` are store URIs but no URLs.
+    const query = store.includes("?") ? store.slice(store.indexOf("?") + 1) : "";
+    return this.config.signingKeyFile ?? new URLSearchParams(query).get("secret-key") ?? undefined;
   }
 
   /** The store URI with `secret-key=` added, so nix signs each path as it uploads it. */
