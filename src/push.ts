@@ -9,6 +9,7 @@
  * unit's directory while this runs), go round again.
  */
 
+import { cacheIdentity } from "./cache-identity.js";
 import { planForCache } from "./cache-plan.js";
 import type { Cache } from "./caches/index.js";
 import { ClosureReader } from "./closures.js";
@@ -19,7 +20,7 @@ import { holdGeneration, releaseGeneration } from "./gc-root.js";
 import { type Lock, lockProfile } from "./lock.js";
 import { type Plan, route } from "./plan.js";
 import { currentGeneration, type Generation, profileDirectoryQuiet } from "./profiles.js";
-import { cacheState, HELD_LIMIT, type ProfileState, readState, writeState } from "./state.js";
+import { cacheState, HELD_LIMIT, type ProfileState, readState, targetState, writeState } from "./state.js";
 import { claimStateDir } from "./state-dir.js";
 import { hashPart } from "./store-path.js";
 
@@ -136,7 +137,10 @@ async function pushRound(ctx: PushContext, profile: ProfileConfig, reader: Closu
   const record = serialWriter(ctx.config.stateDir, state);
   // Only when some cache still lacks it: a trigger with nothing new stays free of nix calls.
   const holding =
-    !ctx.dryRun && routed.caches.some((c) => cacheState(state, c.name).lastPushed?.storePath !== generation.storePath);
+    !ctx.dryRun &&
+    routed.caches.some(
+      (c) => targetState(state, c.name, cacheIdentity(c)).lastPushed?.storePath !== generation.storePath,
+    );
   if (holding) {
     await holdGeneration(ctx.config.stateDir, profile.name, generation.storePath).catch((error) =>
       ctx.events.onWarning?.(
@@ -163,7 +167,8 @@ async function pushToCache(
   record: (change: () => void) => Promise<void>,
 ): Promise<PushResult> {
   const started = performance.now();
-  const { lastPushed: last, held } = cacheState(state, cacheConfig.name);
+  const target = cacheIdentity(cacheConfig);
+  const { lastPushed: last, held, targetChanged } = targetState(state, cacheConfig.name, target);
   const result: PushResult = {
     profile: generation.profile,
     cache: cacheConfig.name,
@@ -180,6 +185,15 @@ async function pushToCache(
 
   try {
     const cache = await ctx.cache(cacheConfig);
+    if (targetChanged) {
+      const recorded = cacheState(state, cache.name);
+      const what = `generation ${recorded.lastPushed?.generation ?? "?"}`;
+      ctx.events.onInfo?.(
+        recorded.target === undefined
+          ? `${cache.name}: an older genpush did not record which cache ${what} was pushed to; asking this one about the whole closure`
+          : `${cache.name} is ${target} now, not ${recorded.target}, where ${what} was pushed; asking it about the whole closure`,
+      );
+    }
     const { closure, plan, missing, narBytes, baseGone } = await planForCache(
       ctx.config,
       cache,
@@ -221,6 +235,7 @@ async function pushToCache(
         },
         held: closure.length <= HELD_LIMIT ? closure.map((info) => hashPart(info.path)) : null,
         lastResult: { status: "ok", at, generation: generation.number, storePath: generation.storePath },
+        target,
       };
     });
     return finish();
@@ -229,9 +244,10 @@ async function pushToCache(
     const failed: PushResult = { ...finish(), status: "failed", error: described };
     if (!ctx.dryRun) {
       await record(() => {
+        // What was pushed, and where to, stays as it was: a failure proves nothing about either.
         const previous = cacheState(state, cacheConfig.name);
         state.caches[cacheConfig.name] = {
-          lastPushed: previous.lastPushed,
+          ...previous,
           held: previous.held ?? null,
           lastResult: {
             status: "failed",

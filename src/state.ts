@@ -1,6 +1,7 @@
 /**
  * What genpush knows per profile x cache: the generation last pushed there
- * (the diff base for the next push) and the last result. One versioned JSON
+ * (the diff base for the next push), which cache that was (the name may since
+ * point elsewhere), and the last result. One versioned JSON
  * file per profile, written atomically; a corrupt file is reported and
  * rebuilt (the next push asks the cache), never a crash.
  */
@@ -40,6 +41,11 @@ export interface CacheState {
    * old generation from the store, or asks about the whole closure).
    */
   held?: string[] | null;
+  /**
+   * The identity of the cache `lastPushed` and `held` went to (cache-identity.ts).
+   * Absent in entries written before it was recorded.
+   */
+  target?: string;
 }
 
 /** At most this many hashes per cache (33 bytes each in the file). */
@@ -123,6 +129,28 @@ export function cacheState(state: ProfileState, cache: string): CacheState {
   return state.caches[cache] ?? { lastPushed: null, lastResult: null };
 }
 
+export interface TargetState extends CacheState {
+  /** The entry says what another target (or one not recorded) got: it was set aside. */
+  targetChanged: boolean;
+}
+
+/**
+ * What the cache named `cache`, now pointing at `target`, got from us. An entry
+ * about another target says nothing about this one: it reads as never pushed,
+ * so the next push asks the cache about the whole closure. An entry with no
+ * target was written before targets were recorded and may be about another
+ * place too; reading it as changed is the safe side: one query about the whole
+ * closure after an upgrade, in which only what is missing is uploaded.
+ */
+export function targetState(state: ProfileState, cache: string, target: string): TargetState {
+  const entry = cacheState(state, cache);
+  const claims = entry.lastPushed !== null || (entry.held?.length ?? 0) > 0;
+  if (!claims || entry.target === target) return { ...entry, targetChanged: false };
+  // A success records its target, so an ok result is about the other place; a failure may be this one's.
+  const lastResult = entry.lastResult?.status === "failed" ? entry.lastResult : null;
+  return { lastPushed: null, held: null, lastResult, targetChanged: true };
+}
+
 function checkState(data: unknown, profile: string): ProfileState {
   if (!isObject(data) || data.version !== STATE_VERSION || !isObject(data.caches)) {
     throw new Error(`expected version ${STATE_VERSION} state`);
@@ -142,6 +170,9 @@ function checkState(data: unknown, profile: string): ProfileState {
     const held = entry.held;
     if (held !== undefined && held !== null && !(Array.isArray(held) && held.every((h) => HASH_RE.test(h)))) {
       throw new Error(`held of cache ${name} is not a list of store hashes`);
+    }
+    if (entry.target !== undefined && typeof entry.target !== "string") {
+      throw new Error(`target of cache ${name} is not a string`);
     }
   }
   return { version: STATE_VERSION, profile, caches: data.caches as Record<string, CacheState> };

@@ -2,11 +2,12 @@
  * `genpush status`: per profile x cache, the current generation, the one last
  * pushed there, whether work is pending, and the last result.
  */
+import { cacheIdentity } from "../cache-identity.js";
 import { describeError, ExitCode } from "../errors.js";
 import { generationLabel } from "../format.js";
 import { route } from "../plan.js";
 import { currentGeneration, type Generation } from "../profiles.js";
-import { cacheState, readState } from "../state.js";
+import { type CacheState, cacheState, type ProfileState, readState, targetState } from "../state.js";
 import { type BusKind, busKindFor, type UnitState, unitStates } from "../systemd/bus.js";
 import { renderUnits } from "../units.js";
 import { closeContext, type GlobalOptions, openContext, printJson } from "./context.js";
@@ -16,6 +17,7 @@ export async function statusCommand(globals: GlobalOptions, options: { json: boo
   const ctx = await openContext(globals, { secrets: false });
   try {
     const profiles = [];
+    const states = new Map<string, ProfileState>();
     for (const profile of ctx.config.profiles) {
       let current: Generation | null = null;
       let error: { message: string; hint?: string } | undefined;
@@ -26,8 +28,9 @@ export async function statusCommand(globals: GlobalOptions, options: { json: boo
       }
       const loaded = await readState(ctx.config.stateDir, profile.name);
       if (loaded.problem) ctx.log.warn(loaded.problem);
+      states.set(profile.name, loaded.state);
       const caches = (current ? route(current.system, ctx.config.caches).caches : ctx.config.caches).map((cache) => {
-        const { lastPushed, lastResult } = cacheState(loaded.state, cache.name);
+        const { lastPushed, lastResult, targetChanged } = targetState(loaded.state, cache.name, cacheIdentity(cache));
         const pending = current !== null && lastPushed?.storePath !== current.storePath;
         return {
           cache: cache.name,
@@ -37,6 +40,7 @@ export async function statusCommand(globals: GlobalOptions, options: { json: boo
             at: lastPushed.at,
           },
           pending,
+          targetChanged,
           lastResult,
         };
       });
@@ -63,7 +67,9 @@ export async function statusCommand(globals: GlobalOptions, options: { json: boo
       for (const c of p.caches) {
         const pushed = c.lastPushed
           ? `last pushed generation ${c.lastPushed.generation ?? "?"} at ${c.lastPushed.at}`
-          : "never pushed";
+          : c.targetChanged
+            ? targetChangedSentence(cacheState(states.get(p.profile) as ProfileState, c.cache))
+            : "never pushed";
         const result = c.lastResult
           ? `; last result ${c.lastResult.status} at ${c.lastResult.at}${c.lastResult.message ? `: ${c.lastResult.message}` : ""}`
           : "";
@@ -84,6 +90,14 @@ export async function statusCommand(globals: GlobalOptions, options: { json: boo
   } finally {
     await closeContext(ctx);
   }
+}
+
+function targetChangedSentence({ lastPushed, target }: CacheState): string {
+  const last = `generation ${lastPushed?.generation ?? "?"} at ${lastPushed?.at ?? "?"}`;
+  const whole = "the next push asks it about the whole closure";
+  return target === undefined
+    ? `never pushed to its target as far as genpush knows: an older genpush did not record it with ${last}; ${whole}`
+    : `never pushed to its target: it changed since the last push (${last}); ${whole}`;
 }
 
 /** genpush's units as the systemd that would run them sees them: root's on the system bus, a user's on theirs. */

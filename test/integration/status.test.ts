@@ -37,6 +37,7 @@ test("cache down: push fails and stays pending; back up: the next push uploads",
   const [c] = p.caches;
   assert.equal(c.cache, "local");
   assert.equal(c.pending, true);
+  assert.equal(c.targetChanged, false, "a failure says nothing about where the cache points");
   assert.equal(c.lastPushed?.generation, 1, "lastPushed is unchanged by the failure");
   assert.equal(c.lastPushed?.storePath, g1.storePath);
   assert.equal(c.lastResult?.status, "failed");

@@ -5,7 +5,7 @@ import { mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { readState, stateFile, writeState } from "../../src/state.js";
+import { type CacheState, type ProfileState, readState, stateFile, targetState, writeState } from "../../src/state.js";
 import type { StorePath } from "../../src/store-path.js";
 
 const PATH = "/nix/store/00000000000000000000000000000000-x" as StorePath;
@@ -44,6 +44,7 @@ describe("state: written atomically", () => {
     ["another version", '{"version": 99, "caches": {}}'],
     ["a held list of non-hashes", '{"version": 1, "caches": {"lan": {"lastPushed": null, "held": ["--x"]}}}'],
     ["a bad store path", '{"version": 1, "caches": {"lan": {"lastPushed": {"storePath": "--option"}}}}'],
+    ["a target that is not a string", '{"version": 1, "caches": {"lan": {"lastPushed": null, "target": 1}}}'],
     ["binary", "\u0000\n\u001b[31m\u00ff\u00fe"],
   ]) {
     it(`a ${what} file is reported and rebuilt, never a crash`, async () => {
@@ -109,6 +110,49 @@ describe("state: written atomically", () => {
       readdirSync(join(dir, "profiles")).filter((f) => !f.startsWith(".")),
       ["p.json"],
     );
+  });
+});
+
+describe("state: belongs to the cache's target, not only its name", () => {
+  const at = "2026-01-01T00:00:00Z";
+  const pushed: CacheState = {
+    lastPushed: { generation: 3, storePath: PATH, at, counts: { closure: 1, uploaded: 1, narBytes: 1 } },
+    lastResult: { status: "ok", at, generation: 3, storePath: PATH },
+    held: ["0".repeat(32)],
+    target: "nix http://a.lan",
+  };
+  const profile = (entry: CacheState): ProfileState => ({ version: 1, profile: "p", caches: { lan: entry } });
+
+  it("the same target: what it got", () => {
+    assert.deepEqual(targetState(profile(pushed), "lan", "nix http://a.lan"), { ...pushed, targetChanged: false });
+  });
+  it("another target: never pushed, and said so", () => {
+    assert.deepEqual(targetState(profile(pushed), "lan", "nix http://b.lan"), {
+      lastPushed: null,
+      held: null,
+      lastResult: null,
+      targetChanged: true,
+    });
+  });
+  it("another target after a failure there: the failure stays in sight", () => {
+    const failed = { ...pushed, lastResult: { status: "failed" as const, at, generation: 4, storePath: PATH } };
+    const seen = targetState(profile(failed), "lan", "nix http://b.lan");
+    assert.equal(seen.lastPushed, null);
+    assert.deepEqual(seen.lastResult, failed.lastResult);
+  });
+  it("an entry from before targets were recorded reads as changed (the safe side)", async () => {
+    const dir = fresh();
+    await mkdir(join(dir, "profiles"), { recursive: true });
+    const { target: _, ...old } = pushed;
+    writeFileSync(stateFile(dir, "p"), JSON.stringify(profile(old)));
+    const loaded = await readState(dir, "p");
+    assert.equal(loaded.problem, undefined, "a version-1 file without targets is read as it is");
+    assert.equal(targetState(loaded.state, "lan", "nix http://a.lan").targetChanged, true);
+  });
+  it("nothing pushed yet: no target to have changed", () => {
+    const none = { lastPushed: null, lastResult: null };
+    assert.deepEqual(targetState(profile(none), "lan", "nix http://a.lan"), { ...none, targetChanged: false });
+    assert.equal(targetState({ version: 1, profile: "p", caches: {} }, "lan", "x").targetChanged, false);
   });
 });
 
