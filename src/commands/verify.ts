@@ -18,6 +18,7 @@ import { formatBytes, generationLabel, plural } from "../format.js";
 import { type Lock, lockProfile } from "../lock.js";
 import { route } from "../plan.js";
 import { currentGeneration } from "../profiles.js";
+import { claimStateDir } from "../state-dir.js";
 import { type Context, closeContext, type GlobalOptions, openContext, printJson, selectProfiles } from "./context.js";
 
 export interface VerifyOptions {
@@ -71,6 +72,8 @@ export async function verifyCommand(globals: GlobalOptions, options: VerifyOptio
 
 /** verifyProfile with repair, holding the profile's lock. */
 async function locked(ctx: Context, profile: ProfileConfig, options: VerifyOptions): Promise<ProfileReport | null> {
+  // Before the lock creates locks/ in it: a directory that is not genpush's is a usage error (exit 2).
+  await claimStateDir(ctx.config.stateDir);
   let lock: Lock;
   try {
     lock = await lockProfile(ctx.config.stateDir, profile.name, {

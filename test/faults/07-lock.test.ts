@@ -5,11 +5,14 @@
 // it waits, and no NAR or narinfo goes up twice (a plain verify, which only reads, does not
 // wait). A lock whose holder was killed is taken over.
 import assert from "node:assert/strict";
+import { readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { test } from "node:test";
 import { lockProfile } from "../../src/lock.js";
 import { startSlowProxy } from "../e2e/harness/slow-proxy.js";
 import { explain, runGenpush, writeConfig } from "../integration/harness/cli.js";
 import { scenario } from "../integration/harness/fixture.js";
+import { tempDir } from "../integration/harness/nix.js";
 import { Ledger, summary } from "./lib/ledger.js";
 import { said, startGenpush, waitForLine } from "./lib/proc.js";
 
@@ -130,5 +133,16 @@ test("verify --repair beside a push of the same profile waits for it: nothing is
   } finally {
     await held.release();
   }
+  // Its lock goes only into a state directory of genpush's own.
+  const foreign = tempDir("genpush-not-state-");
+  writeFileSync(join(foreign, "notes.txt"), "not genpush's\n");
+  const elsewhere = writeConfig({
+    ...s.config,
+    stateDir: foreign,
+    caches: [{ ...s.config.caches[0], store: s.cache.url }],
+  });
+  const refused = await runGenpush(["verify", "--repair", "--profile", "test"], { config: elsewhere });
+  assert.equal(refused.code, 2, explain(refused));
+  assert.deepEqual(readdirSync(foreign), ["notes.txt"], "nothing created in it");
   t.diagnostic(summary(books.settle(s.cache.dir, { cacheUrl: s.cache.url, publicKey: s.key?.publicKey ?? "" })));
 });
