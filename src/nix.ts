@@ -101,7 +101,14 @@ async function run(file: string, args: string[], options: RunOptions): Promise<s
           hint: "install Nix, or run genpush where `nix` is on PATH (the NixOS module does this)",
         });
       }
-      if (error.isCanceled) throw new GenpushError(`${doing}: cancelled`);
+      if (error.isCanceled) {
+        // Stopped by a bound of genpush's own (an operation's budget, the run's limit, a stop):
+        // say which; retryable, as a try the budget cut short is for the retry policy to judge.
+        const reason: unknown = signal?.reason;
+        throw reason instanceof GenpushError
+          ? new RetryableError(`${doing}: ${reason.message}`)
+          : new GenpushError(`${doing}: cancelled`);
+      }
       const said = errorSummary(String(error.stderr ?? ""));
       if (error.timedOut) {
         throw new RetryableError(`${doing} did not finish within ${network?.limitSeconds} s${said ? `: ${said}` : ""}`);

@@ -139,3 +139,39 @@ test("SIGTERM during an upload (systemctl stop, the units' backstop): the result
   const key = s.key as NonNullable<typeof s.key>;
   t.diagnostic(summary(books.settle(s.cache.dir, { cacheUrl: s.cache.url, publicKey: key.publicKey })));
 });
+
+test("nix copy uploading to a cache that trickles its answers ends with the operation's budget", async (t) => {
+  const s = await scenario({ paths: 8, changed: 2, sign: true });
+  const hostile = await startHostile(s.cache.port);
+  t.after(async () => {
+    await hostile.close();
+    await s.destroy();
+  });
+  // A setting genpush's own uploader does not implement: nix copy uploads.
+  s.config.caches[0].store = `${hostile.url}?write-nar-listing=true`;
+  s.config.caches[0].timeoutSeconds = 2;
+  const config = s.configFile();
+  const books = new Ledger("hostile");
+  const gen = s.switchTo(0);
+  books.switchedTo({ ...gen, label: "test generation 1" });
+  hostile.mode = "trickle-puts";
+  books.fault("the cache trickles its answers to nix copy's uploads");
+  const run = startGenpush(config, ["push", "--json"]);
+  const backstop = setTimeout(() => run.kill(), KILL_MS);
+  const r = await run.result();
+  clearTimeout(backstop);
+  const ms = (await run.exited).at - run.startedAt;
+  assert.notEqual(r.code, -1, `still running after ${KILL_MS} ms, killed\n${said(run)}`);
+  assert.equal(r.code, 1, explain(r));
+  assert.ok(ms < BOUND_MS, `ended after ${ms} ms`);
+  assert.equal(r.json.results[0].status, "failed", explain(r));
+  assert.match(r.json.results[0].error.message, /cache local: .*gave up after \d+ tr/, explain(r));
+  t.diagnostic(`nix copy, trickled: ended after ${ms} ms: ${r.json.results[0].error.message}`);
+
+  hostile.mode = "forward";
+  const back = await s.run("push", "--json");
+  assert.equal(back.code, 0, explain(back));
+  books.reported(back.json);
+  const key = s.key as NonNullable<typeof s.key>;
+  t.diagnostic(summary(books.settle(s.cache.dir, { cacheUrl: s.cache.url, publicKey: key.publicKey })));
+});

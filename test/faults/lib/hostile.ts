@@ -4,6 +4,7 @@
 //
 // - trickle-headers: every request gets a status line, then one header byte every `trickleMs`,
 //   never a blank line (the socket is never idle, so an idle time-out never fires);
+// - trickle-puts: the same, for PUTs only (uploads, as `nix copy` makes them);
 // - trickle-cache-info: `GET /nix-cache-info` gets honest headers and one body byte every
 //   `trickleMs` of a body announced as 1 MB;
 // - endless-cache-info: `GET /nix-cache-info` gets a chunked body that never ends (stopped
@@ -15,7 +16,13 @@
 import http from "node:http";
 import type { Socket } from "node:net";
 
-export type HostileMode = "forward" | "trickle-headers" | "trickle-cache-info" | "endless-cache-info" | "early-nar";
+export type HostileMode =
+  | "forward"
+  | "trickle-headers"
+  | "trickle-puts"
+  | "trickle-cache-info"
+  | "endless-cache-info"
+  | "early-nar";
 
 export interface Hostile {
   url: string;
@@ -59,7 +66,7 @@ export async function startHostile(targetPort: number): Promise<Hostile> {
       else res.writeHead(503, { "content-length": "0", connection: "close" }).end();
       return;
     }
-    if (mode === "trickle-headers") {
+    if (mode === "trickle-headers" || (mode === "trickle-puts" && req.method === "PUT")) {
       count(mode);
       socket.write("HTTP/1.1 200 OK\r\nX-Slow: ");
       every(hostile.trickleMs, () => !socket.destroyed && socket.write("a"));
