@@ -116,8 +116,8 @@ describe("lock: a live pid is not enough (pids are reused after a crash or a reb
   });
 
   it("takes over a lock naming a zombie (exited, not yet reaped)", async (t) => {
-    // sh becomes `sleep 60`, which never reaps its child `sleep 0`.
-    const parent = spawn("sh", ["-c", "sleep 0 & echo $!; exec sleep 60"], { stdio: ["ignore", "pipe", "ignore"] });
+    // sh becomes `sleep 60`, which never reaps its child: that ends once sh is gone (a shell would reap it).
+    const parent = spawn("sh", ["-c", "sleep 0.5 & echo $!; exec sleep 60"], { stdio: ["ignore", "pipe", "ignore"] });
     t.after(() => parent.kill());
     const [line] = await once(createInterface({ input: parent.stdout }), "line");
     const zombie = Number(line);
