@@ -34,3 +34,33 @@ test("a pending generation survives its links being deleted and a GC, and is pus
   assert.equal(onlyResult(r).status, "pushed");
   assert.equal(existsSync(root), false, "released once pushed");
 });
+
+test("a newer generation supersedes a pending one: the GC root moves to it, the old one may be collected", async (t) => {
+  const s = await scenario({ paths: 12, changed: 3 });
+  t.after(() => s.destroy());
+  const g1 = s.switchTo(0);
+  assert.equal((await s.run("push")).code, 0);
+  const root = join(s.stateDir, "gcroots", "test");
+
+  await s.cache.stop();
+  const g2 = s.switchTo(1);
+  assert.equal((await s.run("push")).code, 1);
+  assert.equal(readlinkSync(root), g2.storePath, "the pending generation is held");
+  const g3 = s.switchTo(2);
+  assert.equal((await s.run("push")).code, 1);
+  assert.equal(readlinkSync(root), g3.storePath, "the root moved to the generation that superseded it");
+
+  // Only what g2 alone had: no profile link and no root holds it any more.
+  rmSync(`${s.profile}-2-link`);
+  const onlyG2 = minus(minus(g2.closure, g3.closure), g1.closure);
+  assert.ok(onlyG2.length > 0);
+  collectGarbage(onlyG2);
+  assert.ok(!isValid(g2.storePath), "the superseded generation was collected");
+  assert.ok(isValid(g3.storePath), "the pending one is still held");
+
+  await s.cache.start();
+  const r = await s.run("push", "--json");
+  assert.equal(r.code, 0, explain(r));
+  assert.equal(onlyResult(r).storePath, g3.storePath);
+  assert.equal(existsSync(root), false, "released once pushed");
+});
