@@ -239,6 +239,27 @@ describe("genpush under a real systemd", { skip: optedOut ? "GENPUSH_SKIP_E2E=1"
     assert.ok(Number(level) <= 2.0, `exposure ${level}:\n${out}`);
   });
 
+  test("genpush-verify.timer is active; genpush-verify.service gets the credential from the genpush-.service.d drop-in and verifies", async () => {
+    await c.run(["systemctl", "enable", "--now", "genpush-verify.timer"]);
+    const timer = await c.show("genpush-verify.timer", ["ActiveState", "NextElapseUSecRealtime"]);
+    assert.equal(timer.ActiveState, "active", JSON.stringify(timer));
+    assert.notEqual(timer.NextElapseUSecRealtime ?? "", "", JSON.stringify(timer));
+    for (const unit of ["genpush-system.service", "genpush-comin.service", "genpush-verify.service"]) {
+      const { DropInPaths = "" } = await c.show(unit, ["DropInPaths"]);
+      assert.ok(DropInPaths.includes(s.DROP_INS[0] as string), `${unit}: ${DropInPaths}`);
+    }
+    await c.exec(["systemctl", "start", "genpush-verify.service"]);
+    const { Result } = await c.show("genpush-verify.service", ["Result"]);
+    assert.equal(Result, "success", await s.journalText(c, "genpush-verify.service"));
+    const n = await s.generationOf(c, s.SYSTEM);
+    const line = await s.waitJournalLine(
+      c,
+      "genpush-verify.service",
+      new RegExp(`^lan holds all \\d+ paths of system generation ${n}$`),
+    );
+    assert.equal(line.PRIORITY, 6, line.MESSAGE);
+  });
+
   test("systemd reads each service's start time-out (a backstop above genpush's 6 h) and LimitCORE=0", async () => {
     for (const unit of ["genpush-system.service", "genpush-comin.service", "genpush-verify.service"]) {
       const shown = await c.show(unit, ["TimeoutStartUSec", "LimitCORE"]);

@@ -10,10 +10,11 @@ export const SYSTEM = "/nix/var/nix/profiles/system";
 export const COMIN = "/nix/var/nix/profiles/system-profiles/comin";
 export const CONFIG = "/etc/genpush/config.yaml";
 export const KEY = "/etc/genpush/signing-key";
-/** LoadCredential= drop-ins: every service that reads the config needs the credential it names. */
-export const DROP_INS = ["genpush-system", "genpush-comin"].map(
-  (u) => `/etc/systemd/system/${u}.service.d/credentials.conf`,
-);
+/**
+ * The LoadCredential= drop-in, as README shows it: `genpush-.service.d` applies to every unit
+ * whose name starts with `genpush-` (the push services and the verify service alike).
+ */
+export const DROP_INS = ["/etc/systemd/system/genpush-.service.d/credentials.conf"];
 export const genpush = ["node", GENPUSH_CLI];
 
 /** /etc/genpush/config.yaml: both root profiles, one nix cache signed with a credential. */
