@@ -2,13 +2,15 @@
  * `genpush diff`: what a push would send, per cache — the plan's counts, the
  * paths each cache lacks, and their NAR bytes. Uploads nothing, records nothing.
  */
+
+import { cacheIdentity } from "../cache-identity.js";
 import { planForCache } from "../cache-plan.js";
 import { ClosureReader } from "../closures.js";
 import { describeError, ExitCode, GenpushError } from "../errors.js";
 import { formatBytes, generationLabel, plural } from "../format.js";
 import { route } from "../plan.js";
 import { currentGeneration, numberedGeneration } from "../profiles.js";
-import { cacheState, readState } from "../state.js";
+import { readState, targetState } from "../state.js";
 import { closeContext, type GlobalOptions, openContext, printJson, selectProfiles } from "./context.js";
 
 export interface DiffOptions {
@@ -35,7 +37,8 @@ export async function diffCommand(globals: GlobalOptions, options: DiffOptions):
     const caches = await Promise.all(
       routed.caches.map(async (cacheConfig) => {
         const cache = await ctx.cache(cacheConfig);
-        const { lastPushed: last, held } = cacheState(state, cache.name);
+        // What the cache's current target got from us: nothing, if it moved since.
+        const { lastPushed: last, held } = targetState(state, cache.name, cacheIdentity(cacheConfig));
         const base = from
           ? { generation: from.number, storePath: from.storePath }
           : last && { generation: last.generation, storePath: last.storePath };

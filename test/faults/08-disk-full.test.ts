@@ -4,9 +4,19 @@
 // Space freed, the next push records it without uploading anything again.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { closeSync, ftruncateSync, openSync, readFileSync, rmSync, statfsSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  ftruncateSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statfsSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
+import { STATE_MARKER } from "../../src/state-dir.js";
 import { explain } from "../integration/harness/cli.js";
 import { scenario } from "../integration/harness/fixture.js";
 import { narinfo } from "../integration/harness/nginx.js";
@@ -91,6 +101,8 @@ test("the state directory full to the last byte: exit 1 with a clear error, neve
   const books = new Ledger("disk-full");
   const gen = s.switchTo(0);
   books.switchedTo({ ...gen, label: "test generation 1" });
+  // A state directory genpush has used before (else it is refused as not its own, exit 2).
+  writeFileSync(join(mount, STATE_MARKER), "");
   const filler = fillUp(mount, 0);
   books.fault("state directory full to the last byte");
   const full = await s.run("push", "--json");

@@ -47,6 +47,11 @@ test("the same generation, `local` moved to an empty cache: status says so, and 
     explain(text),
   );
 
+  // diff plans from the same fact: the new place got nothing from us.
+  const diff = await s.run("diff", "--profile", "test", "--json");
+  assert.equal(diff.code, 0, explain(diff));
+  assert.equal(diff.json.caches[0].counts.missing, gen.closure.length, explain(diff));
+
   const r = await s.run("push", "--json");
   assert.equal(r.code, 0, explain(r));
   assert.deepEqual(missingFromCache(b.dir, gen.closure), [], "the whole closure is in the new cache");
