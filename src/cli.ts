@@ -9,6 +9,7 @@ import { type GlobalOptions, makeLogger } from "./commands/context.js";
 import { ExitCode, GenpushError } from "./errors.js";
 import { LOG_FORMATS } from "./log.js";
 import { startRun } from "./run.js";
+import { scrubSecrets } from "./secrets.js";
 
 const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
   version: string;
@@ -158,7 +159,7 @@ async function main(argv: string[]): Promise<number> {
       { hint: "this is a bug in genpush; please report it with the output of the same command run with -v" },
       `internal error: ${error instanceof Error ? error.message : String(error)}`,
     );
-    if (cli.opts().verbose && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+    if (cli.opts().verbose && error instanceof Error) process.stderr.write(`${scrubSecrets(error.stack ?? "")}\n`);
     return ExitCode.failed;
   } finally {
     run.finish();
