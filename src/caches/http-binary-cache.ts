@@ -209,6 +209,7 @@ export class HttpBinaryCache {
       body: file,
       signal,
       deadlineMs: this.options.timeoutMs + allowanceMs,
+      expectContinue: true,
     });
     try {
       await Promise.all([sent, piped]);

@@ -46,7 +46,16 @@ export interface HttpRequest {
   deadlineMs?: number;
   /** The largest answer body read (default DEFAULT_MAX_BODY). */
   maxBodyBytes?: number;
+  /**
+   * Send a stream body only once the server asks for it (`Expect: 100-continue`), as curl
+   * does, or after CONTINUE_WAIT_MS without an answer: a 2xx before that is then known to
+   * be an answer to an upload the server never read, however small the body.
+   */
+  expectContinue?: boolean;
 }
+
+/** How long a server that does not speak 100-continue is waited for before the body goes anyway (curl's 1 s). */
+const CONTINUE_WAIT_MS = 1000;
 
 export interface HttpAnswer {
   status: number;
@@ -95,6 +104,7 @@ export class HttpClient {
     const deadlineMs = init.deadlineMs ?? this.options.timeoutMs;
     const maxBody = init.maxBodyBytes ?? DEFAULT_MAX_BODY;
     const streamed = typeof init.body === "object";
+    let bodySent = false;
     const send = url.protocol === "https:" ? https.request : http.request;
     return new Promise<HttpAnswer>((resolve, reject) => {
       const req = send(url, {
@@ -104,19 +114,21 @@ export class HttpClient {
         headers: {
           ...(typeof init.body === "string" ? { "content-type": "application/json" } : {}),
           ...(authorization === undefined ? {} : { authorization }),
+          ...(streamed && init.expectContinue ? { expect: "100-continue" } : {}),
           ...init.headers,
         },
         ...(init.signal ? { signal: init.signal } : {}),
       });
       // The total bound: the idle time-out alone lets a server that sends a byte now and then go on forever.
-      const deadline = setTimeout(
-        () =>
-          req.destroy(new RetryableError(`${where} did not finish answering ${what} within ${seconds(deadlineMs)}`)),
-        deadlineMs,
-      );
+      let answering = false;
+      const deadline = setTimeout(() => {
+        const verb = answering ? "did not finish answering" : "did not answer";
+        req.destroy(new RetryableError(`${where} ${verb} ${what} within ${seconds(deadlineMs)}`));
+      }, deadlineMs);
       const settle = () => clearTimeout(deadline);
       req.on("close", settle);
       req.on("response", (res) => {
+        answering = true;
         const status = res.statusCode ?? 0;
         const chunks: Buffer[] = [];
         let size = 0;
@@ -136,7 +148,7 @@ export class HttpClient {
         res.on("end", () => {
           settle();
           // A 2xx before the whole body was sent is no proof the cache has it: a failure, never "uploaded".
-          if (streamed && !req.writableFinished && status >= 200 && status < 300) {
+          if (streamed && (!bodySent || !req.writableFinished) && status >= 200 && status < 300) {
             reject(
               new GenpushError(`${where} answered ${what} with HTTP ${status} before receiving the whole upload`, {
                 hint: "the server (or a proxy before it) does not read uploads: check its request-body settings",
@@ -152,11 +164,7 @@ export class HttpClient {
         });
       });
       req.on("timeout", () => {
-        req.destroy(
-          new RetryableError(
-            `${where} did not answer within ${seconds(this.options.timeoutMs)} (${url.origin}, ${what})`,
-          ),
-        );
+        req.destroy(new RetryableError(`${where} did not answer ${what} within ${seconds(this.options.timeoutMs)}`));
       });
       req.on("error", (error) => {
         settle();
@@ -166,14 +174,26 @@ export class HttpClient {
         else reject(new RetryableError(`${where} is unreachable at ${url.origin}: ${error.message}`));
       });
       if (typeof init.body === "object") {
+        const body = init.body;
         // An error of the body's own (a NAR that does not match its hash) is the one to report.
-        init.body.on("error", (error) => {
+        body.on("error", (error) => {
           reject(
             error instanceof GenpushError ? error : new GenpushError(`${where}: the upload failed: ${error.message}`),
           );
           req.destroy();
         });
-        init.body.pipe(req);
+        const sendBody = () => {
+          clearTimeout(unasked);
+          if (bodySent || req.destroyed) return;
+          bodySent = true;
+          body.pipe(req);
+        };
+        const unasked = setTimeout(sendBody, init.expectContinue ? CONTINUE_WAIT_MS : 0);
+        req.on("continue", sendBody);
+        req.on("response", () => clearTimeout(unasked));
+        req.on("close", () => clearTimeout(unasked));
+        if (init.expectContinue) req.flushHeaders();
+        else sendBody();
       } else {
         req.end(init.body);
       }

@@ -48,7 +48,7 @@ test("a cache that never answers: a bounded, clear failure, pending, pushed late
   assert.ok(silent.ms < BOUND_MS, `gave up after ${silent.ms} ms`);
   const [result] = silent.r.json.results;
   assert.equal(result.status, "failed");
-  assert.match(result.error.message, /cache local did not answer within 2s/, explain(silent.r));
+  assert.match(result.error.message, /cache local did not answer HEAD \S+ within 2s/, explain(silent.r));
   assert.match(result.error.message, /gave up after \d+ tries/, explain(silent.r));
   assert.ok(front.held > 0, "connections were accepted and held");
   const status = await s.run("status", "--json");

@@ -6,12 +6,12 @@
 // leave no lock behind, and the generation must reach the cache once it behaves.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { startSlowProxy } from "../e2e/harness/slow-proxy.js";
 import { explain } from "../integration/harness/cli.js";
 import { scenario } from "../integration/harness/fixture.js";
 import { startHostile } from "./lib/hostile.js";
 import { Ledger, summary } from "./lib/ledger.js";
-import { said, startGenpush, waitForLine } from "./lib/proc.js";
+import { said, startGenpush } from "./lib/proc.js";
+import { behindSlowProxy, startUploading } from "./lib/slow.js";
 
 /** An operation's budget (8 s), several of them in a row at most, and node's start. */
 const BOUND_MS = 40_000;
@@ -22,7 +22,7 @@ const cases = [
   {
     mode: "trickle-headers",
     fault: "the cache trickles its headers, a byte every 500 ms",
-    message: /cache local did not finish answering HEAD \/\w+\.narinfo within 2s.*gave up after \d+ tries/,
+    message: /cache local did not answer HEAD \/\w+\.narinfo within 2s.*gave up after \d+ tries/,
   },
   {
     mode: "trickle-cache-info",
@@ -106,20 +106,8 @@ test("hostile caches: every run ends by itself, says why, records it, and the wo
 });
 
 test("SIGTERM during an upload (systemctl stop, the units' backstop): the result is printed and recorded, exit 143", async (t) => {
-  const s = await scenario({ paths: 12, changed: 3, sign: true });
-  const proxy = await startSlowProxy(s.cache.port, 300);
-  t.after(async () => {
-    await proxy.close();
-    await s.destroy();
-  });
-  s.config.caches[0].store = proxy.url;
-  const config = s.configFile();
-  const books = new Ledger("hostile");
-  const gen = s.switchTo(0);
-  books.switchedTo({ ...gen, label: "test generation 1" });
-
-  const run = startGenpush(config, ["push", "--json"]);
-  assert.ok(await waitForLine(run, /uploading \d+ paths? to local/), said(run));
+  const { s, config, books, key } = await behindSlowProxy(t, "hostile", { paths: 12, delayMs: 300 });
+  const run = await startUploading(config, ["push", "--json"]);
   process.kill(run.pid, "SIGTERM");
   books.fault("SIGTERM while uploading");
   const r = await run.result();
@@ -136,7 +124,6 @@ test("SIGTERM during an upload (systemctl stop, the units' backstop): the result
   const again = await s.run("push", "--json");
   assert.equal(again.code, 0, explain(again));
   books.reported(again.json);
-  const key = s.key as NonNullable<typeof s.key>;
   t.diagnostic(summary(books.settle(s.cache.dir, { cacheUrl: s.cache.url, publicKey: key.publicKey })));
 });
 
