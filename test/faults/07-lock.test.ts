@@ -9,28 +9,15 @@ import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { lockProfile } from "../../src/lock.js";
-import { startSlowProxy } from "../e2e/harness/slow-proxy.js";
 import { explain, runGenpush, writeConfig } from "../integration/harness/cli.js";
-import { scenario } from "../integration/harness/fixture.js";
 import { tempDir } from "../integration/harness/nix.js";
-import { Ledger, summary } from "./lib/ledger.js";
+import { summary } from "./lib/ledger.js";
 import { said, startGenpush, waitForLine } from "./lib/proc.js";
+import { behindSlowProxy, startUploading } from "./lib/slow.js";
 
 test("a second push on the same profile waits for the lock and never interleaves", async (t) => {
-  const s = await scenario({ paths: 16, changed: 3, sign: true });
-  const proxy = await startSlowProxy(s.cache.port, 500);
-  t.after(async () => {
-    await proxy.close();
-    await s.destroy();
-  });
-  s.config.caches[0].store = proxy.url;
-  const config = s.configFile();
-  const books = new Ledger("lock");
-  const gen = s.switchTo(0);
-  books.switchedTo({ ...gen, label: "test generation 1" });
-
-  const first = startGenpush(config, ["push", "--json"]);
-  assert.ok(await waitForLine(first, /uploading \d+ paths? to local/), `the first push uploads\n${said(first)}`);
+  const { s, proxy, config, books } = await behindSlowProxy(t, "lock", { paths: 16, delayMs: 500 });
+  const first = await startUploading(config, ["push", "--json"], "the first push");
   const second = startGenpush(config, ["push", "--json"]);
   books.fault("a second genpush on the same profile");
   const waiting = new RegExp(`waiting for another genpush \\(pid ${first.pid}\\) to finish with profile test`);
@@ -58,19 +45,8 @@ test("a second push on the same profile waits for the lock and never interleaves
 });
 
 test("a lock left by a genpush killed with SIGKILL is taken over without waiting for the bound", async (t) => {
-  const s = await scenario({ paths: 8, changed: 2, sign: true });
-  const proxy = await startSlowProxy(s.cache.port, 500);
-  t.after(async () => {
-    await proxy.close();
-    await s.destroy();
-  });
-  s.config.caches[0].store = proxy.url;
-  const config = s.configFile();
-  const books = new Ledger("lock");
-  const gen = s.switchTo(0);
-  books.switchedTo({ ...gen, label: "test generation 1" });
-  const killed = startGenpush(config, ["push"]);
-  assert.ok(await waitForLine(killed, /uploading \d+ paths? to local/), said(killed));
+  const { s, config, books } = await behindSlowProxy(t, "lock", { paths: 8, delayMs: 500 });
+  const killed = await startUploading(config, ["push"]);
   killed.kill();
   await killed.exited;
   books.fault("SIGKILL while holding the lock");
@@ -85,20 +61,8 @@ test("a lock left by a genpush killed with SIGKILL is taken over without waiting
 });
 
 test("verify --repair beside a push of the same profile waits for it: nothing is uploaded twice", async (t) => {
-  const s = await scenario({ paths: 16, changed: 3, sign: true });
-  const proxy = await startSlowProxy(s.cache.port, 500);
-  t.after(async () => {
-    await proxy.close();
-    await s.destroy();
-  });
-  s.config.caches[0].store = proxy.url;
-  const config = s.configFile();
-  const books = new Ledger("lock");
-  const gen = s.switchTo(0);
-  books.switchedTo({ ...gen, label: "test generation 1" });
-
-  const push = startGenpush(config, ["push", "--json"]);
-  assert.ok(await waitForLine(push, /uploading \d+ paths? to local/), `the push uploads\n${said(push)}`);
+  const { s, config, books } = await behindSlowProxy(t, "lock", { paths: 16, delayMs: 500 });
+  const push = await startUploading(config, ["push", "--json"]);
   const verify = startGenpush(config, ["verify", "--repair", "--profile", "test", "--json"]);
   books.fault("verify --repair during a push of the same profile");
   const waiting = new RegExp(`waiting for another genpush \\(pid ${push.pid}\\) to finish with profile test`);
