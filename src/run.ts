@@ -58,6 +58,8 @@ export function startRun(onStall: (error: GenpushError) => void, limitMs = RUN_L
       onStall(stalled);
     } else {
       controller.abort(stalled);
+      // One more turn of the loop, so that this is asked again even if the abort woke nothing.
+      setImmediate(() => {});
     }
   };
   process.on("beforeExit", onBeforeExit);
