@@ -34,6 +34,8 @@ export async function planForCache(
   from: PlanBase,
   reader: ClosureReader,
   signal?: AbortSignal,
+  /** Ask which candidates the cache lacks whole (a narinfo without its NAR counts): what verify asks. */
+  whole = false,
 ): Promise<CachePlan> {
   const closure = await reader.closure(target);
   const basePath = from.path ?? null;
@@ -52,12 +54,8 @@ export async function planForCache(
     exclude: config.exclude,
     wholeClosures: cache.wholeClosures,
   });
-  const lacking = new Set(
-    await cache.missing(
-      plan.candidates.map((info) => info.path),
-      signal,
-    ),
-  );
+  const candidates = plan.candidates.map((info) => info.path);
+  const lacking = new Set(await (whole ? cache.incomplete(candidates, signal) : cache.missing(candidates, signal)));
   const missing = plan.candidates.filter((info) => lacking.has(info.path));
   return {
     closure,

@@ -102,6 +102,11 @@ export abstract class BulkQueryCache<C extends AtticCacheConfig | CachixCacheCon
     });
   }
 
+  /** Attic and Cachix keep a path's NAR with its narinfo on the server: asking for the narinfo is enough. */
+  incomplete(paths: readonly StorePath[], signal?: AbortSignal): Promise<StorePath[]> {
+    return this.missing(paths, signal);
+  }
+
   close(): void {
     this.http.close();
   }

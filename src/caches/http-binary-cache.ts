@@ -72,19 +72,17 @@ export class HttpBinaryCache {
     this.base = url;
   }
 
-  /** The subset of `hashes` whose narinfo the cache does not have. */
-  async missing(hashes: readonly string[], signal?: AbortSignal): Promise<Set<string>> {
-    const missing = new Set<string>();
-    const slots = new Slots(this.options.concurrency);
-    await runAll(
-      hashes,
-      (hash, stop) =>
-        slots.run(async () => {
-          if (!(await this.has(hash, stop))) missing.add(hash);
-        }),
-      signal,
-    );
-    return missing;
+  /** The subset of `hashes` whose narinfo the cache does not have: one HEAD each. */
+  missing(hashes: readonly string[], signal?: AbortSignal): Promise<Set<string>> {
+    return this.lacking(hashes, (hash, stop) => this.has(hash, stop), signal);
+  }
+
+  /**
+   * The subset of `hashes` the cache does not have whole: no narinfo, or a narinfo whose NAR
+   * file is gone. Two requests each: GET the narinfo, HEAD the NAR it names.
+   */
+  incomplete(hashes: readonly string[], signal?: AbortSignal): Promise<Set<string>> {
+    return this.lacking(hashes, (hash, stop) => this.hasWhole(hash, stop), signal);
   }
 
   /** Upload `paths` (dependencies first). */
@@ -126,6 +124,39 @@ export class HttpBinaryCache {
   /** Release its connections. */
   close(): void {
     this.http.close();
+  }
+
+  private async lacking(
+    hashes: readonly string[],
+    has: (hash: string, signal: AbortSignal) => Promise<boolean>,
+    signal?: AbortSignal,
+  ): Promise<Set<string>> {
+    const missing = new Set<string>();
+    const slots = new Slots(this.options.concurrency);
+    await runAll(
+      hashes,
+      (hash, stop) =>
+        slots.run(async () => {
+          if (!(await has(hash, stop))) missing.add(hash);
+        }),
+      signal,
+    );
+    return missing;
+  }
+
+  private async hasWhole(hash: string, signal: AbortSignal): Promise<boolean> {
+    const accept = await this.notThere();
+    const ask = (url: URL, method: string) =>
+      withRetry((tries) => this.http.request(url, { method, accept, signal: tries }), {
+        ...this.options.retry,
+        signal,
+      });
+    const narinfo = await ask(new URL(`${hash}.narinfo`, this.base), "GET");
+    if (accept.includes(narinfo.status)) return false;
+    const nar = /^URL: (\S+)$/m.exec(narinfo.body.toString("utf8"))?.[1];
+    // A narinfo that names no NAR offers nothing to substitute.
+    if (!nar) return false;
+    return !accept.includes((await ask(new URL(nar, this.base), "HEAD")).status);
   }
 
   private async has(hash: string, signal: AbortSignal): Promise<boolean> {

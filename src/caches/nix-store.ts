@@ -8,7 +8,7 @@
  * `nix-store --check-validity` and uploaded with `nix copy`, which needs
  * every reference of a path in the cache first: whole closures only.
  */
-import { access } from "node:fs/promises";
+import { access, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { uploadAllowanceMs } from "../bounds.js";
@@ -61,6 +61,25 @@ export class NixStoreCache implements Cache {
     });
   }
 
+  /**
+   * An HTTP cache: GET each narinfo, HEAD the NAR it names. A file:// cache: the narinfo's
+   * NAR file looked up on disk. Other stores keep a path whole or not at all.
+   */
+  async incomplete(paths: readonly StorePath[], signal?: AbortSignal): Promise<StorePath[]> {
+    if (paths.length === 0) return [];
+    const { store } = this.config;
+    if (isHttp(store)) {
+      const lacking = await this.httpCache().incomplete(paths.map(hashPart), signal);
+      return paths.filter((path) => lacking.has(hashPart(path)));
+    }
+    if (store.startsWith("file://")) {
+      const dir = fileURLToPath(store.replace(/\?.*$/, ""));
+      const whole = await Promise.all(paths.map((path) => fileNarPresent(dir, hashPart(path))));
+      return paths.filter((_, i) => !whole[i]);
+    }
+    return this.missing(paths, signal);
+  }
+
   async push(paths: readonly PathInfo[], events: PushProgress, signal?: AbortSignal): Promise<void> {
     const upload = paths.every((info) => info.narinfo) ? await this.nativeUpload() : undefined;
     if (upload) {
@@ -74,6 +93,7 @@ export class NixStoreCache implements Cache {
     if (isHttp(this.config.store)) await nixNetrcAuthorization(new URL(this.config.store));
     const keyFile = this.signingKeyFile();
     if (keyFile) await readSigningKey(keyFile, this.name);
+    if (this.config.store.startsWith("file://")) await this.dropDanglingNarinfos(paths);
     const narBytes = paths.reduce((sum, info) => sum + info.narSize, 0);
     // Each try asks the cache again first, so what an earlier try uploaded is not sent twice.
     await withRetry(
@@ -96,6 +116,21 @@ export class NixStoreCache implements Cache {
 
   close(): void {
     this.http?.close();
+  }
+
+  /**
+   * `nix copy` takes a path whose narinfo is there for uploaded, so a NAR lost behind its
+   * narinfo would never be sent again: a file:// cache's narinfo that names no NAR on disk
+   * goes first (it offers nothing a substituter could fetch anyway).
+   */
+  private async dropDanglingNarinfos(paths: readonly PathInfo[]): Promise<void> {
+    const dir = fileURLToPath(this.config.store.replace(/\?.*$/, ""));
+    await Promise.all(
+      paths.map(async ({ path }) => {
+        if (!(await fileNarPresent(dir, hashPart(path))))
+          await rm(join(dir, `${hashPart(path)}.narinfo`), { force: true });
+      }),
+    );
   }
 
   private httpCache(): HttpBinaryCache {
@@ -153,6 +188,18 @@ export class NixStoreCache implements Cache {
 
 function isHttp(store: string): boolean {
   return /^https?:\/\//.test(store);
+}
+
+/** A file:// cache's narinfo for `hash` is there, and so is the NAR file it names. */
+async function fileNarPresent(dir: string, hash: string): Promise<boolean> {
+  let narinfo: string;
+  try {
+    narinfo = await readFile(join(dir, `${hash}.narinfo`), "utf8");
+  } catch {
+    return false;
+  }
+  const nar = /^URL: (\S+)$/m.exec(narinfo)?.[1];
+  return nar !== undefined && (await fileExists(join(dir, nar)));
 }
 
 async function fileExists(path: string): Promise<boolean> {

@@ -19,6 +19,12 @@ export interface Cache {
   readonly wholeClosures: boolean;
   /** Which of `paths` the cache lacks, asked fresh (no cached answers). */
   missing(paths: readonly StorePath[], signal?: AbortSignal): Promise<StorePath[]>;
+  /**
+   * Which of `paths` the cache lacks whole: no narinfo, or a narinfo whose NAR is gone (what
+   * `verify` asks: a cache's own clean-up may take one without the other). Where the
+   * backend keeps the two together, the same as `missing`.
+   */
+  incomplete(paths: readonly StorePath[], signal?: AbortSignal): Promise<StorePath[]>;
   /** Upload `paths`, ordered dependencies first. */
   push(paths: readonly PathInfo[], events: PushProgress, signal?: AbortSignal): Promise<void>;
   /** Release connections. */

@@ -100,15 +100,23 @@ async function verifyProfile(ctx: Context, profile: ProfileConfig, repair: boole
   }
   const routed = route(generation.system, ctx.config.caches);
   if (routed.warning) ctx.log.warn(routed.warning);
-  const reader = new ClosureReader();
+  const reader = new ClosureReader(ctx.signal);
   const caches = await Promise.all(
     routed.caches.map(async (cacheConfig): Promise<CacheReport> => {
       const cache = await ctx.cache(cacheConfig);
       try {
-        const { closure, missing, narBytes } = await planForCache(ctx.config, cache, generation.storePath, {}, reader);
+        const { closure, missing, narBytes } = await planForCache(
+          ctx.config,
+          cache,
+          generation.storePath,
+          {},
+          reader,
+          ctx.signal,
+          true,
+        );
         let status: Status = missing.length === 0 ? "complete" : "incomplete";
         if (missing.length > 0 && repair) {
-          await cache.push(missing, {});
+          await cache.push(missing, {}, ctx.signal);
           status = "repaired";
         }
         const repaired = status === "repaired" ? missing.length : 0;

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { explain } from "./harness/cli.js";
 import { hashOf, onlyResult, scenario } from "./harness/fixture.js";
-import { makeKey, pullIntoFreshStore } from "./harness/nix.js";
+import { makeKey, pullIntoFreshStore, tempDir } from "./harness/nix.js";
 
 test("verify reports a narinfo lost from the cache and --repair restores it", async (t) => {
   const s = await scenario({ paths: 60, sign: true });
@@ -51,6 +51,46 @@ test("verify reports a narinfo lost from the cache and --repair restores it", as
   const pulled = pullIntoFreshStore(s.cache.url, gen.storePath, s.key?.publicKey ?? "");
   assert.ok(pulled.ok, `the repaired cache serves the whole closure, signed\n${pulled.stderr}`);
 });
+
+for (const kind of ["http", "file"] as const) {
+  test(`verify finds a NAR lost while its narinfo stayed (${kind}), and --repair restores it`, async (t) => {
+    const s = await scenario({ paths: 12, sign: true });
+    t.after(() => s.destroy());
+    const dir = kind === "http" ? s.cache.dir : join(tempDir(), "cache");
+    if (kind === "file") {
+      s.config.caches[0].store = `file://${dir}`;
+      s.configFile();
+    }
+    const gen = s.switchTo(0);
+    assert.equal((await s.run("push")).code, 0);
+
+    const victim = gen.closure.find((p) => p.includes("-leaf-")) ?? "";
+    const nar = /^URL: (\S+)$/m.exec(readFileSync(join(dir, `${hashOf(victim)}.narinfo`), "utf8"))?.[1] ?? "";
+    unlinkSync(join(dir, nar));
+    await s.cache.clearLog();
+
+    const v = await s.run("verify", "--profile", "test", "--json");
+    assert.equal(v.code, 1, explain(v));
+    assert.deepEqual(v.json.caches[0].missing, [victim], explain(v));
+    if (kind === "http") {
+      // The cost, as README states it: a GET of each narinfo and a HEAD of each NAR.
+      assert.equal(await s.cache.count("GET", (uri) => uri.endsWith(".narinfo")), gen.closure.length);
+      assert.equal(await s.cache.count("HEAD", (uri) => uri.startsWith("/nar/")), gen.closure.length);
+    }
+
+    const repair = await s.run("verify", "--profile", "test", "--repair", "--json");
+    assert.equal(repair.code, 0, explain(repair));
+    assert.equal(repair.json.caches[0].repaired, 1, explain(repair));
+    const again = await s.run("verify", "--profile", "test", "--json");
+    assert.equal(again.json.caches[0].status, "complete", explain(again));
+    const pulled = pullIntoFreshStore(
+      kind === "http" ? s.cache.url : `file://${dir}`,
+      gen.storePath,
+      s.key?.publicKey ?? "",
+    );
+    assert.ok(pulled.ok, `the repaired cache serves the whole closure\n${pulled.stderr}`);
+  });
+}
 
 test("an empty store pulls the pushed generations, with signature checking", async (t) => {
   const s = await scenario({ paths: 80, changed: 3, sign: true });
