@@ -76,8 +76,11 @@ export async function statusCommand(globals: GlobalOptions, options: { json: boo
         process.stdout.write(`  ${c.cache}: ${c.pending ? "PENDING, " : "up to date, "}${pushed}${result}\n`);
       }
     }
-    if (units.bus === null) process.stdout.write(`units: state unknown (${units.error})\n`);
-    else {
+    if (units.bus === null) {
+      // Common outside systemd (a container, a CI runner): one short line; the cause with -v.
+      process.stdout.write("units: not known here (no systemd manager answered over D-Bus)\n");
+      ctx.log.debug(units.error);
+    } else {
       process.stdout.write(`units (${units.bus} manager):\n`);
       for (const u of units.units) {
         const last = u.lastTrigger ? `, last ran ${u.lastTrigger}` : "";

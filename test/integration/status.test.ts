@@ -2,7 +2,7 @@
 // after the cache is back catches up.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { explain } from "./harness/cli.js";
+import { explain, runGenpush } from "./harness/cli.js";
 import { narinfoUris, onlyResult, scenario } from "./harness/fixture.js";
 import { narinfo } from "./harness/nginx.js";
 import { minus } from "./harness/nix.js";
@@ -75,4 +75,21 @@ test("status before any push: current generation known, nothing pushed, work pen
   assert.equal(c.lastResult, null);
   assert.equal(c.pending, true);
   assert.equal(await s.cache.count("PUT"), 0);
+});
+
+test("no D-Bus to ask: --json says bus null with the reason, the text one short line, and status still exits 0", async (t) => {
+  const s = await scenario({ paths: 4 });
+  t.after(() => s.destroy());
+  s.switchTo(0);
+  const env = { DBUS_SYSTEM_BUS_ADDRESS: "unix:path=/nonexistent/system_bus_socket" };
+  const config = s.configFile();
+  const json = await runGenpush(["status", "--json"], { config, env });
+  assert.equal(json.code, 0, explain(json));
+  assert.equal(json.json.units.bus, null, explain(json));
+  assert.deepEqual(json.json.units.units, []);
+  assert.match(json.json.units.error, /^no system bus reachable: /);
+  const text = await runGenpush(["status"], { config, env });
+  assert.equal(text.code, 0, explain(text));
+  assert.match(text.stdout, /^units: not known here \(no systemd manager answered over D-Bus\)$/m);
+  assert.doesNotMatch(text.stderr, /D-Bus|ENOENT/, "no error line for a missing bus");
 });
