@@ -29,13 +29,17 @@ export function retryPolicy(timeoutMs: number): RetryPolicy {
   return { attempts: 5, baseMs: 500, maxMs: 30_000, totalMs: BUDGET_PER_TIMEOUT * timeoutMs };
 }
 
+/**
+ * A failure another try may not repeat. Its hint, if any, says what to check about the cache;
+ * what the failure means for the work (pending, nothing recorded) is the command's to say.
+ */
 export class RetryableError extends GenpushError {
   constructor(
     message: string,
     readonly retryAfterMs?: number,
-    hint = "the generation stays pending; the next `genpush push` retries it",
+    hint?: string,
   ) {
-    super(message, { hint });
+    super(message, hint === undefined ? {} : { hint });
     this.name = "RetryableError";
   }
 }
@@ -44,8 +48,8 @@ export interface RetryOptions {
   policy: RetryPolicy;
   /** Added to the policy's budget for this operation (an upload: the time its bytes may take). */
   extraMs?: number;
-  /** Told before each retry, with a sentence for the log (warning priority). */
-  onRetry?: (message: string) => void;
+  /** Told before each retry, with a sentence for the log (warning priority) and the try about to start (2 for the first retry). */
+  onRetry?: (message: string, attempt: number) => void;
   signal?: AbortSignal;
   /** Test seam for the clock. */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
@@ -97,7 +101,10 @@ export async function withRetry<T>(attempt: (signal: AbortSignal) => Promise<T>,
           { ...(failure.hint ? { hint: failure.hint } : {}), cause: failure },
         );
       if (n >= policy.attempts || tries.aborted || Date.now() - started + wait > budgetMs) throw giveUp();
-      onRetry?.(`${failure.message}; retrying in ${(wait / 1000).toFixed(1)}s (try ${n + 1} of ${policy.attempts})`);
+      onRetry?.(
+        `${failure.message}; retrying in ${(wait / 1000).toFixed(1)}s (try ${n + 1} of ${policy.attempts})`,
+        n + 1,
+      );
       try {
         await sleep(wait, tries);
       } catch (error) {

@@ -139,7 +139,7 @@ export function nixFailure(error: unknown, cacheName: string): unknown {
   return new GenpushError(message, {
     hint: permanent(error.message)
       ? "check the store URI and the credentials Nix uses for it (netrc-file in nix.conf)"
-      : (error.hint ?? "the generation stays pending; the next `genpush push` retries it"),
+      : error.hint,
     cause: error,
   });
 }

@@ -123,7 +123,9 @@ export class HttpClient {
       let answering = false;
       const deadline = setTimeout(() => {
         const verb = answering ? "did not finish answering" : "did not answer";
-        req.destroy(new RetryableError(`${where} ${verb} ${what} within ${seconds(deadlineMs)}`));
+        req.destroy(
+          new RetryableError(`${where} ${verb} ${what} within ${seconds(deadlineMs)}`, undefined, reachHint(url)),
+        );
       }, deadlineMs);
       const settle = () => clearTimeout(deadline);
       req.on("close", settle);
@@ -157,21 +159,30 @@ export class HttpClient {
           } else if ((status >= 200 && status < 300) || init.accept?.includes(status)) {
             resolve({ status, body: Buffer.concat(chunks) });
           } else {
-            reject(this.statusError(status, res.headers["retry-after"], url));
+            reject(this.statusError(status, res.headers["retry-after"], url, init.method));
           }
           // Answered before the whole body was sent (413, 5xx, or early): free the connection now.
           if (!req.writableFinished) req.destroy();
         });
       });
       req.on("timeout", () => {
-        req.destroy(new RetryableError(`${where} did not answer ${what} within ${seconds(this.options.timeoutMs)}`));
+        req.destroy(
+          new RetryableError(
+            `${where} did not answer ${what} within ${seconds(this.options.timeoutMs)}`,
+            undefined,
+            reachHint(url),
+          ),
+        );
       });
       req.on("error", (error) => {
         settle();
         const reason = init.signal?.aborted ? init.signal.reason : undefined;
         if (reason instanceof GenpushError) reject(new RetryableError(`${where}: ${reason.message} (${what})`));
         else if (error instanceof GenpushError) reject(error);
-        else reject(new RetryableError(`${where} is unreachable at ${url.origin}: ${error.message}`));
+        else
+          reject(
+            new RetryableError(`${where} is unreachable at ${url.origin}: ${error.message}`, undefined, reachHint(url)),
+          );
       });
       if (typeof init.body === "object") {
         const body = init.body;
@@ -207,17 +218,33 @@ export class HttpClient {
     });
   }
 
-  private statusError(status: number, retryAfter: string | undefined, url: URL): GenpushError {
+  private statusError(status: number, retryAfter: string | undefined, url: URL, method: string): GenpushError {
     const where = `cache ${this.options.cacheName}`;
+    const what = `${method} ${url.pathname}`;
     if (status === 401 || status === 403) {
       return new GenpushError(`${where} refused authentication (HTTP ${status} for ${url.origin}${url.pathname})`, {
         hint: this.options.authHint,
       });
     }
-    if (status === 429 || status >= 500) {
-      return new RetryableError(`${where} answered HTTP ${status} for ${url.pathname}`, parseRetryAfter(retryAfter));
+    // A server that takes no uploads says so the same way every time: no retry.
+    if (method === "PUT" && (status === 405 || status === 501)) {
+      return new GenpushError(`${where} takes no uploads: it answered ${what} with HTTP ${status}`, {
+        hint: "point `store:` at the cache's upload URL, or enable uploads on the server (nginx: `dav_methods PUT; create_full_put_path on;`)",
+      });
     }
-    return new GenpushError(`${where} answered HTTP ${status} for ${url.pathname}`, {
+    if (status === 501 || status === 505) {
+      return new GenpushError(`${where} does not implement ${what} (HTTP ${status})`, {
+        hint: "check that the URL is the binary cache's, not another server's",
+      });
+    }
+    if (status === 429 || status >= 500) {
+      const hint =
+        method === "PUT"
+          ? "the cache's server failed to store an upload: its log says why (often: it may not write where the cache's files are)"
+          : "the cache's server failed: its log says why";
+      return new RetryableError(`${where} answered ${what} with HTTP ${status}`, parseRetryAfter(retryAfter), hint);
+    }
+    return new GenpushError(`${where} answered ${what} with HTTP ${status}`, {
       hint: "check the cache's URL and name in the configuration",
     });
   }
@@ -246,6 +273,11 @@ async function nixTrust(): Promise<{ ca?: Buffer }> {
       hint: "check NIX_SSL_CERT_FILE / SSL_CERT_FILE (or Nix's ssl-cert-file setting)",
     });
   }
+}
+
+/** What to check when a cache cannot be reached or does not answer. */
+function reachHint(url: URL): string {
+  return `check that the cache answers (\`curl -sSI ${url.origin}${url.pathname.replace(/[^/]*$/, "")}nix-cache-info\`), that its server runs, and the URL in the configuration`;
 }
 
 function seconds(ms: number): string {

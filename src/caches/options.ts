@@ -4,7 +4,7 @@ import type { RetryPolicy } from "../retry.js";
 export interface CacheOptions {
   retry: RetryPolicy;
   /** A retry is about to happen: a sentence for the log, at warning priority. */
-  onRetry?: (message: string) => void;
+  onRetry?: (message: string, attempt: number) => void;
   /** Per-request time-out for cache APIs. */
   timeoutMs: number;
 }

@@ -53,17 +53,30 @@ export async function openContext(options: GlobalOptions, load: LoadOptions = {}
   );
   log.debug(`configuration from ${config.file}`);
   for (const warning of config.warnings) log.warn(`${config.file}: ${warning}`);
-  const onRetry = (message: string) => log.warn(message);
   const opened = new Map<string, Promise<Cache>>();
   const cache = (cacheConfig: CacheConfig): Promise<Cache> => {
     let open = opened.get(cacheConfig.name);
     if (!open) {
+      const onRetry = retryReporter(log);
       open = import("../caches/index.js").then(({ openCache }) => openCache(cacheConfig, { onRetry }));
       opened.set(cacheConfig.name, open);
     }
     return open;
   };
   return { config, log, journal, cache, opened, signal: options.signal };
+}
+
+/**
+ * One warning per cache and retry round: when a cache is down, every request in flight fails
+ * and retries at once, and a line each would bury the one thing to read.
+ */
+function retryReporter(log: Logger): (message: string, attempt: number) => void {
+  const told = new Set<number>();
+  return (message, attempt) => {
+    if (told.has(attempt)) return;
+    told.add(attempt);
+    log.warn(message);
+  };
 }
 
 export async function closeContext(ctx: Context): Promise<void> {

@@ -125,6 +125,8 @@ export interface CacheOptions {
   privateLogin?: { user: string; password: string };
   /** Serve https with this certificate and key (PEM files), e.g. signed by a private CA. */
   tls?: { cert: string; key: string };
+  /** No WebDAV: a plain static server, which answers an upload (PUT) with 405. */
+  readOnly?: boolean;
 }
 
 export interface NginxConfigOptions extends CacheOptions {
@@ -167,7 +169,7 @@ http {
   server {
     listen 127.0.0.1:${port}${options.tls ? " ssl" : ""};${options.tls ? `\n    ssl_certificate ${options.tls.cert};\n    ssl_certificate_key ${options.tls.key};` : ""}
     root ${root}/cache;
-    location / { dav_methods PUT DELETE; create_full_put_path on;${privately}${auth}${missing} }
+    location / {${options.readOnly ? "" : " dav_methods PUT DELETE; create_full_put_path on;"}${privately}${auth}${missing} }
   }
 }
 `;
