@@ -4,13 +4,15 @@
  * filled in one place (`resolveConfig`), so the rest of genpush never guesses.
  */
 import { constants, existsSync } from "node:fs";
-import { access, stat } from "node:fs/promises";
+import { access, readFile, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { Checker } from "./config-schema.js";
 import { type ConfigSource, formatKeyPath, MINIMAL_EXAMPLE_HINT, readConfigSource } from "./config-source.js";
 import { UsageError } from "./errors.js";
+import { NIX_KEY_HINT, nixSecretKeyProblem } from "./nix-key.js";
 import type { Glob } from "./plan.js";
+import { storeUriProblem } from "./store-uri.js";
 
 export const CACHE_TYPES = ["nix", "attic", "cachix"] as const;
 export type CacheType = (typeof CACHE_TYPES)[number];
@@ -208,6 +210,8 @@ function validateProfiles(check: Checker, value: unknown, expand: Expand): Profi
 interface SecretFile {
   key: (string | number)[];
   file: string;
+  /** It must hold a Nix secret signing key. */
+  nixKey?: boolean;
 }
 
 function validateCaches(
@@ -234,7 +238,9 @@ function validateCaches(
     if (systems?.length === 0) check.note([...at, "systems"], "is empty: list the systems this cache serves");
     const secret = (key: string, what: string) => {
       const file = raw[key] === undefined ? undefined : expand([...at, key], raw[key], true);
-      if (file) secretFiles.push({ key: [...at, key], file });
+      // A nix cache signs with a Nix key; Cachix's signing key is its own format.
+      const nixKey = key === "signingKeyFile" && raw.type === "nix";
+      if (file) secretFiles.push({ key: [...at, key], file, ...(nixKey ? { nixKey } : {}) });
       return check.required([...at, key], raw[key], what) ? file : undefined;
     };
     const optionalSecret = (key: string) => (raw[key] === undefined ? undefined : secret(key, ""));
@@ -358,6 +364,8 @@ function storeUri(check: Checker, path: (string | number)[], value: unknown): st
     );
   }
   if (/\s/.test(s) || s.startsWith("-")) return check.fail(path, "a store URI without spaces or a leading `-`", s);
+  const problem = storeUriProblem(s);
+  if (problem) return check.note(path, problem.message, problem.hint);
   if (/^(https?|file):/.test(s)) {
     try {
       new URL(s);
@@ -415,7 +423,7 @@ function expandPath(
   return expanded;
 }
 
-async function checkSecretFile(check: Checker, { key, file }: SecretFile, warnings: string[]): Promise<void> {
+async function checkSecretFile(check: Checker, { key, file, nixKey }: SecretFile, warnings: string[]): Promise<void> {
   try {
     const info = await stat(file);
     if (!info.isFile()) {
@@ -423,6 +431,8 @@ async function checkSecretFile(check: Checker, { key, file }: SecretFile, warnin
       return;
     }
     await access(file, constants.R_OK);
+    const problem = nixKey ? nixSecretKeyProblem(await readFile(file, "utf8")) : undefined;
+    if (problem) check.note(key, `${file} ${problem}`, NIX_KEY_HINT);
     if ((info.mode & 0o044) !== 0) {
       const mode = (info.mode & 0o777).toString(8).padStart(4, "0");
       warnings.push(

@@ -6,6 +6,7 @@
 import { createPrivateKey, type KeyObject, sign } from "node:crypto";
 import { GenpushError } from "../errors.js";
 import { formatNix32 } from "../nix-hash.js";
+import { NIX_KEY_HINT, nixSecretKeyProblem } from "../nix-key.js";
 import type { NarinfoFields } from "../path-info.js";
 import { rememberSecret } from "../secrets.js";
 import type { StorePath } from "../store-path.js";
@@ -23,12 +24,10 @@ export async function readSigningKey(file: string, cacheName: string): Promise<S
   // The key's name is public (it is in every signature); the part after it is the secret,
   // and may be quoted without its name.
   rememberSecret(text.slice(colon + 1));
+  const problem = nixSecretKeyProblem(text);
+  if (problem)
+    throw new GenpushError(`cache ${cacheName}: the signing key file ${file} ${problem}`, { hint: NIX_KEY_HINT });
   const bytes = Buffer.from(text.slice(colon + 1), "base64");
-  if (colon <= 0 || bytes.length !== 64) {
-    throw new GenpushError(`cache ${cacheName}: the signing key file ${file} does not hold a Nix secret key`, {
-      hint: "make one with `nix-store --generate-binary-cache-key NAME SECRET-FILE PUBLIC-FILE`",
-    });
-  }
   const key = createPrivateKey({
     format: "jwk",
     key: {

@@ -151,3 +151,34 @@ test("a state directory in use for something else: push and status refuse it and
   assert.deepEqual(readdirSync(etc).sort(), ["hosts", "passwd", "profile"], "nothing created in it");
   await assertNothingAttempted(s);
 });
+
+test("config check refuses what could never push: a store's scheme or setting misspelt, a key that is no secret key", async (t) => {
+  const s = await ready(t);
+  const good = s.config.caches[0].store;
+  const pub = join(tempDir(), "key.pub");
+  writeFileSync(pub, `genpush-test-1:${Buffer.alloc(32, 7).toString("base64")}\n`, { mode: 0o600 });
+  const garbage = join(tempDir(), "key");
+  writeFileSync(garbage, "not a key at all\n", { mode: 0o600 });
+  const cases: [Record<string, string>, RegExp][] = [
+    [
+      { store: good.replace("http://", "htp://") },
+      /caches\[0\]\.store: `htp:\/\/` is no kind of store Nix knows; did you mean `http:\/\/`\?/,
+    ],
+    [{ store: good.replace("http://", "") }, /caches\[0\]\.store: `127\.0\.0\.1:\d+` has no scheme/],
+    [
+      { store: `${good}?compresion=zstd` },
+      /caches\[0\]\.store: `compresion` is no store setting of Nix's; did you mean `compression`\?/,
+    ],
+    [{ signingKeyFile: pub }, /caches\[0\]\.signingKeyFile: \S+ holds a public key: signing needs the secret one/],
+    [{ signingKeyFile: garbage }, /caches\[0\]\.signingKeyFile: \S+ holds no Nix signing key/],
+  ];
+  for (const [change, message] of cases) {
+    const config = writeConfig({ ...s.config, caches: [{ ...s.config.caches[0], ...change }] });
+    for (const command of [["config", "check"], ["push"]]) {
+      const r = await runGenpush(command, { config });
+      assert.equal(r.code, 2, `${JSON.stringify(change)}: ${explain(r)}`);
+      assert.match(r.stderr, message, explain(r));
+    }
+  }
+  await assertNothingAttempted(s);
+});

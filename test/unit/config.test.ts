@@ -15,7 +15,9 @@ import { ExitCode, UsageError } from "../../src/errors.js";
 
 const dir = mkdtempSync(join(tmpdir(), "genpush-config-"));
 const key = join(dir, "signing-key");
-writeFileSync(key, "test-1:secret\n", { mode: 0o600 });
+/** A Nix secret key's shape (name, 64 bytes): the check reads it. */
+const KEY_TEXT = `test-1:${Buffer.alloc(64, 1).toString("base64")}\n`;
+writeFileSync(key, KEY_TEXT, { mode: 0o600 });
 const env: Environment = { env: { CREDENTIALS_DIRECTORY: dir }, uid: 1000, home: "/home/alice" };
 
 const CACHE = `caches:
@@ -104,7 +106,7 @@ ${CACHE}    signingKeyFile: $CREDENTIALS_DIRECTORY/signing-key
 describe("configuration: secrets others may read, time-outs", () => {
   it("a secret readable by its group or anyone is a warning naming the file and the chmod", async () => {
     const open = join(dir, "open-key");
-    writeFileSync(open, "k", { mode: 0o644 });
+    writeFileSync(open, KEY_TEXT, { mode: 0o644 });
     chmodSync(open, 0o644);
     const config = await load(`${CACHE}    signingKeyFile: ${open}\n`);
     assert.deepEqual(config.warnings, [
