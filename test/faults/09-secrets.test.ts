@@ -2,13 +2,17 @@
 // token (fake server + stand-in client), a Cachix token and signing key (fake API + stand-in),
 // through pushes in every log format, a run whose clients print their secrets and fail, verify,
 // status, diff and config check. None of them may appear in anything genpush printed, in the
-// state directory, in any argv or stdin a client got, or in the environment of any process
-// genpush started, except CACHIX_AUTH_TOKEN / CACHIX_SIGNING_KEY of the cachix client itself.
+// state directory, in any argv or stdin a client got, or in the argv or environment of any
+// program genpush ran (nix, nix-store, the compressors, systemd-inhibit, the clients, and what
+// those ran), except CACHIX_AUTH_TOKEN / CACHIX_SIGNING_KEY of the cachix client and its own
+// children. Every such program is reached through a logging shim first on PATH (lib/shims.ts):
+// a process too short-lived for any sampling of /proc (a compressor of one small NAR) is logged
+// all the same, and each program the runs must have started is asserted to have been logged.
 // And a secret file readable by others yields a warning naming it and the chmod to run.
 // Then a cache whose error pages echo the Authorization header, written to by `nix copy` with
-// a netrc credential: the credential in no form anywhere genpush writes. And the clients'
-// bounds, which keep a hostile client or server from holding genpush: an upload the server
-// never answers, and a client that never stops printing.
+// a netrc credential: the credential in no form anywhere genpush writes, nor in nix copy's argv
+// or environment. And the clients' bounds, which keep a hostile client or server from holding
+// genpush: an upload the server never answers, and a client that never stops printing.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { chmodSync, lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
@@ -19,12 +23,13 @@ import { startCachixServer } from "../integration/fakes/cachix-server.js";
 import type { Incoming, Reply } from "../integration/fakes/http-fake.js";
 import { installStandin } from "../integration/fakes/standins.js";
 import { secretFile, token } from "../integration/fakes/util.js";
-import { explain, runGenpush } from "../integration/harness/cli.js";
+import { cliEntry, explain, runGenpush } from "../integration/harness/cli.js";
 import { scenario } from "../integration/harness/fixture.js";
 import { tempDir } from "../integration/harness/nix.js";
 import { chattyClient, leakyClients, startEchoingCache } from "./lib/leaky.js";
 import { Ledger, summary } from "./lib/ledger.js";
-import { type ProcInfo, startGenpush, watchChildren } from "./lib/proc.js";
+import { startGenpush } from "./lib/proc.js";
+import { type Call, installShims, type Shims, which } from "./lib/shims.js";
 
 /** Every file under `dir` (symlink targets too), as text. */
 function treeText(dir: string): string {
@@ -37,6 +42,29 @@ function treeText(dir: string): string {
     })
     .join("\n");
 }
+
+/** The programs genpush runs by name, shimmed where the host has them; the first three it cannot do without. */
+function hostShims(clients: Record<string, string> = {}): Shims {
+  const programs: Record<string, string> = { ...clients };
+  for (const name of ["nix", "nix-store", "xz", "nix-instantiate", "zstd", "bzip2", "systemd-inhibit"]) {
+    const real = which(name);
+    if (real) programs[name] = real;
+    else assert.ok(!["nix", "nix-store", "xz"].includes(name), `no ${name} on PATH`);
+  }
+  return installShims(programs);
+}
+
+/** A call's argv and environment as one text, without the variables `allowed` names. */
+function callText(call: Call, allowed: (name: string) => boolean = () => false): string {
+  const env = call.env.filter((entry) => !allowed(entry.slice(0, entry.indexOf("="))));
+  return [call.name, ...call.args, ...env].join("\n");
+}
+
+const runLabel = (call: Call, i: number) =>
+  `argv and environment of program run ${i + 1} (${[call.name, ...call.args.slice(0, 3)].join(" ")})`;
+
+/** genpush itself (node running src/cli.ts): a call it made directly. */
+const byGenpush = (call: Call) => call.parent.includes(cliEntry);
 
 test("no secret in argv, environments, logs, errors, --json or the state directory", async (t) => {
   const s = await scenario({ paths: 10, changed: 2, sign: true });
@@ -52,8 +80,11 @@ test("no secret in argv, environments, logs, errors, --json or the state directo
     readFileSync(s.key?.secretKeyFile ?? "", "utf8")
       .trim()
       .split(":")[1] ?? "";
+  assert.ok(nixKey, "the scenario's signing key has a secret part");
   const all = [secrets.attic, secrets.cachix, secrets.cachixKey, nixKey];
   const [atticBin, cachixBin] = [installStandin("attic"), installStandin("cachix")];
+  // The clients are found on PATH, where their shims are.
+  const shims = hostShims({ attic: atticBin.path, cachix: cachixBin.path });
   const atticTokenFile = secretFile(secrets.attic);
   const caches = {
     arm: {
@@ -63,8 +94,7 @@ test("no secret in argv, environments, logs, errors, --json or the state directo
       endpoint: attic.url,
       cache: "fort-arm",
       tokenFile: atticTokenFile,
-      atticPath: atticBin.path,
-    },
+    } as Record<string, unknown>,
     public: {
       name: "public",
       type: "cachix",
@@ -73,17 +103,13 @@ test("no secret in argv, environments, logs, errors, --json or the state directo
       tokenFile: secretFile(secrets.cachix),
       signingKeyFile: secretFile(secrets.cachixKey),
       endpoint: cachix.url,
-      cachixPath: cachixBin.path,
-    },
+    } as Record<string, unknown>,
   };
   s.config.caches.push(caches.arm, caches.public);
   const books = new Ledger("secrets");
   const said: Record<string, string> = {};
-  const seen: ProcInfo[] = [];
   const run = async (what: string, args: string[], expect: number) => {
-    const r = startGenpush(s.configFile(), args);
-    seen.push(...(await watchChildren(r)));
-    const result = await r.result();
+    const result = await startGenpush(s.configFile(), args, { PATH: shims.path }).result();
     said[what] = `${result.stdout}\n${result.stderr}`;
     assert.equal(result.code, expect, `${what}\n${said[what]}`);
     if (args[0] === "push" && args.includes("--json")) books.reported(result.json);
@@ -100,18 +126,18 @@ test("no secret in argv, environments, logs, errors, --json or the state directo
   switchNext();
   await run("push --log-format json -v", ["--log-format", "json", "-v", "push"], 0);
 
-  // Clients that print their secrets and fail.
+  // Clients that print their secrets and fail (configured by path: shims of their own).
   switchNext();
   const leaky = leakyClients();
-  Object.assign(caches.arm, { atticPath: leaky.attic });
-  Object.assign(caches.public, { cachixPath: leaky.cachix });
+  Object.assign(caches.arm, { atticPath: shims.wrap("attic", leaky.attic) });
+  Object.assign(caches.public, { cachixPath: shims.wrap("cachix", leaky.cachix) });
   books.fault("clients that print their tokens and fail");
   const failed = await run("push with leaky clients", ["push", "--json"], 1);
   const errors = failed.json.results.filter((r: { status: string }) => r.status === "failed");
   assert.equal(errors.length, 2, said["push with leaky clients"]);
   for (const e of errors) assert.match(e.error.message, /\[secret\]/, "the client's words are quoted, scrubbed");
-  Object.assign(caches.arm, { atticPath: atticBin.path });
-  Object.assign(caches.public, { cachixPath: cachixBin.path });
+  delete caches.arm.atticPath;
+  delete caches.public.cachixPath;
   await run("push --log-format journal", ["--log-format", "journal", "push"], 0);
   await run("verify --repair --json", ["verify", "--profile", "test", "--repair", "--json"], 0);
   await run("status --json", ["status", "--json"], 0);
@@ -130,27 +156,41 @@ test("no secret in argv, environments, logs, errors, --json or the state directo
   for (const [i, call] of [...atticBin.calls(), ...cachixBin.calls()].entries()) {
     said[`argv, stdin and output of client call ${i + 1}`] = [...call.argv, call.stdin, ...call.printed].join("\n");
   }
-  const cachixProcs = new Set(seen.filter((p) => p.argv.some((a) => a.endsWith("/cachix"))).map((p) => p.pid));
-  for (const p of seen) {
-    const ownsToken = cachixProcs.has(p.pid) || cachixProcs.has(p.ppid);
-    const env = ownsToken ? p.environ.replace(/(^|\0)CACHIX_(AUTH_TOKEN|SIGNING_KEY)=[^\0]*/g, "") : p.environ;
-    said[`argv and environment of pid ${p.pid} (${p.argv.slice(0, 2).join(" ")})`] = `${p.argv.join(" ")}\n${env}`;
+  // The cachix client is handed its token and key in its environment, and what it runs inherits them.
+  const calls = shims.calls();
+  const cachixRun = (call: Call) => call.name === "cachix" || /\/cachix$/.test(call.parent[1] ?? "");
+  const cachixOwn = (name: string) => name === "CACHIX_AUTH_TOKEN" || name === "CACHIX_SIGNING_KEY";
+  for (const [i, call] of calls.entries()) {
+    said[runLabel(call, i)] = callText(call, (name) => cachixRun(call) && cachixOwn(name));
   }
   const leaks = Object.entries(said).flatMap(([where, text]) =>
     all.filter((secret) => text.includes(secret)).map((secret) => `${where}: ${secret.slice(0, 8)}…`),
   );
   assert.deepEqual(leaks, []);
-  // The checks saw what they claim to: clients called, processes inspected, the cachix token where it belongs.
-  assert.ok(atticBin.calls().length > 0 && cachixBin.calls().length > 0, "the clients were called");
-  assert.ok(
-    seen.some((p) => cachixProcs.has(p.pid) && p.environ.includes(secrets.cachix)),
-    "the cachix client was caught with its token in its environment",
+
+  // The checks saw what they claim to: each program genpush runs, run and logged.
+  const ran = (name: string, how: (call: Call) => boolean = () => true) =>
+    calls.filter((call) => call.name === name && how(call)).length;
+  const counts: Record<string, number> = {
+    "nix path-info by genpush": ran("nix", (c) => byGenpush(c) && c.args.includes("path-info")),
+    "nix-store by genpush": ran("nix-store", byGenpush),
+    "xz by genpush (a NAR compressed)": ran("xz", byGenpush),
+    "attic by genpush": ran("attic", byGenpush),
+    "cachix by genpush": ran("cachix", byGenpush),
+    "nix-store by a client": ran("nix-store", (c) => !byGenpush(c)),
+    ...(which("systemd-inhibit") ? { "systemd-inhibit by genpush": ran("systemd-inhibit", byGenpush) } : {}),
+  };
+  t.diagnostic(`programs run: ${JSON.stringify(counts)}; ${calls.length} in all`);
+  assert.deepEqual(
+    Object.entries(counts).filter(([, n]) => n === 0),
+    [],
+    "programs genpush runs that no shim logged",
   );
   assert.ok(
-    seen.some((p) => p.argv[0]?.endsWith("nix") || p.argv[0]?.endsWith("nix-store")),
-    "nix processes inspected",
+    calls.some((c) => c.name === "cachix" && c.env.includes(`CACHIX_AUTH_TOKEN=${secrets.cachix}`)),
+    "the cachix client was logged with its token in its environment",
   );
-  t.diagnostic(`${Object.keys(said).length} texts checked, ${seen.length} processes inspected`);
+  t.diagnostic(`${Object.keys(said).length} texts checked`);
   t.diagnostic(summary(books.settle(s.cache.dir, { cacheUrl: s.cache.url, publicKey: s.key?.publicKey ?? "" })));
 });
 
@@ -171,7 +211,11 @@ test("a cache that echoes the Authorization header to nix copy: the netrc creden
   s.config.caches[0].store = `${echo.url}?write-nar-listing=true`;
   const config = s.configFile();
   // Nix's own retries of a refused upload (download-attempts) add nothing here but time.
-  const env = { NIX_CONFIG: `experimental-features = nix-command\nnetrc-file = ${netrc}\ndownload-attempts = 1` };
+  const shims = hostShims();
+  const env = {
+    NIX_CONFIG: `experimental-features = nix-command\nnetrc-file = ${netrc}\ndownload-attempts = 1`,
+    PATH: shims.path,
+  };
   s.switchTo(0);
 
   const said: Record<string, string> = {};
@@ -190,6 +234,12 @@ test("a cache that echoes the Authorization header to nix copy: the netrc creden
   const status = await runGenpush(["status", "--json"], { config, env });
   said["status --json"] = `${status.stdout}\n${status.stderr}`;
   said["the state directory"] = treeText(s.stateDir);
+  const calls = shims.calls();
+  for (const [i, call] of calls.entries()) said[runLabel(call, i)] = callText(call);
+  assert.ok(
+    calls.some((c) => c.name === "nix" && byGenpush(c) && c.args.includes("copy")),
+    "nix copy was run, and logged",
+  );
 
   // The credential went out and came back in the server's words: there was something to leak.
   assert.ok(echo.putAuthorizations.length > 0, "nix copy uploaded");

@@ -1,9 +1,7 @@
 // genpush as a child process the test can kill: the harness's way of running it (node + tsx +
 // src/cli.ts, nixEnv), but spawned in its own process group, so SIGKILL takes genpush and the
-// nix processes it started at once, as systemd kills a service's cgroup. Also: the live
-// descendants of a process, with their argv and environment, read from /proc.
+// nix processes it started at once, as systemd kills a service's cgroup.
 import { type ChildProcess, spawn } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
 import { cliEntry, explain, type RunResult, repoRoot } from "../../integration/harness/cli.js";
 import { nixEnv } from "../../integration/harness/nix.js";
 
@@ -73,55 +71,6 @@ export function startGenpush(config: string, args: string[], env: NodeJS.Process
 /** Like explain(), for a run still going or killed. */
 export function said(r: Running): string {
   return explain({ code: -1, stdout: r.stdout(), stderr: r.stderr() });
-}
-
-export interface ProcInfo {
-  pid: number;
-  ppid: number;
-  argv: string[];
-  environ: string;
-}
-
-/** Every live descendant of `root` (not root itself), with argv and environment as the kernel has them. */
-export function descendants(root: number): ProcInfo[] {
-  const parent = new Map<number, number>();
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      parent.set(Number(entry), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
-    } catch {}
-  }
-  const under = (pid: number): boolean => {
-    for (let p = parent.get(pid), hops = 0; p !== undefined && hops < 64; p = parent.get(p), hops++) {
-      if (p === root) return true;
-    }
-    return false;
-  };
-  const found: ProcInfo[] = [];
-  for (const pid of parent.keys()) {
-    if (!under(pid)) continue;
-    try {
-      const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
-      const environ = readFileSync(`/proc/${pid}/environ`, "utf8");
-      found.push({ pid, ppid: parent.get(pid) ?? 0, argv, environ });
-    } catch {}
-  }
-  return found;
-}
-
-/** Polls the descendants of a running genpush until it ends: every process seen, once per pid and argv. */
-export async function watchChildren(r: Running, everyMs = 10): Promise<ProcInfo[]> {
-  const seen = new Map<string, ProcInfo>();
-  let done = false;
-  void r.exited.then(() => {
-    done = true;
-  });
-  while (!done) {
-    for (const p of descendants(r.pid)) seen.set(`${p.pid} ${p.argv.join(" ")}`, p);
-    await new Promise((ok) => setTimeout(ok, everyMs));
-  }
-  return [...seen.values()];
 }
 
 /** A small seeded PRNG (mulberry32): the same seed, the same kill moments. */
