@@ -9,6 +9,7 @@ import { homedir } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { Checker } from "./config-schema.js";
 import { type ConfigSource, formatKeyPath, MINIMAL_EXAMPLE_HINT, readConfigSource } from "./config-source.js";
+import { closest } from "./did-you-mean.js";
 import { UsageError } from "./errors.js";
 import { NIX_KEY_HINT, nixSecretKeyProblem } from "./nix-key.js";
 import type { Glob } from "./plan.js";
@@ -232,10 +233,11 @@ function validateCaches(
     const type = check.required([...at, "type"], raw.type, `the backend, one of ${CACHE_TYPES.join(", ")}`)
       ? check.oneOf([...at, "type"], raw.type, CACHE_TYPES)
       : undefined;
-    const systems = check.required([...at, "systems"], raw.systems, "the systems it serves, e.g. [x86_64-linux]")
-      ? check.stringList([...at, "systems"], raw.systems, SYSTEM_RE, "a Nix system such as `x86_64-linux`")
+    const systemItems = check.required([...at, "systems"], raw.systems, "the systems it serves, e.g. [x86_64-linux]")
+      ? check.list([...at, "systems"], raw.systems)
       : undefined;
-    if (systems?.length === 0) check.note([...at, "systems"], "is empty: list the systems this cache serves");
+    const systems = systemItems?.map((item, j) => systemName(check, [...at, "systems", j], item));
+    if (systemItems?.length === 0) check.note([...at, "systems"], "is empty: list the systems this cache serves");
     const secret = (key: string, what: string) => {
       const file = raw[key] === undefined ? undefined : expand([...at, key], raw[key], true);
       // A nix cache signs with a Nix key; Cachix's signing key is its own format.
@@ -250,7 +252,12 @@ function validateCaches(
     const timeoutSeconds =
       raw.timeoutSeconds === undefined ? 30 : check.integer([...at, "timeoutSeconds"], raw.timeoutSeconds, 1, 3600);
     if (!type) return undefined;
-    const ok = name !== undefined && systems !== undefined && systems.length > 0 && timeoutSeconds !== undefined;
+    const ok =
+      name !== undefined &&
+      systems !== undefined &&
+      systems.length > 0 &&
+      systems.every((s) => s !== undefined) &&
+      timeoutSeconds !== undefined;
     const common = {
       name: name as string,
       type,
@@ -343,9 +350,27 @@ function uniqueName(check: Checker, path: (string | number)[], value: unknown, s
   return value;
 }
 
+/** Nix's systems as nixpkgs builds for them; another well-formed one is taken unless it looks like a typo of these. */
+const KNOWN_SYSTEMS = [
+  "x86_64-linux",
+  "aarch64-linux",
+  "i686-linux",
+  "armv6l-linux",
+  "armv7l-linux",
+  "riscv64-linux",
+  "powerpc64le-linux",
+  "x86_64-darwin",
+  "aarch64-darwin",
+  "x86_64-freebsd",
+];
+
 function systemName(check: Checker, path: (string | number)[], value: unknown): string | undefined {
   const s = check.string(path, value);
-  return s !== undefined && !SYSTEM_RE.test(s) ? check.fail(path, "a Nix system such as `x86_64-linux`", s) : s;
+  if (s === undefined || KNOWN_SYSTEMS.includes(s)) return s;
+  // A typo routes nothing, silently: every generation would find no cache.
+  const guess = closest(s, KNOWN_SYSTEMS);
+  if (guess) return check.note(path, `\`${s}\` is no Nix system; did you mean \`${guess}\`?`);
+  return SYSTEM_RE.test(s) ? s : check.fail(path, "a Nix system such as `x86_64-linux`", s);
 }
 
 function storeUri(check: Checker, path: (string | number)[], value: unknown): string | undefined {

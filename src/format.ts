@@ -21,6 +21,29 @@ export function generationLabel(profile: string, number: number | null): string 
   return number === null ? `the current ${profile} generation` : `${profile} generation ${number}`;
 }
 
+/**
+ * A recorded time (ISO, UTC) as people read it in a report: local time to the minute, and how
+ * long ago ("2026-11-26 14:03, 3 minutes ago").
+ */
+export function formatWhen(iso: string, now = Date.now()): string {
+  const at = new Date(iso);
+  if (Number.isNaN(at.getTime())) return iso;
+  const pad = (n: number) => String(n).padStart(2, "0");
+  const local = `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())} ${pad(at.getHours())}:${pad(at.getMinutes())}`;
+  return `${local}, ${ago(now - at.getTime())}`;
+}
+
+function ago(ms: number): string {
+  const steps: [number, string][] = [
+    [86_400_000, "day"],
+    [3_600_000, "hour"],
+    [60_000, "minute"],
+  ];
+  if (ms < 60_000) return "just now";
+  for (const [size, unit] of steps) if (ms >= size) return `${plural(Math.floor(ms / size), unit)} ago`;
+  return "just now";
+}
+
 export function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? "" : "s"}`;
 }

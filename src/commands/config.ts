@@ -2,7 +2,9 @@
  * `genpush config check`: validate the configuration and print it resolved,
  * every default filled in. Secrets appear only as the paths of their files.
  */
+import { lstat } from "node:fs/promises";
 import { stringify } from "yaml";
+import type { ProfileConfig } from "../config.js";
 import { ExitCode } from "../errors.js";
 import { closeContext, type GlobalOptions, openContext, printJson } from "./context.js";
 
@@ -12,11 +14,28 @@ export async function configCheckCommand(
 ): Promise<ExitCode> {
   const ctx = await openContext(globals, { secrets: options.secrets });
   try {
-    const { file, warnings, ...resolved } = ctx.config;
+    const { file, warnings: loadWarnings, ...resolved } = ctx.config;
+    const warnings = [...loadWarnings, ...(await missingProfiles(ctx.config.profiles))];
+    for (const warning of warnings.slice(loadWarnings.length)) ctx.log.warn(warning);
     if (options.json) printJson({ file, config: resolved, warnings });
     else process.stdout.write(`# ${file}: valid; resolved with defaults:\n${stringify(resolved)}`);
     return ExitCode.ok;
   } finally {
     await closeContext(ctx);
   }
+}
+
+/** A profile link that is not there yet: fine before its first switch, a typo after it. */
+async function missingProfiles(profiles: readonly ProfileConfig[]): Promise<string[]> {
+  const missing = await Promise.all(
+    profiles.map(async (profile) => {
+      try {
+        await lstat(profile.path);
+        return undefined;
+      } catch {
+        return `profile ${profile.name}: ${profile.path} does not exist yet (it appears with its first switch; if one already happened, check the path)`;
+      }
+    }),
+  );
+  return missing.filter((warning) => warning !== undefined);
 }

@@ -6,7 +6,7 @@
 import { cacheIdentity } from "../cache-identity.js";
 import { planForCache } from "../cache-plan.js";
 import { ClosureReader } from "../closures.js";
-import { describeError, ExitCode, GenpushError } from "../errors.js";
+import { describeError, ExitCode } from "../errors.js";
 import { formatBytes, generationLabel, plural } from "../format.js";
 import { route } from "../plan.js";
 import { currentGeneration, numberedGeneration } from "../profiles.js";
@@ -27,7 +27,12 @@ export async function diffCommand(globals: GlobalOptions, options: DiffOptions):
     if (!profile) return ExitCode.usage;
     const to =
       options.to === undefined ? await currentGeneration(profile) : await numberedGeneration(profile, options.to);
-    if (!to) throw new GenpushError(`profile ${profile.name} does not exist yet (${profile.path}): nothing to diff`);
+    if (!to) {
+      // As push and verify say it: a profile that has no generation yet is nothing to do, not a failure.
+      ctx.log.info(`profile ${profile.name} does not exist yet (${profile.path}): nothing to diff`);
+      if (options.json) printJson({ profile: profile.name, to: null, caches: [] });
+      return ExitCode.ok;
+    }
     const from = options.from === undefined ? null : await numberedGeneration(profile, options.from);
     const { state } = await readState(ctx.config.stateDir, profile.name);
     const routed = route(to.system, ctx.config.caches);

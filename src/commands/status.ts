@@ -2,9 +2,12 @@
  * `genpush status`: per profile x cache, the current generation, the one last
  * pushed there, whether work is pending, and the last result.
  */
+
+import { existsSync } from "node:fs";
+import { dirname } from "node:path";
 import { cacheIdentity } from "../cache-identity.js";
 import { describeError, ExitCode } from "../errors.js";
-import { generationLabel } from "../format.js";
+import { formatWhen } from "../format.js";
 import { route } from "../plan.js";
 import { currentGeneration, type Generation } from "../profiles.js";
 import { type CacheState, cacheState, type ProfileState, readState, targetState } from "../state.js";
@@ -29,7 +32,12 @@ export async function statusCommand(globals: GlobalOptions, options: { json: boo
       const loaded = await readState(ctx.config.stateDir, profile.name);
       if (loaded.problem) ctx.log.warn(loaded.problem);
       states.set(profile.name, loaded.state);
-      const caches = (current ? route(current.system, ctx.config.caches).caches : ctx.config.caches).map((cache) => {
+      const routed = current ? route(current.system, ctx.config.caches).caches : ctx.config.caches;
+      // Caches that do not take this generation, and why: a typo in `systems` shows here.
+      const otherCaches = ctx.config.caches
+        .filter((cache) => !routed.includes(cache))
+        .map((cache) => ({ cache: cache.name, systems: cache.systems }));
+      const caches = routed.map((cache) => {
         const { lastPushed, lastResult, targetChanged } = targetState(loaded.state, cache.name, cacheIdentity(cache));
         const pending = current !== null && lastPushed?.storePath !== current.storePath;
         return {
@@ -49,7 +57,9 @@ export async function statusCommand(globals: GlobalOptions, options: { json: boo
         path: profile.path,
         current: current && { generation: current.number, storePath: current.storePath, system: current.system },
         ...(error ? { error } : {}),
+        ...(current || error ? {} : { directoryExists: existsSync(dirname(profile.path)) }),
         caches,
+        otherCaches,
       });
     }
     const units = await readUnitStates();
@@ -61,19 +71,23 @@ export async function statusCommand(globals: GlobalOptions, options: { json: boo
       const head = p.error
         ? `${p.profile}: ${p.error.message}`
         : p.current
-          ? `${p.profile}: ${generationLabel(p.profile, p.current.generation)} (${p.current.system}) ${p.current.storePath}`
-          : `${p.profile}: does not exist yet (${p.path})`;
+          ? `${p.profile}: generation ${p.current.generation ?? "?"} (${p.current.system}) ${p.current.storePath}`
+          : `${p.profile}: does not exist yet (${p.path})${p.directoryExists ? "" : "; neither does its directory: check the path"}`;
       process.stdout.write(`${head}\n`);
       for (const c of p.caches) {
         const pushed = c.lastPushed
-          ? `last pushed generation ${c.lastPushed.generation ?? "?"} at ${c.lastPushed.at}`
+          ? `last pushed generation ${c.lastPushed.generation ?? "?"} (${formatWhen(c.lastPushed.at)})`
           : c.targetChanged
             ? targetChangedSentence(cacheState(states.get(p.profile) as ProfileState, c.cache))
             : "never pushed";
         const result = c.lastResult
-          ? `; last result ${c.lastResult.status} at ${c.lastResult.at}${c.lastResult.message ? `: ${c.lastResult.message}` : ""}`
+          ? `; last result ${c.lastResult.status} (${formatWhen(c.lastResult.at)})${c.lastResult.message ? `: ${c.lastResult.message}` : ""}`
           : "";
-        process.stdout.write(`  ${c.cache}: ${c.pending ? "PENDING, " : "up to date, "}${pushed}${result}\n`);
+        const state = !p.current ? "nothing to push yet" : c.pending ? "PENDING" : "up to date";
+        process.stdout.write(`  ${c.cache}: ${state}, ${pushed}${result}\n`);
+      }
+      for (const o of p.otherCaches) {
+        process.stdout.write(`  ${o.cache}: not for this generation: serves ${o.systems.join(", ")}\n`);
       }
     }
     if (units.bus === null) {

@@ -93,3 +93,45 @@ test("no D-Bus to ask: --json says bus null with the reason, the text one short 
   assert.match(text.stdout, /^units: not known here \(no systemd manager answered over D-Bus\)$/m);
   assert.doesNotMatch(text.stderr, /D-Bus|ENOENT/, "no error line for a missing bus");
 });
+
+test("a profile path with a typo: config check warns, status says so and calls nothing up to date, diff agrees with push", async (t) => {
+  const s = await scenario({ paths: 4 });
+  t.after(() => s.destroy());
+  s.switchTo(0);
+  const typo = s.profile.replace("/profiles/test", "/profiels/test");
+  s.config.profiles[0].path = typo;
+  const config = s.configFile();
+
+  const check = await runGenpush(["config", "check", "--json"], { config });
+  assert.equal(check.code, 0, explain(check));
+  assert.ok(
+    check.json.warnings.some((w: string) => w.includes(`${typo} does not exist yet`)),
+    JSON.stringify(check.json.warnings),
+  );
+  const status = await runGenpush(["status"], { config });
+  assert.equal(status.code, 0, explain(status));
+  assert.match(status.stdout, /^test: does not exist yet \(.*\); neither does its directory: check the path$/m);
+  assert.match(status.stdout, /^ {2}local: nothing to push yet, never pushed$/m, explain(status));
+  assert.doesNotMatch(status.stdout, /up to date/);
+
+  for (const command of [["push"], ["verify"], ["diff", "--profile", "test"]]) {
+    const r = await runGenpush(command, { config });
+    assert.equal(r.code, 0, `${command[0]}: ${explain(r)}`);
+    assert.match(r.stderr, /profile test does not exist yet/, explain(r));
+  }
+});
+
+test("status names the caches that do not serve a generation's system, with the systems they do serve", async (t) => {
+  const s = await scenario({ paths: 4 });
+  t.after(() => s.destroy());
+  s.switchTo(0);
+  s.config.caches.push({ name: "arm", systems: ["aarch64-linux"], type: "nix", store: "file:///nonexistent" });
+  const json = await runGenpush(["status", "--json"], { config: s.configFile() });
+  assert.equal(json.code, 0, explain(json));
+  const [p] = json.json.profiles;
+  assert.deepEqual(
+    p.caches.map((c: { cache: string }) => c.cache),
+    ["local"],
+  );
+  assert.deepEqual(p.otherCaches, [{ cache: "arm", systems: ["aarch64-linux"] }]);
+});

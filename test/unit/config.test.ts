@@ -278,6 +278,13 @@ describe("configuration: every bad input names file, line and key, and exits 2",
   it("the top level is a list", () => rejects("- a\n", "(top level): expected a mapping"));
   it("an unknown top-level key suggests the right one", () =>
     rejects(`${CACHE}exlude: ["*.iso"]\n`, ":6: exlude: unknown key; did you mean `exclude`?"));
+  it("a misspelt system: did you mean, and no second complaint that systems is empty", async () => {
+    const text = CACHE.replace("systems: [x86_64-linux]", "systems: [x86-64-linux]");
+    await rejects(text, ":3: caches[0].systems[0]: `x86-64-linux` is no Nix system; did you mean `x86_64-linux`?");
+    await assert.rejects(load(text), (error: Error) => !/is empty/.test(error.message));
+  });
+  it("a system typo that is well formed is still caught", () =>
+    rejects(CACHE.replace("systems: [x86_64-linux]", "systems: [x86_64-linxu]"), "did you mean `x86_64-linux`?"));
   it("unknown cache type", () =>
     rejects(
       CACHE.replace("type: nix", "type: s3"),
