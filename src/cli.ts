@@ -4,7 +4,7 @@
  * (0 done, 1 a push or query failed, 2 bad usage or configuration).
  */
 import { readFileSync } from "node:fs";
-import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { Command, CommanderError, Help, InvalidArgumentError, Option } from "commander";
 import { type GlobalOptions, makeLogger } from "./commands/context.js";
 import { ExitCode, GenpushError } from "./errors.js";
 import { LOG_FORMATS } from "./log.js";
@@ -45,6 +45,10 @@ function program(signal: AbortSignal): Command {
     )
     .option("-v, --verbose", "log more detail", false)
     .showHelpAfterError("(run with --help for usage)")
+    // "(default: false)" after every flag, and "(default: [])" after a repeatable one, say nothing.
+    .configureHelp({
+      optionDescription: (option) => new Help().optionDescription(option).replace(/ \(default: (false|\[\])\)$/, ""),
+    })
     .exitOverride();
 
   const globals = (): GlobalOptions => {

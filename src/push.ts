@@ -181,7 +181,10 @@ async function pushToCache(
   };
   const finish = () => ({ ...result, durationMs: Math.round(performance.now() - started) });
   // The common trigger: a link renamed, a GC, a switch to the same generation.
-  if (last?.storePath === generation.storePath) return finish();
+  if (last?.storePath === generation.storePath) {
+    result.counts.closure = last.counts.closure;
+    return finish();
+  }
 
   try {
     const cache = await ctx.cache(cacheConfig);

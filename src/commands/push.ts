@@ -86,6 +86,8 @@ export function resultLine(r: PushResult): string {
     case "planned":
       return `would push ${r.counts.missing} of ${plural(r.counts.closure, "path")} (${nar}) of ${what} to ${r.cache}${skipped(r)}`;
     case "pushed":
+      if (r.counts.uploaded === 0)
+        return `${what} was already in ${r.cache}: none of the ${plural(r.counts.candidates, "path")} asked about was missing${skipped(r)}`;
       return `pushed ${r.counts.uploaded} of ${plural(r.counts.closure, "path")} (${nar}) of ${what} to ${r.cache} in ${time}${skipped(r)}`;
     case "failed":
       return `failed to push ${what} to ${r.cache} after ${time}: ${r.error?.message ?? "unknown error"}; it stays pending`;

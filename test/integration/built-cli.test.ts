@@ -19,6 +19,15 @@ test("--version and --help work from the build", async () => {
   }
 });
 
+test("every command's --help shows defaults that say something: none of `(default: false)` or `(default: [])`", async () => {
+  const commands = [["push"], ["diff"], ["status"], ["verify"], ["units", "install"], ["config", "check"]];
+  for (const command of commands) {
+    const help = await execa(process.execPath, [cli, ...command, "--help"]);
+    assert.doesNotMatch(help.stdout, /\(default: (false|\[\])\)/, `${command.join(" ")} --help:\n${help.stdout}`);
+    assert.match(help.stdout, /^Options:$/m);
+  }
+});
+
 test("bad usage exits 2 with a hint", async () => {
   const r = await execa(process.execPath, [cli, "push", "--no-such-option"], { reject: false });
   assert.equal(r.exitCode, 2);

@@ -98,7 +98,10 @@ test("a push with nothing new makes no request to the cache", async (t) => {
   assert.equal(res.status, "up-to-date");
   assert.equal(res.generation, 1);
   assert.equal(res.counts.uploaded, 0);
+  assert.equal(res.counts.closure, 40, "the closure's size as recorded when it was pushed");
   assert.deepEqual(await s.cache.requests(), []);
+  const text = await s.run("push");
+  assert.match(text.stdout, /^test generation 1 is already in local: nothing to push$/m, explain(text));
 });
 
 test("rollback to a generation already pushed uploads nothing", async (t) => {

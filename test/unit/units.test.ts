@@ -49,3 +49,9 @@ for (const { name, text } of services) {
     assert.match(text, /^LimitCORE=0$/m);
   });
 }
+
+test("user services order nothing after network-online.target, which a user manager does not have", () => {
+  for (const { name, text } of services.filter((s) => s.name.startsWith("user/"))) {
+    assert.doesNotMatch(text, /^(After|Wants)=.*network-online\.target/m, name);
+  }
+});
