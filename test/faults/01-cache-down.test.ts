@@ -1,13 +1,17 @@
 // The cache goes down and comes back during a series of switches: nginx stopped between
-// pushes and in the middle of an upload, started again. Every failed push keeps its
+// pushes and in the middle of an upload (held open by a slowed compressor), started again.
+// Each push fails or succeeds as the moment of the stop implies, and every failed push keeps its
 // generation pending; once the cache is back, the newest generation is pushed, and every
 // generation genpush ever reported pushed is in the cache, whole, and pulls with its signature.
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { test } from "node:test";
 import { explain, type RunResult } from "../integration/harness/cli.js";
-import { scenario } from "../integration/harness/fixture.js";
+import { hashOf, scenario } from "../integration/harness/fixture.js";
 import { Ledger, summary } from "./lib/ledger.js";
 import { said, startGenpush, waitForLine } from "./lib/proc.js";
+import { installShims, which } from "./lib/shims.js";
 
 function pendingOf(status: RunResult): boolean {
   return status.json?.profiles?.[0]?.caches?.[0]?.pending;
@@ -53,16 +57,34 @@ test("cache down and back during a series of switches: nothing genpush reported 
   assert.equal(back.json.results[0].storePath, pending.storePath, "the newest generation once the cache is back");
   assert.equal(back.json.results[0].status, "pushed", explain(back));
 
-  // Down in the middle of an upload: stopped as soon as genpush says it is uploading.
-  switchNext();
-  const run = startGenpush(s.configFile(), ["push", "--json"]);
-  const uploading = await waitForLine(run, /uploading \d+ paths? to local/);
+  // Down in the middle of an upload: each compressor run first waits a second (a shim before xz
+  // on PATH, which logs it), so a NAR is still on its way when the first xz starts and nginx stops.
+  const cut = switchNext();
+  const xz = which("xz");
+  assert.ok(xz, "xz on PATH (genpush compresses NARs with it)");
+  const slowXz = installShims({ xz }, "sleep 1");
+  const run = startGenpush(s.configFile(), ["push", "--json"], { PATH: slowXz.path });
+  let ended = false;
+  void run.exited.then(() => {
+    ended = true;
+  });
+  assert.ok(await waitForLine(run, /uploading \d+ paths? to local/), said(run));
+  for (const deadline = Date.now() + 30_000; slowXz.calls().length === 0 && !ended && Date.now() < deadline; )
+    await new Promise((ok) => setTimeout(ok, 5));
+  assert.ok(slowXz.calls().length > 0, `a NAR upload began (its compressor ran)\n${said(run)}`);
   await s.cache.stop();
+  const topThere = existsSync(join(s.cache.dir, `${hashOf(cut.storePath)}.narinfo`));
+  assert.ok(!ended && !topThere, `nginx stopped while the push was still uploading\n${said(run)}`);
   books.fault("nginx stopped during an upload");
   const midway = await run.result();
-  assert.ok([0, 1].includes(midway.code), said(run));
-  books.reported(midway.json);
-  t.diagnostic(`stopped ${uploading ? "while uploading" : "after the push"}: exit ${midway.code}`);
+  assert.equal(midway.code, 1, said(run));
+  assert.equal(midway.json.results[0].status, "failed", said(run));
+  assert.equal(midway.json.results[0].storePath, cut.storePath, said(run));
+  assert.match(midway.json.results[0].error.message, /cache local/, said(run));
+  const cutStatus = await s.run("status", "--json");
+  assert.equal(pendingOf(cutStatus), true, explain(cutStatus));
+  assert.equal(cutStatus.json.profiles[0].caches[0].lastResult.storePath, cut.storePath);
+  t.diagnostic(`stopped while uploading: exit 1, ${midway.json.results[0].error.message}`);
 
   // One more switch while it is down (no push: the trigger came and went), then back for good.
   switchNext();

@@ -47,8 +47,11 @@ const quote = (s: string): string => {
   return `'${s}'`;
 };
 
-/** Shims for the programs in `programs` (name: the real executable it execs). */
-export function installShims(programs: Record<string, string>): Shims {
+/**
+ * Shims for the programs in `programs` (name: the real executable it execs); `prelude`, a line
+ * of shell each runs before it execs (e.g. a sleep that holds an upload open).
+ */
+export function installShims(programs: Record<string, string>, prelude = ""): Shims {
   const log = tempDir("genpush-shim-log-");
   const tools = Object.fromEntries(
     ["mktemp", "base64"].map((tool) => {
@@ -70,6 +73,7 @@ echo >>"$record"
 ${quote(tools.base64 ?? "")} -w0 /proc/$$/environ >>"$record"
 echo >>"$record"
 ${quote(tools.base64 ?? "")} -w0 /proc/$PPID/cmdline >>"$record" 2>/dev/null || :
+${prelude}
 exec ${quote(target)} "$@"
 `,
     );
