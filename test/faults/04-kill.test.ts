@@ -1,7 +1,10 @@
-// kill -9 of genpush at random moments (seeded: GENPUSH_FAULT_SEED, default below): starting
-// up, asking the cache, uploading, recording. genpush runs in its own process group and the
-// whole group gets SIGKILL, as systemd kills a service's cgroup. Uploads go through a slow
-// proxy (e2e harness) so that every phase lasts long enough to be hit. After every kill the
+// kill -9 of genpush at random moments (seeded: GENPUSH_FAULT_SEED, default below), aimed at
+// each phase in turn: starting up or asking the cache (before its first PUT), uploading (a PUT
+// went through), recording (the top path's narinfo is in the cache, the run not yet over: killed
+// as soon as the narinfo appears). Each kill is booked under the phase it landed in, and every
+// phase must have had one. genpush runs in its own process group and the whole group gets
+// SIGKILL, as systemd kills a service's cgroup. Uploads go through a slow proxy (e2e harness)
+// so that every phase lasts long enough to be hit. After every kill the
 // state file parses; the cache offers no narinfo whose references' narinfos it lacks; the next
 // push completes; no completed upload (a narinfo PUT) is repeated beyond the ones in flight
 // when the kill came.
@@ -15,10 +18,15 @@ import { explain } from "../integration/harness/cli.js";
 import { hashOf, scenario } from "../integration/harness/fixture.js";
 import { nix, nixEnv, tempDir } from "../integration/harness/nix.js";
 import { assertKept, Ledger, openReferences, summary } from "./lib/ledger.js";
-import { prng, said, startGenpush } from "./lib/proc.js";
+import { prng, said, startGenpush, until } from "./lib/proc.js";
 
 const SEED = Number(process.env.GENPUSH_FAULT_SEED ?? 20_260_607);
 const KILLS = 15;
+const STARTING = "starting or asking the cache";
+const UPLOADING = "uploading";
+const RECORDING = "after the upload (recording)";
+const PHASES = [STARTING, UPLOADING, RECORDING] as const;
+type Phase = (typeof PHASES)[number];
 
 test("kill -9 at random moments: state always parses, the next push completes, nothing re-sent", async (t) => {
   const s = await scenario({ paths: 14, changed: 10, sign: true });
@@ -41,7 +49,6 @@ test("kill -9 at random moments: state always parses, the next push completes, n
     const r = await run.result();
     if (r.code !== 0) stuck.push(`the push after ${after} exited ${r.code}: ${r.json?.results?.[0]?.error?.message}`);
     books.reported(r.json);
-    return Date.now() - run.startedAt;
   };
   const switchTo = (v: number) => {
     const gen = s.switchTo(v);
@@ -50,29 +57,43 @@ test("kill -9 at random moments: state always parses, the next push completes, n
   };
 
   switchTo(0);
-  // The length of a whole push through the proxy: kills land anywhere from the start to past its end.
-  const span = await full("nothing");
-  t.diagnostic(`an uninterrupted push takes ${span} ms`);
-  const phases: Record<string, number> = {};
+  // An uninterrupted push through the proxy, timed: until its first upload (a PUT through the
+  // proxy), and to its end. Each kill is aimed at a phase in turn, at a seeded moment within it.
+  const timing = await (async () => {
+    const puts = proxy.puts();
+    const run = startGenpush(config, ["push", "--json"]);
+    assert.ok(await until(run, () => proxy.puts() > puts), `the first push uploads\n${said(run)}`);
+    const firstPutMs = Date.now() - run.startedAt;
+    const r = await run.result();
+    assert.equal(r.code, 0, said(run));
+    books.reported(r.json);
+    return { firstPutMs, totalMs: (await run.exited).at - run.startedAt };
+  })();
+  t.diagnostic(
+    `an uninterrupted push takes ${timing.totalMs} ms, its first upload begins after ${timing.firstPutMs} ms`,
+  );
+  const phases: Record<Phase, number> = { [STARTING]: 0, [UPLOADING]: 0, [RECORDING]: 0 };
   let kills = 0;
   for (let v = 1; kills < KILLS && v <= 3 * KILLS; v++) {
     const gen = switchTo(v);
+    const top = join(s.cache.dir, `${hashOf(gen.storePath)}.narinfo`);
     let done = false;
-    for (let k = 0; k < 3 && kills < KILLS; k++) {
-      const delay = Math.round(100 + random() * span);
+    // Tries on this generation while its top path is not in the cache: so a top narinfo there
+    // at the kill arrived during that run, whose upload was then over.
+    for (let k = 0; k < 3 && kills < KILLS && !existsSync(top); k++) {
+      const aim = PHASES[kills % PHASES.length] as Phase;
+      const puts = proxy.puts();
       const run = startGenpush(config, ["push", "--json"]);
-      let ended = false;
-      void run.exited.then(() => {
-        ended = true;
-      });
-      await Promise.race([new Promise((ok) => setTimeout(ok, delay)), run.exited]);
-      const top = existsSync(join(s.cache.dir, `${hashOf(gen.storePath)}.narinfo`));
-      const phase = top
-        ? "after the upload (recording)"
-        : /uploading \d+ paths/.test(run.stderr())
-          ? "uploading"
-          : "starting or asking the cache";
-      if (ended) {
+      const started = Date.now();
+      const pause = (ms: number) => Promise.race([new Promise((ok) => setTimeout(ok, ms)), run.exited]);
+      if (aim === STARTING) await pause(random() * timing.firstPutMs);
+      else if (aim === UPLOADING) {
+        // Within the first half of what an uninterrupted upload takes: this run may have less to send.
+        if (await until(run, () => proxy.puts() > puts))
+          await pause((random() * (timing.totalMs - timing.firstPutMs)) / 2);
+      } else await until(run, () => existsSync(top), 1);
+      const phase = existsSync(top) ? RECORDING : proxy.puts() > puts ? UPLOADING : STARTING;
+      if (run.ended()) {
         // It finished before the kill came: a completed push like any other; this generation is done.
         const r = await run.result();
         assert.equal(r.code, 0, said(run));
@@ -83,8 +104,8 @@ test("kill -9 at random moments: state always parses, the next push completes, n
       run.kill();
       await run.exited;
       kills++;
-      books.fault(`SIGKILL after ${delay} ms, ${phase}`);
-      phases[phase] = (phases[phase] ?? 0) + 1;
+      books.fault(`SIGKILL after ${Date.now() - started} ms, aimed at ${aim}, ${phase}`);
+      phases[phase]++;
       if (existsSync(stateFile)) {
         const text = readFileSync(stateFile, "utf8");
         assert.doesNotThrow(() => JSON.parse(text), `state file after a kill ${phase}:\n${text}\n${said(run)}`);
@@ -96,6 +117,11 @@ test("kill -9 at random moments: state always parses, the next push completes, n
   }
   t.diagnostic(`kills by phase: ${JSON.stringify(phases)}`);
   assert.equal(kills, KILLS, "enough runs were still going when the kill came");
+  assert.deepEqual(
+    PHASES.filter((phase) => phases[phase] === 0),
+    [],
+    `phases no kill landed in (${JSON.stringify(phases)})`,
+  );
 
   const key = s.key as NonNullable<typeof s.key>;
   const tally = books.close(s.cache.dir, { cacheUrl: s.cache.url, publicKey: key.publicKey });

@@ -18,6 +18,8 @@ export interface Running {
   stdout(): string;
   stderr(): string;
   exited: Promise<Exit>;
+  /** whether it has ended */
+  ended(): boolean;
   /** SIGKILL to the whole process group */
   kill(): void;
   /** waits for the end; the result as runGenpush gives it (code -1 when killed) */
@@ -42,6 +44,10 @@ export function startGenpush(config: string, args: string[], env: NodeJS.Process
   const exited = new Promise<Exit>((resolve) =>
     child.once("close", (code, signal) => resolve({ code, signal, at: Date.now() })),
   );
+  let ended = false;
+  void exited.then(() => {
+    ended = true;
+  });
   const pid = child.pid ?? 0;
   const running: Running = {
     pid,
@@ -49,6 +55,7 @@ export function startGenpush(config: string, args: string[], env: NodeJS.Process
     stdout: () => out,
     stderr: () => err,
     exited,
+    ended: () => ended,
     kill: () => {
       try {
         process.kill(-pid, "SIGKILL");
@@ -83,6 +90,15 @@ export function prng(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** Waits until `condition` holds (true), or until the run ended (false), checking every `pollMs`. */
+export async function until(r: Running, condition: () => boolean, pollMs = 2): Promise<boolean> {
+  while (!condition()) {
+    if (r.ended()) return condition();
+    await new Promise((ok) => setTimeout(ok, pollMs));
+  }
+  return true;
 }
 
 /** Waits until the run's stderr matches `re` (true), or until it ended or `timeoutMs` passed (false). */
