@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { closeSync, fstatSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, it } from "node:test";
 import { formatBytes, formatDuration } from "../../src/format.js";
 import { renderLine, resolveLogFormat } from "../../src/log.js";
@@ -22,9 +25,35 @@ describe("log: journal lines carry the syslog priority", () => {
     assert.equal(renderLine("pretty", line(50, "failed", { hint: "retry" })), "error: failed\n  hint: retry\n");
   });
   it("auto picks the journal only when JOURNAL_STREAM is stderr's", () => {
+    const { dev, ino } = fstatSync(2);
+    assert.equal(resolveLogFormat("auto", { JOURNAL_STREAM: `${dev}:${ino}` }), "journal");
     assert.equal(resolveLogFormat("auto", {}), "pretty");
     assert.equal(resolveLogFormat("auto", { JOURNAL_STREAM: "1:1" }), "pretty");
     assert.equal(resolveLogFormat("json", {}), "json");
+  });
+  it("a logger on a stderr systemd connected: each level's line with its priority", () => {
+    // As systemd starts a service: stderr a stream whose device and inode JOURNAL_STREAM names.
+    const dir = mkdtempSync(join(tmpdir(), "genpush-log-"));
+    const file = join(dir, "stderr");
+    const fd = openSync(file, "w");
+    const { dev, ino } = fstatSync(fd);
+    const script = `
+      import { createLogger, resolveLogFormat } from "./src/log.ts";
+      const log = createLogger(resolveLogFormat("auto"), true);
+      log.debug("detail");
+      log.info("pushed");
+      log.warn("slow");
+      log.error({ hint: "retry" }, "failed");`;
+    const r = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      env: { ...process.env, JOURNAL_STREAM: `${dev}:${ino}` },
+      stdio: ["ignore", "pipe", fd],
+      encoding: "utf8",
+    });
+    closeSync(fd);
+    const printed = readFileSync(file, "utf8");
+    rmSync(dir, { recursive: true });
+    assert.equal(r.status, 0, printed);
+    assert.equal(printed, "<7>detail\n<6>pushed\n<4>slow\n<3>failed (hint: retry)\n");
   });
 });
 
