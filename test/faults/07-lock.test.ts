@@ -1,31 +1,43 @@
 // A manual `genpush push` while another one works on the same profile (the service, slowed by
 // a slow proxy from the e2e harness): the second says it waits, naming the first one's pid,
-// and starts only once the first is done. It then finds the generation recorded and makes no
-// request at all: no interleaving. Both exit 0. The same for `verify --repair` beside a push:
-// it waits, and no NAR or narinfo goes up twice (a plain verify, which only reads, does not
-// wait). A lock whose holder was killed is taken over.
+// and runs no program (each logged by a shim first on its PATH) until the first is done. It
+// then finds the generation recorded and makes no request at all: no interleaving. Both exit 0.
+// The same for `verify --repair` beside a push: it waits, runs nothing while the push uploads,
+// and no NAR or narinfo goes up twice (a plain verify, which only reads, does not wait). A lock
+// whose holder was killed is taken over.
 import assert from "node:assert/strict";
-import { readdirSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { lockProfile } from "../../src/lock.js";
 import { explain, runGenpush, writeConfig } from "../integration/harness/cli.js";
+import { hashOf } from "../integration/harness/fixture.js";
 import { tempDir } from "../integration/harness/nix.js";
 import { summary } from "./lib/ledger.js";
-import { said, startGenpush, waitForLine } from "./lib/proc.js";
+import { said, startGenpush, until, waitForLine } from "./lib/proc.js";
+import { hostShims } from "./lib/shims.js";
 import { behindSlowProxy, startUploading } from "./lib/slow.js";
 
 test("a second push on the same profile waits for the lock and never interleaves", async (t) => {
   const { s, proxy, config, books } = await behindSlowProxy(t, "lock", { paths: 16, delayMs: 500 });
   const first = await startUploading(config, ["push", "--json"], "the first push");
-  const second = startGenpush(config, ["push", "--json"]);
+  // The second's programs (nix, nix-store, ...) are logged: a run that works runs some.
+  const secondRan = hostShims();
+  const second = startGenpush(config, ["push", "--json"], { PATH: secondRan.path });
   books.fault("a second genpush on the same profile");
   const waiting = new RegExp(`waiting for another genpush \\(pid ${first.pid}\\) to finish with profile test`);
   assert.ok(await waitForLine(second, waiting, 30_000), `the second says it waits\n${said(second)}`);
+  assert.ok(!first.ended(), "the first was still uploading when the second began to wait");
 
   const one = await first.result();
   const chunksWhenFirstEnded = proxy.chunks();
   const requestsWhenFirstEnded = (await s.cache.requests()).length;
+  // Until the first had released the lock (it releases it, then exits) the second did no work.
+  assert.deepEqual(
+    secondRan.calls().map((c) => `${c.name} ${c.args.join(" ")}`),
+    [],
+    "programs the second ran while the first held the lock",
+  );
   const two = await second.result();
   const [firstEnd, secondEnd] = [await first.exited, await second.exited];
   assert.equal(one.code, 0, said(first));
@@ -61,12 +73,19 @@ test("a lock left by a genpush killed with SIGKILL is taken over without waiting
 });
 
 test("verify --repair beside a push of the same profile waits for it: nothing is uploaded twice", async (t) => {
-  const { s, config, books } = await behindSlowProxy(t, "lock", { paths: 16, delayMs: 500 });
+  const { s, config, books, gen } = await behindSlowProxy(t, "lock", { paths: 16, delayMs: 500 });
   const push = await startUploading(config, ["push", "--json"]);
-  const verify = startGenpush(config, ["verify", "--repair", "--profile", "test", "--json"]);
+  const verifyRan = hostShims();
+  const verify = startGenpush(config, ["verify", "--repair", "--profile", "test", "--json"], {
+    PATH: verifyRan.path,
+  });
   books.fault("verify --repair during a push of the same profile");
   const waiting = new RegExp(`waiting for another genpush \\(pid ${push.pid}\\) to finish with profile test`);
   const waited = await waitForLine(verify, waiting, 30_000);
+  // The push's top narinfo arrives last, before it records and releases the lock: until then it holds it.
+  const top = join(s.cache.dir, `${hashOf(gen.storePath)}.narinfo`);
+  assert.ok(await until(push, () => existsSync(top), 1), `the push uploads its top path\n${said(push)}`);
+  const ranMeanwhile = verifyRan.calls().map((c) => `${c.name} ${c.args.join(" ")}`);
   const [pushed, verified] = [await push.result(), await verify.result()];
   assert.equal(pushed.code, 0, said(push));
   assert.equal(pushed.json.results[0].status, "pushed", said(push));
@@ -77,6 +96,8 @@ test("verify --repair beside a push of the same profile waits for it: nothing is
   t.diagnostic(`${puts.size} objects PUT; ${twice.length} of them more than once`);
   assert.deepEqual(twice, [], "no NAR or narinfo was PUT twice");
   assert.ok(waited, `verify --repair says it waits for the push\n${said(verify)}`);
+  assert.deepEqual(ranMeanwhile, [], "programs verify --repair ran while the push held the lock");
+  assert.ok(verifyRan.calls().length > 0, "verify --repair ran its programs once it had the lock");
   // It began once the push was done: the whole closure there, nothing to repair.
   assert.equal(verified.code, 0, said(verify));
   assert.equal(verified.json.caches[0].status, "complete", said(verify));

@@ -29,7 +29,7 @@ import { tempDir } from "../integration/harness/nix.js";
 import { chattyClient, leakyClients, startEchoingCache } from "./lib/leaky.js";
 import { Ledger, summary } from "./lib/ledger.js";
 import { startGenpush } from "./lib/proc.js";
-import { type Call, installShims, type Shims, which } from "./lib/shims.js";
+import { type Call, hostShims, which } from "./lib/shims.js";
 
 /** Every file under `dir` (symlink targets too), as text. */
 function treeText(dir: string): string {
@@ -41,17 +41,6 @@ function treeText(dir: string): string {
       return info.isFile() ? `${path}\n${readFileSync(path, "utf8")}` : path;
     })
     .join("\n");
-}
-
-/** The programs genpush runs by name, shimmed where the host has them; the first three it cannot do without. */
-function hostShims(clients: Record<string, string> = {}): Shims {
-  const programs: Record<string, string> = { ...clients };
-  for (const name of ["nix", "nix-store", "xz", "nix-instantiate", "zstd", "bzip2", "systemd-inhibit"]) {
-    const real = which(name);
-    if (real) programs[name] = real;
-    else assert.ok(!["nix", "nix-store", "xz"].includes(name), `no ${name} on PATH`);
-  }
-  return installShims(programs);
 }
 
 /** A call's argv and environment as one text, without the variables `allowed` names. */

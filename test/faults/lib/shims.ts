@@ -4,6 +4,7 @@
 // /proc) to a file of its own in the test's log directory, then execs the real program: same
 // pid, same stdio, same signals. Unlike sampling /proc from outside, nothing is missed however
 // short a process lives.
+import assert from "node:assert/strict";
 import { accessSync, chmodSync, constants, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { tempDir } from "../../integration/harness/nix.js";
@@ -103,4 +104,18 @@ exec ${quote(target)} "$@"
         };
       }),
   };
+}
+
+/**
+ * Shims for the programs genpush runs by name, where the host has them (nix, nix-store and xz it
+ * cannot do without), and for `clients` (name: executable).
+ */
+export function hostShims(clients: Record<string, string> = {}): Shims {
+  const programs: Record<string, string> = { ...clients };
+  for (const name of ["nix", "nix-store", "xz", "nix-instantiate", "zstd", "bzip2", "systemd-inhibit"]) {
+    const real = which(name);
+    if (real) programs[name] = real;
+    else assert.ok(!["nix", "nix-store", "xz"].includes(name), `no ${name} on PATH`);
+  }
+  return installShims(programs);
 }
