@@ -98,7 +98,7 @@ test("a pending generation survives its links being deleted and the collector, a
   );
   assert.doesNotMatch(r.stderr, /no longer in the local store/, explain(r));
   assert.equal(existsSync(root), false, "released once pushed");
-  t.diagnostic(summary(books.settle(s.cache.dir, { cacheUrl: s.cache.url, publicKey: s.key?.publicKey ?? "" })));
+  t.diagnostic(summary(books.settle(s.cache.dir, { cacheUrl: s.cache.url, publicKey: s.key?.publicKey })));
 });
 
 test("the trigger that deleting the links fires (the path unit) does not release the pending generation", async (t) => {
@@ -115,7 +115,7 @@ test("the trigger that deleting the links fires (the path unit) does not release
   switchProfile(s.profile, g2.storePath);
   const r = await s.run("push", "--json");
   books.reported(r.json);
-  const tally = books.close(s.cache.dir, { cacheUrl: s.cache.url, publicKey: s.key?.publicKey ?? "" });
+  const tally = books.close(s.cache.dir, { cacheUrl: s.cache.url, publicKey: s.key?.publicKey });
   t.diagnostic(summary(tally));
   assert.ok(held, `${root} was released by a push that found no profile: the pending generation is unprotected`);
   assert.deepEqual(roots, [root], "nothing keeps the pending generation from the collector");

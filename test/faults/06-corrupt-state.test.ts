@@ -80,5 +80,5 @@ test("a corrupt or truncated state file: a warning, rebuilt, nothing the cache h
     assert.equal(rebuilt.caches.local.lastPushed.storePath, gen.storePath, `${what}: the state is rebuilt`);
   }
   assert.equal(readFileSync(SHADOW, "utf8"), SHADOW_TEXT, "a link's target is never written");
-  t.diagnostic(summary(books.settle(s.cache.dir, { cacheUrl: s.cache.url, publicKey: s.key?.publicKey ?? "" })));
+  t.diagnostic(summary(books.settle(s.cache.dir, { cacheUrl: s.cache.url, publicKey: s.key?.publicKey })));
 });

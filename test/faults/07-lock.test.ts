@@ -53,7 +53,7 @@ test("a second push on the same profile waits for the lock and never interleaves
   t.diagnostic(
     `first ran ${firstEnd.at - first.startedAt} ms; second waited and ended ${secondEnd.at - firstEnd.at} ms after it`,
   );
-  t.diagnostic(summary(books.settle(s.cache.dir, { cacheUrl: s.cache.url, publicKey: s.key?.publicKey ?? "" })));
+  t.diagnostic(summary(books.settle(s.cache.dir, { cacheUrl: s.cache.url, publicKey: s.key?.publicKey })));
 });
 
 test("a lock left by a genpush killed with SIGKILL is taken over without waiting for the bound", async (t) => {
@@ -69,7 +69,7 @@ test("a lock left by a genpush killed with SIGKILL is taken over without waiting
   assert.ok(Date.now() - started < 30_000, "taken over at once");
   assert.doesNotMatch(next.stderr(), /locked by another genpush/, said(next));
   books.reported(r.json);
-  t.diagnostic(summary(books.settle(s.cache.dir, { cacheUrl: s.cache.url, publicKey: s.key?.publicKey ?? "" })));
+  t.diagnostic(summary(books.settle(s.cache.dir, { cacheUrl: s.cache.url, publicKey: s.key?.publicKey })));
 });
 
 test("verify --repair beside a push of the same profile waits for it: nothing is uploaded twice", async (t) => {
@@ -129,5 +129,5 @@ test("verify --repair beside a push of the same profile waits for it: nothing is
   const refused = await runGenpush(["verify", "--repair", "--profile", "test"], { config: elsewhere });
   assert.equal(refused.code, 2, explain(refused));
   assert.deepEqual(readdirSync(foreign), ["notes.txt"], "nothing created in it");
-  t.diagnostic(summary(books.settle(s.cache.dir, { cacheUrl: s.cache.url, publicKey: s.key?.publicKey ?? "" })));
+  t.diagnostic(summary(books.settle(s.cache.dir, { cacheUrl: s.cache.url, publicKey: s.key?.publicKey })));
 });

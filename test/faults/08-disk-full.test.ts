@@ -85,7 +85,7 @@ test("the state directory full: a clear error, the old state intact, pending; re
   books.reported(after.json);
   assert.equal(await s.cache.count("PUT", narinfo), 0, "what the failed run uploaded is not sent again");
   assert.equal(JSON.parse(readFileSync(stateFile, "utf8")).caches.local.lastPushed.storePath, g2.storePath);
-  t.diagnostic(summary(books.settle(s.cache.dir, { cacheUrl: s.cache.url, publicKey: s.key?.publicKey ?? "" })));
+  t.diagnostic(summary(books.settle(s.cache.dir, { cacheUrl: s.cache.url, publicKey: s.key?.publicKey })));
 });
 
 test("the state directory full to the last byte: exit 1 with a clear error, never a crash", async (t) => {
@@ -120,6 +120,6 @@ test("the state directory full to the last byte: exit 1 with a clear error, neve
   if (after.code !== 0) problems.push(`the push once there is room: exit ${after.code}`);
   if (took > 8_000) problems.push(`the push once there is room took ${took} ms (a lock file left empty, waited out?)`);
   books.reported(after.json);
-  t.diagnostic(summary(books.settle(s.cache.dir, { cacheUrl: s.cache.url, publicKey: s.key?.publicKey ?? "" })));
+  t.diagnostic(summary(books.settle(s.cache.dir, { cacheUrl: s.cache.url, publicKey: s.key?.publicKey })));
   assert.deepEqual(problems, [], said);
 });

@@ -180,7 +180,7 @@ test("no secret in argv, environments, logs, errors, --json or the state directo
     "the cachix client was logged with its token in its environment",
   );
   t.diagnostic(`${Object.keys(said).length} texts checked`);
-  t.diagnostic(summary(books.settle(s.cache.dir, { cacheUrl: s.cache.url, publicKey: s.key?.publicKey ?? "" })));
+  t.diagnostic(summary(books.settle(s.cache.dir, { cacheUrl: s.cache.url, publicKey: s.key?.publicKey })));
 });
 
 test("a cache that echoes the Authorization header to nix copy: the netrc credential never shows", async (t) => {

@@ -92,5 +92,5 @@ test("odd profile names are pushed; each broken profile fails alone", async (t) 
   assert.equal(again.code, 1, explain(again));
   for (const name of Object.keys(broken))
     assert.match(again.stderr, new RegExp(`error: profile ${name}: `), explain(again));
-  t.diagnostic(summary(books.settle(s.cache.dir, { cacheUrl: s.cache.url, publicKey: s.key?.publicKey ?? "" })));
+  t.diagnostic(summary(books.settle(s.cache.dir, { cacheUrl: s.cache.url, publicKey: s.key?.publicKey })));
 });

@@ -106,6 +106,15 @@ export function openReferences(cacheDir: string): string[] {
   return open;
 }
 
+/** Where the last generation is pulled from, and the public key its signatures must verify with. */
+export interface Pull {
+  cacheUrl: string;
+  publicKey: string | undefined;
+}
+
+/** `<name>:<base64 of a 32-byte ed25519 public key>`, as nix-store --generate-binary-cache-key writes it. */
+const NIX_PUBLIC_KEY = /^[^:\s]+:[A-Za-z0-9+/]{43}=$/;
+
 export class Ledger {
   faults = 0;
   readonly notes: string[] = [];
@@ -142,18 +151,20 @@ export class Ledger {
   }
 
   /**
-   * The end of the scenario: the last generation must be in the cache too. Appends the tally
-   * line and returns it (lost ones listed); with a public key, the last generation is also
-   * pulled into an empty store, signatures checked.
+   * The end of the scenario: the last generation must be in the cache too, and is pulled from
+   * it into an empty store, its signatures checked with the scenario's public key (every
+   * scenario signs: a key missing or empty is an error, never a pull quietly skipped). Appends
+   * the tally line and returns it (lost ones listed).
    */
-  close(cacheDir: string, opts: { cacheUrl?: string; publicKey?: string } = {}): Tally & { pull: string } {
+  close(cacheDir: string, { cacheUrl, publicKey = "" }: Pull): Tally & { pull: string } {
+    assert.match(publicKey, NIX_PUBLIC_KEY, "the scenario's public key, for the signed pull");
     const last = this.switched.at(-1);
     if (last) this.expected.set(last.storePath, last);
     const held = (gen: Gen) => closureInCache(cacheDir, gen.closure);
     const lost = [...this.expected.values()].filter((gen) => !held(gen));
     let pull = "";
-    if (last && opts.cacheUrl && opts.publicKey && held(last)) {
-      const pulled = pullIntoFreshStore(opts.cacheUrl, last.storePath, opts.publicKey);
+    if (last && held(last)) {
+      const pulled = pullIntoFreshStore(cacheUrl, last.storePath, publicKey);
       if (!pulled.ok) lost.push(last);
       pull = pulled.ok ? "" : pulled.stderr;
     }
@@ -172,8 +183,8 @@ export class Ledger {
   }
 
   /** close(), then assert that nothing was lost and that faults were injected at all. */
-  settle(cacheDir: string, opts: { cacheUrl?: string; publicKey?: string } = {}): Tally {
-    const tally = this.close(cacheDir, opts);
+  settle(cacheDir: string, pull: Pull): Tally {
+    const tally = this.close(cacheDir, pull);
     assertKept(tally);
     return tally;
   }
