@@ -1,34 +1,61 @@
 # genpush, built from this checkout with Node 22.
 #
-# Dependencies come from package-lock.json through importNpmLock, one fetch
-# per package checked against the lock file's integrity hash, so there is no
-# dependency hash to keep up to date by hand.
+# Dependencies: npm-deps.nix fetches every package package-lock.json locks
+# (one fixed-output derivation, its hash kept there), and npm-lock.nix points
+# each lock entry at its tarball, so the install runs offline and nothing
+# here names a registry. The lock file records no `resolved` URLs, and nixpkgs
+# has no npm mirror to guess them from (mirrors.nix has no `npm`).
 #
 # The build: importNpmLock's config hook runs `npm install --ignore-scripts`
-# (devDependencies included: esbuild is one), the build hook runs `npm run build`
-# (esbuild bundles src/ into dist/, what `prepare` runs for `npm ci`), and the
-# install hook copies what `npm pack` would ship (dist/, units/) after
-# `npm prune --omit=dev`, so no devDependency reaches $out; installCheckPhase
-# makes sure of it.
+# from that lock (devDependencies included: esbuild is one), the build hook
+# runs `npm run build` (esbuild bundles src/ into dist/, what `prepare` runs
+# for `npm ci`), and the install hook copies what `npm pack` would ship
+# (dist/, units/) after `npm prune --omit=dev`, so no devDependency reaches
+# $out; installCheckPhase makes sure of it.
 {
   lib,
-  path,
   buildNpmPackage,
   importNpmLock,
   nodejs_22,
-  # Where the locked packages are fetched from; by default nixpkgs' own npm mirror.
-  npmRegistry ? null,
+  runCommand,
+  stdenvNoCC,
 }:
 let
   packageJSON = lib.importJSON ../package.json;
-  mirrors = import (path + "/pkgs/build-support/fetchurl/mirrors.nix");
-  registry =
-    if npmRegistry != null then
-      npmRegistry
-    else if mirrors ? npm then
-      lib.removeSuffix "/" (builtins.head mirrors.npm)
-    else
-      throw "This nixpkgs names no npm mirror (mirrors.nix has no `npm`): build genpush with `npmRegistry = \"https://...\";` given to nix/package.nix.";
+
+  # The Nix systems this package builds on, in npm's words: the platform
+  # packages (esbuild's binary) fetched are those these can run.
+  npmPlatforms = {
+    x86_64-linux = {
+      os = "linux";
+      cpu = "x64";
+    };
+    aarch64-linux = {
+      os = "linux";
+      cpu = "arm64";
+    };
+  };
+
+  lockFile = import ./npm-lock.nix {
+    lock = lib.importJSON ../package-lock.json;
+    platforms = builtins.attrValues npmPlatforms;
+  };
+  tarballs = import ./npm-deps.nix {
+    inherit lib stdenvNoCC;
+    nodejs = nodejs_22;
+    inherit (lockFile) tarballs;
+  };
+
+  # What importNpmLock's config hook installs from: package.json, and the lock
+  # file with every package at its tarball.
+  npmLock = runCommand "genpush-npm-lock" {
+    lock = builtins.toJSON (lockFile.lockWith tarballs);
+    passAsFile = [ "lock" ];
+  } ''
+    mkdir "$out"
+    cp ${../package.json} "$out/package.json"
+    cp "$lockPath" "$out/package-lock.json"
+  '';
 in
 buildNpmPackage {
   pname = "genpush";
@@ -47,14 +74,7 @@ buildNpmPackage {
     ];
   };
 
-  npmDeps = importNpmLock {
-    package = packageJSON;
-    # The lock file is written without `resolved` URLs; see npm-lock.nix.
-    packageLock = import ./npm-lock.nix {
-      lock = lib.importJSON ../package-lock.json;
-      inherit registry;
-    };
-  };
+  npmDeps = npmLock;
   npmConfigHook = importNpmLock.npmConfigHook;
   npmBuildScript = "build";
 
@@ -71,6 +91,10 @@ buildNpmPackage {
   # lib/systemd/user, so the NixOS module does not install them for every
   # user: the home-manager module links them for the user who asks.
   postInstall = ''
+    # npm's record of what it installed names each tarball it installed from:
+    # a reference that would keep every dependency's tarball alive with the
+    # package. npm does not need it to run.
+    rm -f "$out/lib/node_modules/genpush/node_modules/.package-lock.json"
     mkdir -p "$out/lib/systemd" "$out/share/systemd"
     cp -r units/system "$out/lib/systemd/system"
     cp -r units/user "$out/share/systemd/user"
@@ -78,6 +102,15 @@ buildNpmPackage {
       substituteInPlace "$unit" --replace-fail '@GENPUSH@' "$out/bin/genpush"
     done
   '';
+
+  # `nix build .#default.npmTarballs` fetches the dependencies alone, and a
+  # stale hash shows its new value (test/nix/npm-deps.test.ts checks it in CI).
+  passthru.npmTarballs = tarballs;
+
+  disallowedReferences = [
+    tarballs
+    npmLock
+  ];
 
   doInstallCheck = true;
   installCheckPhase = ''
@@ -101,6 +134,6 @@ buildNpmPackage {
     description = packageJSON.description;
     license = lib.licenses.mit;
     mainProgram = "genpush";
-    platforms = lib.platforms.linux;
+    platforms = builtins.attrNames npmPlatforms;
   };
 }

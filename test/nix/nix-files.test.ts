@@ -1,16 +1,15 @@
 /**
- * What Debian's Nix can check of the Nix files without nixpkgs: every file
- * parses; flake.nix, evaluated with a stand-in for nixpkgs, has its outputs
- * for both systems; the modules enable exactly the units that units/ declares
- * ([Install] WantedBy=) and write no unit file of their own.
+ * What Debian's Nix can check of the Nix files without nixpkgs: every file parses; flake.nix,
+ * evaluated with stand-ins.nix's nixpkgs, has its outputs for both systems; the modules enable
+ * exactly the units that units/ declares ([Install] WantedBy=) and write no unit file of their
+ * own. (The package: package.test.ts.)
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { describe, it } from "node:test";
-import { nixEval, ROOT } from "./lib.js";
+import { nixEval, ROOT, standIns } from "./lib.js";
 
 function nixFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -38,12 +37,16 @@ const read = (file: string) => readFileSync(join(ROOT, file), "utf8");
 
 describe("Nix files", () => {
   it("every .nix file parses", () => {
-    const files = [join(ROOT, "flake.nix"), ...nixFiles(join(ROOT, "nix"))].map((f) => relative(ROOT, f)).sort();
+    const files = [join(ROOT, "flake.nix"), ...nixFiles(join(ROOT, "nix")), ...nixFiles(join(ROOT, "test/nix"))]
+      .map((f) => relative(ROOT, f))
+      .sort();
     for (const expected of [
       "flake.nix",
       "nix/home-manager-module.nix",
       "nix/module-options.nix",
       "nix/nixos-module.nix",
+      "nix/npm-deps.nix",
+      "nix/npm-lock.nix",
       "nix/package.nix",
       "nix/tests/vm.nix",
     ]) {
@@ -56,34 +59,20 @@ describe("Nix files", () => {
   });
 
   it("flake.nix has a package, app and checks for x86_64-linux and aarch64-linux, an overlay and both modules", () => {
-    // A stand-in nixpkgs: just enough for the flake's outputs to be listed.
-    const stub = mkdtempSync(join(tmpdir(), "genpush-nixpkgs-stub-"));
-    writeFileSync(
-      join(stub, "default.nix"),
-      `{ system, overlays ? [ ] }:
-      let
-        base = {
-          inherit system;
-          callPackage = fn: _: { file = toString fn; inherit system; name = "genpush"; meta.mainProgram = "genpush"; };
-        };
-      in builtins.foldl' (prev: overlay: let final = prev // overlay final prev; in final) base overlays`,
-    );
+    // stand-ins.nix's nixpkgs: its callPackage calls nix/package.nix as nixpkgs' does, with
+    // only what nixpkgs has; the overlay gives pkgs.genpush.
+    const { nix } = standIns();
     const flake = nixEval<{
       description: string;
       outputs: string[];
-      systems: Record<string, { packages: string[]; apps: string[]; checks: string[]; app: string; file: string }>;
+      systems: Record<string, { packages: string[]; apps: string[]; checks: string[]; app: string; name: string }>;
       overlay: string;
       nixosModule: string;
       homeManagerModule: string;
     }>(`
       let
         flake = import ./flake.nix;
-        lib = {
-          genAttrs = names: f: builtins.listToAttrs (map (n: { name = n; value = f n; }) names);
-          getExe = p: "/nix/store/x-" + p.name + "/bin/" + p.meta.mainProgram;
-        };
-        nixpkgs = { inherit lib; outPath = ${JSON.stringify(stub)}; };
-        self = flake.outputs { inherit self nixpkgs; };
+        self = ${nix}.flakes.genpush;
         names = builtins.attrNames;
       in {
         inherit (flake) description;
@@ -93,24 +82,25 @@ describe("Nix files", () => {
           apps = names self.apps.\${system};
           checks = names self.checks.\${system};
           app = self.apps.\${system}.default.program;
-          file = packages.default.file;
+          inherit (packages.default) name;
         }) self.packages;
-        overlay = toString ((self.overlays.default { callPackage = fn: _: toString fn; } { }).genpush);
+        overlay = (${nix}.pkgsFor { overlays = [ self.overlays.default ]; }).genpush.args.pname;
         nixosModule = toString self.nixosModules.default;
         homeManagerModule = toString self.homeManagerModules.default;
       }`);
     for (const output of ["packages", "apps", "checks", "overlays", "nixosModules", "homeManagerModules"]) {
       assert.ok(flake.outputs.includes(output), `flake output ${output}`);
     }
+    const version = JSON.parse(read("package.json")).version;
     assert.deepEqual(Object.keys(flake.systems).sort(), ["aarch64-linux", "x86_64-linux"]);
     for (const [system, s] of Object.entries(flake.systems)) {
-      assert.ok(s.packages.includes("default"), `packages.${system}.default`);
-      assert.equal(s.file, join(ROOT, "nix/package.nix"), `packages.${system}.default is nix/package.nix`);
+      assert.deepEqual(s.packages.sort(), ["default", "genpush"], `packages.${system}`);
+      assert.equal(s.name, `genpush-${version}`, `packages.${system}.default is nix/package.nix`);
       assert.deepEqual(s.apps, ["default"]);
-      assert.match(s.app, /\/bin\/genpush$/);
+      assert.match(s.app, new RegExp(`-genpush-${version}/bin/genpush$`));
       assert.deepEqual(s.checks.sort(), ["package", "vm"]);
     }
-    assert.equal(flake.overlay, join(ROOT, "nix/package.nix"));
+    assert.equal(flake.overlay, "genpush");
     assert.equal(flake.nixosModule, join(ROOT, "nix/nixos-module.nix"));
     assert.equal(flake.homeManagerModule, join(ROOT, "nix/home-manager-module.nix"));
   });
