@@ -4,11 +4,14 @@
  */
 
 import { existsSync } from "node:fs";
+import { homedir, userInfo } from "node:os";
 import { dirname } from "node:path";
 import { cacheIdentity } from "../cache-identity.js";
+import type { Config } from "../config.js";
 import { describeError, ExitCode } from "../errors.js";
 import { formatWhen } from "../format.js";
 import { route } from "../plan.js";
+import { unitsForProfiles } from "../profile-units.js";
 import { currentGeneration, type Generation } from "../profiles.js";
 import { type CacheState, cacheState, type ProfileState, readState, targetState } from "../state.js";
 import { type BusKind, busKindFor, type UnitState, unitStates } from "../systemd/bus.js";
@@ -62,7 +65,7 @@ export async function statusCommand(globals: GlobalOptions, options: { json: boo
         otherCaches,
       });
     }
-    const units = await readUnitStates();
+    const units = await readUnitStates(ctx.config);
     if (options.json) {
       printJson({ profiles, units });
       return ExitCode.ok;
@@ -118,12 +121,17 @@ function targetChangedSentence({ lastPushed, target }: CacheState): string {
 }
 
 /** genpush's units as the systemd that would run them sees them: root's on the system bus, a user's on theirs. */
-async function readUnitStates(): Promise<
-  { bus: BusKind; units: UnitState[] } | { bus: null; units: []; error: string }
-> {
+async function readUnitStates(
+  config: Config,
+): Promise<{ bus: BusKind; units: UnitState[] } | { bus: null; units: []; error: string }> {
   const kind = busKindFor(process.getuid?.() ?? 0);
   try {
-    const names = (await renderUnits(kind, "genpush")).map((unit) => unit.name);
+    // The units `units install` writes for this configuration; the shipped ones where it could write none.
+    const units = await unitsForProfiles(kind, "genpush", config, {
+      home: homedir(),
+      user: userInfo().username,
+    }).catch(() => renderUnits(kind, "genpush"));
+    const names = units.map((unit) => unit.name);
     return { bus: kind, units: await unitStates(kind, names) };
   } catch (error) {
     return { bus: null, units: [], error: `no ${kind} bus reachable: ${describeError(error).message}` };

@@ -3,11 +3,14 @@
  * with ExecStart pointing at this genpush, reload the manager over D-Bus,
  * and say what to enable next.
  */
-import { resolve } from "node:path";
+import { userInfo } from "node:os";
+import { join, resolve } from "node:path";
 import { writeFileAtomic } from "../atomic-file.js";
+import { currentEnvironment, defaultConfigFile, loadConfig } from "../config.js";
 import { describeError, ExitCode, UsageError } from "../errors.js";
+import { unitsForProfiles } from "../profile-units.js";
 import { reloadManager } from "../systemd/bus.js";
-import { genpushCommand, renderUnits, type UnitScope, unitDirectory, unitsToEnable } from "../units.js";
+import { genpushCommand, type UnitScope, unitDirectory, unitsToEnable } from "../units.js";
 import { type GlobalOptions, makeLogger } from "./context.js";
 
 export interface UnitsInstallOptions {
@@ -24,7 +27,15 @@ export async function unitsInstallCommand(globals: GlobalOptions, options: Units
   if (scope === "system" && !root && !options.dryRun) {
     throw new UsageError("installing system units needs root", "run it with sudo, or use --user for your own units");
   }
-  const units = await renderUnits(scope, genpushCommand(globals.config && resolve(globals.config)));
+  // The units push what this configuration names, reading this same file.
+  const environment = currentEnvironment();
+  const config = await loadConfig(globals.config ?? defaultConfigFile(environment), environment, { secrets: false });
+  const file = resolve(config.file);
+  const readByDefault = file === unitDefaultConfig(scope, environment.home);
+  const units = await unitsForProfiles(scope, genpushCommand(readByDefault ? undefined : file), config, {
+    home: environment.home,
+    user: userInfo().username,
+  });
   const dir = unitDirectory(scope);
   const systemctl = scope === "user" ? "systemctl --user" : "systemctl";
   const enable = `${systemctl} enable --now ${unitsToEnable(units).join(" ")}`;
@@ -49,4 +60,9 @@ export async function unitsInstallCommand(globals: GlobalOptions, options: Units
   }
   process.stdout.write(`Units installed. Enable them with:\n  ${enable}\n`);
   return ExitCode.ok;
+}
+
+/** The file a unit's genpush reads without `--config`: root's under the system manager, the user's own else. */
+function unitDefaultConfig(scope: UnitScope, home: string): string {
+  return scope === "system" ? "/etc/genpush/config.yaml" : join(home, ".config", "genpush", "config.yaml");
 }

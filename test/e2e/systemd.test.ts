@@ -268,6 +268,28 @@ describe("genpush under a real systemd", { skip: optedOut ? "GENPUSH_SKIP_E2E=1"
     }
   });
 
+  test("a profile of another name, from another configuration file: units install makes its units, and they push it", async () => {
+    const fleet = "/nix/var/nix/profiles/fleet/current";
+    const config = "/etc/genpush/fleet.yaml";
+    await c.writeFile(
+      config,
+      s
+        .systemConfig(cache.url)
+        .replace(/profiles:[\s\S]*?caches:/, `profiles:\n  - name: fleet\n    path: ${fleet}\ncaches:`),
+    );
+    const out = await c.run([...s.genpush, "--config", config, "units", "install", "--system"]);
+    assert.match(out, /systemctl enable --now genpush-fleet\.path genpush-verify\.timer/);
+    const { ExecStart = "" } = await c.show("genpush-fleet.service", ["ExecStart"]);
+    assert.match(ExecStart, /--config \/etc\/genpush\/fleet\.yaml push --profile fleet/);
+    await c.run(["mkdir", "-p", "/nix/var/nix/profiles/fleet"]);
+    await c.run(["systemctl", "enable", "--now", "genpush-fleet.path"]);
+    const gen = await build(6, { seed: newSeed() });
+    await switchInside(c, fleet, [gen.storePath]);
+    await s.waitPushed(c, cache, gen.storePath, "genpush-fleet.service");
+    // Back to the file the other tests use.
+    await c.run([...s.genpush, "units", "install", "--system"]);
+  });
+
   test("a lingering user's home-manager switch is pushed by the user's path unit", async () => {
     await c.run(["useradd", "-m", "alice"]);
     await c.run(["usermod", "-aG", "nix-users", "alice"]);

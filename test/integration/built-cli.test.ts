@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { execa } from "execa";
-import { repoRoot } from "./harness/cli.js";
+import { repoRoot, writeConfig } from "./harness/cli.js";
 
 const cli = join(repoRoot, "dist", "cli.js");
 
@@ -35,10 +35,33 @@ test("bad usage exits 2 with a hint", async () => {
   assert.match(r.stderr, /--help/);
 });
 
-test("units install --dry-run renders every unit with this build's ExecStart", async () => {
-  const r = await execa(process.execPath, [cli, "units", "install", "--system", "--dry-run"]);
+test("units install --dry-run renders every unit with this build's ExecStart and the configuration it read", async () => {
+  // The default profiles (no `profiles:`), from a file named by GENPUSH_CONFIG: the units must read that file too.
+  const config = writeConfig({ caches: [{ name: "lan", systems: ["x86_64-linux"], type: "nix", store: "file:///c" }] });
+  const r = await execa(process.execPath, [cli, "units", "install", "--system", "--dry-run"], {
+    env: { GENPUSH_CONFIG: config },
+  });
   assert.match(r.stdout, /^# \/etc\/systemd\/system\/genpush-system\.path$/m);
-  assert.match(r.stdout, new RegExp(`^ExecStart=${process.execPath} ${cli} push --profile system$`, "m"));
+  assert.match(
+    r.stdout,
+    new RegExp(`^ExecStart=${process.execPath} ${cli} --config ${config} push --profile system$`, "m"),
+  );
+  assert.match(r.stdout, new RegExp(`^ExecStart=${process.execPath} ${cli} --config ${config} verify --repair$`, "m"));
   assert.doesNotMatch(r.stdout, /@GENPUSH@/);
   assert.match(r.stdout, /systemctl enable --now genpush-comin\.path genpush-system\.path genpush-verify\.timer/);
+});
+
+test("units install refuses units that could never work, saying why (exit 2)", async () => {
+  // A first try's configuration: one profile under /tmp, its state beside it.
+  const config = writeConfig({
+    stateDir: "/var/lib/genpush",
+    profiles: [{ name: "test", path: "/tmp/genpush-try/profiles/test" }],
+    caches: [{ name: "lan", systems: ["x86_64-linux"], type: "nix", store: "file:///c" }],
+  });
+  const r = await execa(process.execPath, [cli, "--config", config, "units", "install", "--system", "--dry-run"], {
+    reject: false,
+  });
+  assert.equal(r.exitCode, 2, r.stderr);
+  assert.match(r.stderr, /profile test \(\/tmp\/genpush-try\/profiles\/test\) is where the system services cannot see/);
+  assert.equal(r.stdout, "", "no unit printed");
 });
