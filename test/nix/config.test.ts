@@ -1,16 +1,15 @@
 /**
  * nix/config.nix, evaluated with Debian's Nix: the YAML the modules write is
  * accepted by genpush (through the same `config check --no-secrets` script
- * the build runs), every key a cache option offers is one genpush takes, and
+ * the build runs, run as Nix's sandbox runs it), every key a cache option offers is one genpush takes, and
  * the settings the modules refuse are refused with sentences that name the option.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import type { spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { nixEval, ROOT } from "./lib.js";
+import { nixEval, ROOT, runAsBuilder, standIns } from "./lib.js";
 
 /** Settings as the module system hands them over: every option present, unset ones null. */
 const PRELUDE = `
@@ -31,25 +30,23 @@ function problems(settings: string, args = ""): string[] {
   return nixEval(`let ${PRELUDE} in config.problems { settings = mk (${settings}); ${args} }`);
 }
 
-/** Runs the build's check script on a rendered configuration (JSON is YAML), with this checkout's genpush. */
+/**
+ * Runs the build's check script on a rendered configuration (JSON is YAML), with this
+ * checkout's genpush, as the NixOS module's build runs it: in Nix's sandbox, unprivileged, with
+ * the services' STATE_DIRECTORY and CACHE_DIRECTORY, neither of which exists there.
+ */
 function check(config: unknown): ReturnType<typeof spawnSync> {
-  const dir = mkdtempSync(join(tmpdir(), "genpush-nix-config-"));
-  const file = join(dir, "config.yaml");
-  writeFileSync(file, JSON.stringify(config, null, 2));
-  const genpush = join(dir, "genpush");
-  const tsx = import.meta.resolve("tsx");
-  writeFileSync(genpush, `#!/bin/sh\nexec node --import '${tsx}' '${join(ROOT, "src/cli.ts")}' "$@"\n`, {
-    mode: 0o755,
-  });
+  const { storeDir, nix } = standIns();
+  const file = join(storeDir, "config.yaml");
+  writeFileSync(file, JSON.stringify(config, null, 2), { mode: 0o644 });
   const script = nixEval<string>(
-    `(import ./nix/config.nix).checkScript { genpush = "${genpush}"; configFile = "${file}";
-      environment = { STATE_DIRECTORY = "/var/lib/genpush"; }; }`,
+    `(import ./nix/config.nix).checkScript {
+      genpush = ${nix}.lib.getExe (${nix}.pkgs.callPackage ./nix/package.nix { });
+      configFile = "${file}";
+      environment = { STATE_DIRECTORY = "/var/lib/genpush"; CACHE_DIRECTORY = "/var/cache/genpush"; };
+    }`,
   );
-  return spawnSync("bash", ["-euc", script], {
-    cwd: dir,
-    encoding: "utf8",
-    env: { PATH: process.env.PATH, HOME: "/homeless-shelter" },
-  });
+  return runAsBuilder(script, join(storeDir, "out"));
 }
 
 const FULL = `{

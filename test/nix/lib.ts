@@ -50,6 +50,11 @@ export function standIns(options: { storeDir?: string; realLib?: string } = {}):
   return { storeDir, nix };
 }
 
+/** evaluate.nix with these stand-ins: `.evaluate KIND { modules; }`, `.snippet { file; kind; }`. */
+export function evaluateNix(standInsNix: string): string {
+  return `(import ${join(ROOT, "test/nix/evaluate.nix")} ${standInsNix})`;
+}
+
 /**
  * Runs a build step's script as Nix runs a derivation's builder in its sandbox: as an
  * unprivileged user, with HOME=/homeless-shelter, a clean environment, and no /var or /home to

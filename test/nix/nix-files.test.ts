@@ -1,8 +1,7 @@
 /**
  * What Debian's Nix can check of the Nix files without nixpkgs: every file parses; flake.nix,
- * evaluated with stand-ins.nix's nixpkgs, has its outputs for both systems; the modules enable
- * exactly the units that units/ declares ([Install] WantedBy=) and write no unit file of their
- * own. (The package: package.test.ts.)
+ * evaluated with stand-ins.nix's nixpkgs, has its outputs for both systems. (The modules:
+ * modules.test.ts; the package: package.test.ts.)
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -17,20 +16,6 @@ function nixFiles(dir: string): string[] {
     if (entry.isDirectory()) return nixFiles(path);
     return entry.name.endsWith(".nix") ? [path] : [];
   });
-}
-
-/** The [Install] WantedBy= targets of each .path and .timer file of units/<scope>. */
-function wantedBy(scope: "system" | "user"): Map<string, string[]> {
-  const dir = join(ROOT, "units", scope);
-  const wants = new Map<string, string[]>();
-  for (const name of readdirSync(dir).filter((n) => /\.(path|timer)$/.test(n))) {
-    const install = readFileSync(join(dir, name), "utf8").split(/^\[Install\]$/m)[1] ?? "";
-    wants.set(
-      name,
-      [...install.matchAll(/^WantedBy=(.+)$/gm)].flatMap((m) => (m[1] ?? "").trim().split(/\s+/)),
-    );
-  }
-  return wants;
 }
 
 const read = (file: string) => readFileSync(join(ROOT, file), "utf8");
@@ -103,37 +88,5 @@ describe("Nix files", () => {
     assert.equal(flake.overlay, "genpush");
     assert.equal(flake.nixosModule, join(ROOT, "nix/nixos-module.nix"));
     assert.equal(flake.homeManagerModule, join(ROOT, "nix/home-manager-module.nix"));
-  });
-
-  it("the NixOS module takes the units from the package and enables them for the targets units/system names", () => {
-    const module = read("nix/nixos-module.nix");
-    assert.match(module, /systemd\.packages = \[ cfg\.package \];/);
-    assert.doesNotMatch(module, /ExecStart|systemd\.units|\bscript =|serviceConfig\.Type/, "writes no unit of its own");
-    for (const [unit, targets] of wantedBy("system")) {
-      const [name, kind] = unit.split(".") as [string, string];
-      const option = new RegExp(`systemd\\.${kind}s\\.${name} = lib\\.mkIf [^;]*wantedBy = \\[ ([^\\]]*) \\]`);
-      const m = module.match(option);
-      assert.ok(m?.[1], `nixos-module.nix sets wantedBy for ${unit}`);
-      assert.deepEqual(
-        [...m[1].matchAll(/"([^"]+)"/g)].map((t) => t[1]),
-        targets,
-        `${unit} is wanted by ${targets}`,
-      );
-    }
-  });
-
-  it("the home-manager module links the package's user units and enables them for the targets units/user names", () => {
-    const module = read("nix/home-manager-module.nix");
-    assert.match(module, /builtins\.readDir \.\.\/units\/user/, "links every file of units/user");
-    assert.match(module, /userUnits = "\$\{cfg\.package\}\/share\/systemd\/user";/);
-    assert.doesNotMatch(module, /ExecStart|systemd\.user\.(services|paths|timers)/, "writes no unit of its own");
-    for (const [unit, targets] of wantedBy("user")) {
-      for (const target of targets) {
-        assert.ok(
-          module.includes(`"systemd/user/${target}.wants/${unit}" = link "${unit}";`),
-          `home-manager-module.nix links ${unit} into ${target}.wants`,
-        );
-      }
-    }
   });
 });
