@@ -1,7 +1,7 @@
 // What the Nix checks share: the repository root, Debian's Nix evaluating an expression there,
 // the stand-ins for nixpkgs (stand-ins.nix), and a build step run as Nix's sandbox runs it.
 import { execFileSync, type SpawnSyncReturns, spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -100,4 +100,39 @@ export function runAsBuilder(
     // stdin from /dev/null: on a socket (node's default pipe) Debian's bash reads /etc/bash.bashrc.
     { cwd: build, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
   );
+}
+
+/** A ```nix snippet of README.md. */
+export interface Snippet {
+  /** Line of README where its code starts. */
+  line: number;
+  heading: string;
+  text: string;
+  kind: "nixos" | "home-manager";
+}
+
+/** Every ```nix block of README (or of `readme`), with the heading it stands under. */
+export function readmeSnippets(readme = readFileSync(join(ROOT, "README.md"), "utf8")): Snippet[] {
+  const snippets: Snippet[] = [];
+  let heading = "";
+  let fence: Snippet | "other" | undefined;
+  readme.split("\n").forEach((line, i) => {
+    if (fence === undefined) {
+      if (line === "```nix") fence = { line: i + 2, heading, text: "", kind: "nixos" };
+      else if (line.startsWith("```")) fence = "other";
+      else if (line.startsWith("#")) heading = line.replace(/^#+\s*/, "");
+    } else if (line === "```") {
+      if (fence !== "other") snippets.push(fence);
+      fence = undefined;
+    } else if (fence !== "other") fence.text += `${line}\n`;
+  });
+  for (const s of snippets) if (s.text.includes("homeManagerModules")) s.kind = "home-manager";
+  return snippets;
+}
+
+/** Writes a snippet to a file of its own, as a user would paste it. */
+export function snippetFile(snippet: Snippet): string {
+  const file = join(openTempDir("genpush-readme-"), `readme-line-${snippet.line}.nix`);
+  writeFileSync(file, snippet.text, { mode: 0o644 });
+  return file;
 }
