@@ -18,7 +18,8 @@ import { explain } from "../integration/harness/cli.js";
 import { hashOf, scenario } from "../integration/harness/fixture.js";
 import { nix, nixEnv, tempDir } from "../integration/harness/nix.js";
 import { assertKept, Ledger, openReferences, summary } from "./lib/ledger.js";
-import { prng, said, startGenpush, until } from "./lib/proc.js";
+import { prng } from "./lib/prng.js";
+import { said, startGenpush, until } from "./lib/proc.js";
 
 const SEED = Number(process.env.GENPUSH_FAULT_SEED ?? 20_260_607);
 const KILLS = 15;

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
+import { randomInt } from "node:crypto";
 import { lstatSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -7,6 +8,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { type CacheState, type ProfileState, readState, stateFile, targetState, writeState } from "../../src/state.js";
 import type { StorePath } from "../../src/store-path.js";
+import { prng } from "../faults/lib/prng.js";
 
 const PATH = "/nix/store/00000000000000000000000000000000-x" as StorePath;
 const fresh = () => mkdtempSync(join(tmpdir(), "genpush-state-"));
@@ -82,7 +84,12 @@ describe("state: written atomically", () => {
     assert.match(loaded.problem ?? "", /p\.json is unusable \(not a regular file\); rebuilding it/);
   });
 
-  it("kill -9 at any moment leaves the old state or the new, never a mix", async () => {
+  it("kill -9 at any moment leaves the old state or the new, never a mix", async (t) => {
+    // The kill moments are seeded: a failure names its seed, and GENPUSH_STATE_SEED=N replays
+    // the same moments (the writer's own pace is the scheduler's).
+    const seed = Number(process.env.GENPUSH_STATE_SEED ?? randomInt(2 ** 31));
+    t.diagnostic(`seed ${seed} (set GENPUSH_STATE_SEED to replay it)`);
+    const random = prng(seed);
     const dir = fresh();
     const generations = new Set<number>();
     for (let round = 0; round < 25; round++) {
@@ -94,17 +101,17 @@ describe("state: written atomically", () => {
         },
       );
       await new Promise<void>((resolve) => child.stdout.once("data", () => resolve()));
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * 40));
+      await new Promise((resolve) => setTimeout(resolve, random() * 40));
       child.kill("SIGKILL");
       await new Promise((resolve) => child.once("exit", resolve));
       const loaded = await readState(dir, "p");
-      assert.equal(loaded.problem, undefined, `round ${round}: ${loaded.problem}`);
+      assert.equal(loaded.problem, undefined, `round ${round}, seed ${seed}: ${loaded.problem}`);
       const values = Object.values(loaded.state.caches).map((c) => c.lastPushed?.generation);
-      assert.equal(values.length, 200);
-      assert.equal(new Set(values).size, 1, "every entry from the same write");
+      assert.equal(values.length, 200, `round ${round}, seed ${seed}`);
+      assert.equal(new Set(values).size, 1, `every entry from the same write (round ${round}, seed ${seed})`);
       generations.add(values[0] as number);
     }
-    assert.ok(generations.size > 1, "the writer was killed at different points");
+    assert.ok(generations.size > 1, `the writer was killed at different points (seed ${seed})`);
     // Killed writers may leave temp files behind; they are never read as state.
     assert.deepEqual(
       readdirSync(join(dir, "profiles")).filter((f) => !f.startsWith(".")),

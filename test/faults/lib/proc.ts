@@ -80,18 +80,6 @@ export function said(r: Running): string {
   return explain({ code: -1, stdout: r.stdout(), stderr: r.stderr() });
 }
 
-/** A small seeded PRNG (mulberry32): the same seed, the same kill moments. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Waits until `condition` holds (true), or until the run ended (false), checking every `pollMs`. */
 export async function until(r: Running, condition: () => boolean, pollMs = 2): Promise<boolean> {
   while (!condition()) {
