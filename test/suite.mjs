@@ -3,8 +3,11 @@
 // DIR's *.test.ts files itself and fails unless every one of them ran at least one test. (A
 // shell glob that matches nothing reaches node as the pattern itself, which Node 22 expands on
 // its own to nothing: "tests 0", exit 0. A file that stopped defining tests would pass too.)
+// Each run gets a fresh directory of its own, named to every test file in GENPUSH_SUITE_DIR,
+// where the files may report; DIR/after.ts, where a suite has one, runs once every file has
+// ended, with the same directory, and fails the suite if it fails (the fault suite's totals).
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -23,6 +26,9 @@ if (files.length === 0) {
 }
 const out = mkdtempSync(join(tmpdir(), "genpush-suite-"));
 const counts = join(out, "counts.json");
+const suiteDir = join(out, "reports");
+mkdirSync(suiteDir);
+const env = { ...process.env, GENPUSH_SUITE_DIR: suiteDir };
 const reporter = new URL("./suite-reporter.mjs", import.meta.url).pathname;
 const run = spawnSync(
   process.execPath,
@@ -37,8 +43,12 @@ const run = spawnSync(
     `--test-reporter-destination=${counts}`,
     ...files,
   ],
-  { stdio: "inherit" },
+  { stdio: "inherit", env },
 );
+const afterFile = resolve(dir, "after.ts");
+const after = existsSync(afterFile)
+  ? spawnSync(process.execPath, ["--import", "tsx", afterFile], { stdio: "inherit", env })
+  : { status: 0 };
 let ran = {};
 try {
   ran = JSON.parse(readFileSync(counts, "utf8"));
@@ -49,4 +59,4 @@ if (idle.length > 0) {
   process.stderr.write(`test/suite.mjs: these files ran no test:\n${idle.map((f) => `  ${f}\n`).join("")}`);
   process.exit(1);
 }
-process.exit(run.status ?? 1);
+process.exit(run.status === 0 ? (after.status ?? 1) : (run.status ?? 1));

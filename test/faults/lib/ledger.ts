@@ -1,12 +1,12 @@
 // The books of the fault-injection suite. Each scenario keeps a Ledger: the faults it injected,
 // every generation it switched to, and the ones genpush reported pushed. At its end the ledger
 // checks the cache on disk (every path of a generation's closure: its narinfo and the NAR that
-// narinfo names), appends one line to the run's tally, and asserts that nothing was lost.
-// The scenario files run one after another in child processes of one test runner, so the tally
-// is keyed by the runner's pid; 99-totals.test.ts adds it up.
+// narinfo names), pulls the last generation into an empty store with its signatures checked,
+// appends one line to the run's tally, and asserts that nothing was lost. The tally is a file in
+// the directory test/suite.mjs makes for each run of a suite and names in GENPUSH_SUITE_DIR; once
+// every scenario file has ended, the runner has test/faults/after.ts add it up.
 import assert from "node:assert/strict";
 import { appendFileSync, existsSync, readdirSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pullIntoFreshStore } from "../../integration/harness/nix.js";
 
@@ -37,34 +37,19 @@ export interface Tally {
   expected: number;
   lost: string[];
   notes: string[];
-  /** Date.now() when recorded */
-  at: number;
 }
 
-export const tallyFile = (runner = process.ppid): string => join(tmpdir(), `genpush-faults-${runner}.jsonl`);
+/** The tally's file in the directory test/suite.mjs makes for a run of the suite. */
+const TALLY = "fault-tally.jsonl";
 
-/** The lines of this run: a file left by an earlier runner that had the same pid is ignored. */
-export function readTally(runner = process.ppid): Tally[] {
-  const file = tallyFile(runner);
+/** The lines of the run whose directory is `suiteDir`. */
+export function readTally(suiteDir: string): Tally[] {
+  const file = join(suiteDir, TALLY);
   if (!existsSync(file)) return [];
-  const since = startedAt(runner) - 5000;
   return readFileSync(file, "utf8")
     .split("\n")
     .filter(Boolean)
-    .map((line) => JSON.parse(line) as Tally)
-    .filter((t) => t.at >= since);
-}
-
-/** When a process started (ms since the epoch), from /proc (clock ticks of 1/100 s). */
-function startedAt(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const ticks = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
-    const boot = Number(/^btime (\d+)$/m.exec(readFileSync("/proc/stat", "utf8"))?.[1]);
-    return (boot + ticks / 100) * 1000;
-  } catch {
-    return 0;
-  }
+    .map((line) => JSON.parse(line) as Tally);
 }
 
 export interface Gen {
@@ -176,9 +161,10 @@ export class Ledger {
       expected: this.expected.size,
       lost: lost.map((gen) => `${gen.label ?? "generation"} ${gen.storePath}`),
       notes: this.notes,
-      at: Date.now(),
     };
-    appendFileSync(tallyFile(), `${JSON.stringify(tally)}\n`);
+    // A scenario file run by hand, outside the suite, keeps no tally (its assertions hold all the same).
+    const suiteDir = process.env.GENPUSH_SUITE_DIR;
+    if (suiteDir) appendFileSync(join(suiteDir, TALLY), `${JSON.stringify(tally)}\n`);
     return { ...tally, pull };
   }
 
