@@ -61,6 +61,14 @@ function program(signal: AbortSignal): Command {
     .description("push the new generation of each profile to the caches serving its system")
     .option("--profile <name>", "push only this profile (repeatable; default: all configured)", collect, [])
     .option("--dry-run", "plan and ask the caches, but upload nothing and record nothing", false)
+    .option(
+      "--to <store-uri>",
+      "also push to this store (any `nix copy --to` URI; repeatable); with no configuration file, push there alone",
+      collect,
+      [],
+    )
+    .option("--signing-key <file>", "sign what goes to the --to stores with this Nix secret key")
+    .option("--profile-path <path>", "push this profile link instead of the configured profiles")
     .option("--json", "print one JSON document with every result on stdout", false)
     .option(
       "--lock-timeout <seconds>",
@@ -70,7 +78,12 @@ function program(signal: AbortSignal): Command {
     )
     .addHelpText(
       "after",
-      "\nExamples:\n  genpush push                      # every configured profile\n  genpush push --profile system --dry-run\n",
+      "\nExamples:\n" +
+        "  genpush push                      # every configured profile\n" +
+        "  genpush push --profile system --dry-run\n" +
+        "  genpush push --to file:///var/cache/nix-local   # no configuration file needed\n" +
+        "  genpush push --to http://cache.lan:8080?compression=zstd --signing-key /run/secrets/cache-key\n" +
+        "  genpush push --profile-path ~/.nix-profile --to file://$HOME/.cache/genpush/demo-cache\n",
     )
     .action(async (o) => exit(await (await import("./commands/push.js")).pushCommand(globals(), o)));
 

@@ -7,6 +7,7 @@ import { constants, existsSync } from "node:fs";
 import { access, readFile, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { isAbsolute, join } from "node:path";
+import { type CommandLineConfig, checkCommandLine, withCommandLine } from "./command-line-config.js";
 import { Checker } from "./config-schema.js";
 import { type ConfigSource, formatKeyPath, MINIMAL_EXAMPLE_HINT, readConfigSource } from "./config-source.js";
 import { closest } from "./did-you-mean.js";
@@ -118,19 +119,37 @@ export interface LoadOptions {
    * yet (a Nix build): a `$VAR` in a secret's path may then be unset, too.
    */
   secrets?: boolean;
+  /** What the command line adds (`push --to`): with it, a configuration file that does not exist is none. */
+  commandLine?: CommandLineConfig;
+  /** The file was named (`--config`): it must exist, whatever the command line adds. */
+  named?: boolean;
 }
 
 export async function loadConfig(file: string, environment = currentEnvironment(), options: LoadOptions = {}) {
-  const source = await readConfigSource(file, configCacheFile(environment));
+  const { commandLine } = options;
+  if (commandLine) checkCommandLine(commandLine);
+  const bare = commandLine && commandLine.to.length > 0 && !options.named && !existsSync(file);
+  const read = bare ? noFile(file) : await readConfigSource(file, configCacheFile(environment));
+  const source = commandLine ? { ...read, data: withCommandLine(read.data, commandLine) } : read;
   try {
     return await validateConfig(source, environment, options);
   } catch (error) {
     // A problem in data from the parse cache: report it with the lines of a fresh parse.
     if (error instanceof UsageError && source.withLines) {
-      return validateConfig(await source.withLines(), environment, options);
+      const fresh = await source.withLines();
+      return validateConfig(
+        commandLine ? { ...fresh, data: withCommandLine(fresh.data, commandLine) } : fresh,
+        environment,
+        options,
+      );
     }
     throw error;
   }
+}
+
+/** No configuration file: the command line says it all (messages name "the command line"). */
+function noFile(file: string): ConfigSource {
+  return { file: `the command line (no ${file})`, data: {}, lineOf: () => undefined };
 }
 
 /** Where the last configuration parsed is kept: systemd's CacheDirectory=, else the XDG cache. */

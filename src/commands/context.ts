@@ -46,11 +46,12 @@ export function makeLogger(options: GlobalOptions): { log: Logger; journal: bool
 
 export async function openContext(options: GlobalOptions, load: LoadOptions = {}): Promise<Context> {
   const { log, journal } = makeLogger(options);
-  const config = await loadConfig(
-    options.config ?? defaultConfigFile(currentEnvironment()),
-    currentEnvironment(),
-    load,
-  );
+  const environment = currentEnvironment();
+  const named = options.config !== undefined || Boolean(environment.env.GENPUSH_CONFIG);
+  const config = await loadConfig(options.config ?? defaultConfigFile(environment), environment, {
+    ...load,
+    named,
+  });
   log.debug(`configuration from ${config.file}`);
   for (const warning of config.warnings) log.warn(`${config.file}: ${warning}`);
   const opened = new Map<string, Promise<Cache>>();

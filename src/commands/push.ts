@@ -3,6 +3,7 @@
  * cache that serves its system. Exit 1 when any profile or cache failed: the
  * work stays pending for the next trigger.
  */
+import type { ProfileConfig } from "../config.js";
 import { ExitCode } from "../errors.js";
 import { formatBytes, formatDuration, generationLabel, plural } from "../format.js";
 import { type ProfileOutcome, type PushResult, pushProfile } from "../push.js";
@@ -14,14 +15,22 @@ export interface PushOptions {
   dryRun: boolean;
   json: boolean;
   lockTimeout: number;
+  /** Caches by store URI, for this run (no configuration file needed). */
+  to: string[];
+  signingKey?: string;
+  profilePath?: string;
 }
 
 export async function pushCommand(globals: GlobalOptions, options: PushOptions): Promise<ExitCode> {
-  const ctx = await openContext(globals);
+  const commandLine = {
+    to: options.to,
+    ...(options.signingKey ? { signingKey: options.signingKey } : {}),
+    ...(options.profilePath ? { profilePath: options.profilePath } : {}),
+  };
+  const ctx = await openContext(globals, { commandLine });
   try {
     const profiles = selectProfiles(ctx.config, options.profile);
-    if (profiles.length === 0)
-      ctx.log.warn("no profiles to push: none configured, and none of the default ones exists");
+    if (profiles.length === 0) ctx.log.warn("no profiles to push: the configuration lists none");
     const outcomes: ProfileOutcome[] = [];
     const progress = progressLine(!options.json && !ctx.journal && process.stderr.isTTY === true);
     for (const profile of profiles) {
@@ -46,12 +55,24 @@ export async function pushCommand(globals: GlobalOptions, options: PushOptions):
       outcomes.push(outcome);
       if (!options.json) report(ctx, outcome);
     }
+    if (!options.json && outcomes.length > 0 && outcomes.every((outcome) => outcome.status === "absent")) {
+      process.stdout.write(`${nothingHere(outcomes, profiles)}\n`);
+    }
     const ok = outcomes.every((outcome) => outcome.status !== "failed");
     if (options.json) printJson(pushJson(ok, outcomes));
     return ok ? ExitCode.ok : ExitCode.failed;
   } finally {
     await closeContext(ctx);
   }
+}
+
+/** No profile exists here yet: say so, and where else genpush could look. */
+function nothingHere(outcomes: ProfileOutcome[], profiles: ProfileConfig[]): string {
+  const where = profiles.map((p) => `${p.name}: ${p.path}`).join(", ");
+  return (
+    `nothing to push: no profile exists here yet (${where}). ` +
+    "Point genpush at a profile link with --profile-path PATH (for example ~/.nix-profile), or list yours under `profiles:` in the configuration"
+  );
 }
 
 /** Hold a logind delay lock on sleep while uploading, where logind is reachable. */
