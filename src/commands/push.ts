@@ -56,7 +56,7 @@ export async function pushCommand(globals: GlobalOptions, options: PushOptions):
       if (!options.json) report(ctx, outcome);
     }
     if (!options.json && outcomes.length > 0 && outcomes.every((outcome) => outcome.status === "absent")) {
-      process.stdout.write(`${nothingHere(outcomes, profiles)}\n`);
+      process.stdout.write(`${nothingHere(profiles)}\n`);
     }
     const ok = outcomes.every((outcome) => outcome.status !== "failed");
     if (options.json) printJson(pushJson(ok, outcomes));
@@ -67,7 +67,7 @@ export async function pushCommand(globals: GlobalOptions, options: PushOptions):
 }
 
 /** No profile exists here yet: say so, and where else genpush could look. */
-function nothingHere(outcomes: ProfileOutcome[], profiles: ProfileConfig[]): string {
+function nothingHere(profiles: ProfileConfig[]): string {
   const where = profiles.map((p) => `${p.name}: ${p.path}`).join(", ");
   return (
     `nothing to push: no profile exists here yet (${where}). ` +
