@@ -52,7 +52,7 @@ test("no configuration file: push --to a file:// cache and the nginx cache; agai
   const g1 = s.switchTo(0);
   const first = await push();
   assert.deepEqual(
-    first.results.map((x: { cache: string; status: string }) => [x.status, x.counts.uploaded]),
+    first.results.map((x: { status: string; counts: { uploaded: number } }) => [x.status, x.counts.uploaded]),
     [
       ["pushed", g1.closure.length],
       ["pushed", g1.closure.length],
