@@ -59,8 +59,8 @@ export async function verifyCommand(globals: GlobalOptions, options: VerifyOptio
       reports.push(report);
       if (!options.json) print(ctx, report);
     }
-    // One named profile: its report; otherwise every report.
-    if (options.json) printJson(options.profile.length === 1 ? (reports[0] ?? null) : { profiles: reports });
+    // One shape, however many profiles were asked for.
+    if (options.json) printJson({ profiles: reports });
     const bad = reports.some(
       (r) => r.error || r.caches.some((c) => c.status === "incomplete" || c.status === "failed"),
     );

@@ -94,7 +94,7 @@ test("cache down and back during a series of switches: nothing genpush reported 
   assert.equal(final.json.results[0].status, "pushed", explain(final));
   const verify = await s.run("verify", "--profile", "test", "--repair", "--json");
   assert.equal(verify.code, 0, explain(verify));
-  assert.deepEqual(verify.json.caches[0].missing, [], explain(verify));
+  assert.deepEqual(verify.json.profiles[0].caches[0].missing, [], explain(verify));
   assert.equal((await s.run("status", "--json")).json.profiles[0].caches[0].pending, false);
 
   const tally = books.settle(s.cache.dir, { cacheUrl: s.cache.url, publicKey: key.publicKey });

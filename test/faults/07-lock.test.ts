@@ -100,7 +100,7 @@ test("verify --repair beside a push of the same profile waits for it: nothing is
   assert.ok(verifyRan.calls().length > 0, "verify --repair ran its programs once it had the lock");
   // It began once the push was done: the whole closure there, nothing to repair.
   assert.equal(verified.code, 0, said(verify));
-  assert.equal(verified.json.caches[0].status, "complete", said(verify));
+  assert.equal(verified.json.profiles[0].caches[0].status, "complete", said(verify));
 
   // The lock held (here by the test itself): a plain verify, which only reads, goes ahead;
   // a repair gives up after its --lock-timeout, exit 1, naming the holder.
@@ -109,12 +109,15 @@ test("verify --repair beside a push of the same profile waits for it: nothing is
   try {
     const plain = await runGenpush(["verify", "--profile", "test", "--json"], { config: direct, timeoutMs: 30_000 });
     assert.equal(plain.code, 0, explain(plain));
-    assert.equal(plain.json.caches[0].status, "complete", explain(plain));
+    assert.equal(plain.json.profiles[0].caches[0].status, "complete", explain(plain));
     const impatient = await runGenpush(["verify", "--repair", "--profile", "test", "--json", "--lock-timeout", "1"], {
       config: direct,
     });
     assert.equal(impatient.code, 1, explain(impatient));
-    assert.match(impatient.json.error.message, new RegExp(`locked by another genpush \\(pid ${process.pid}\\)`));
+    assert.match(
+      impatient.json.profiles[0].error.message,
+      new RegExp(`locked by another genpush \\(pid ${process.pid}\\)`),
+    );
   } finally {
     await held.release();
   }

@@ -17,7 +17,7 @@ test("verify reports a narinfo lost from the cache and --repair restores it", as
 
   const clean = await s.run("verify", "--profile", "test", "--json");
   assert.equal(clean.code, 0, explain(clean));
-  assert.equal(clean.json.caches[0].status, "complete");
+  assert.equal(clean.json.profiles[0].caches[0].status, "complete");
 
   const victim = gen.closure.find((p) => p.includes("-leaf-")) ?? "";
   const file = join(s.cache.dir, `${hashOf(victim)}.narinfo`);
@@ -25,10 +25,10 @@ test("verify reports a narinfo lost from the cache and --repair restores it", as
 
   const v = await s.run("verify", "--profile", "test", "--json");
   assert.equal(v.code, 1, explain(v));
-  assert.equal(v.json.profile, "test");
-  assert.equal(v.json.generation, 1);
-  assert.equal(v.json.storePath, gen.storePath);
-  const [c] = v.json.caches;
+  assert.equal(v.json.profiles[0].profile, "test");
+  assert.equal(v.json.profiles[0].generation, 1);
+  assert.equal(v.json.profiles[0].storePath, gen.storePath);
+  const [c] = v.json.profiles[0].caches;
   assert.equal(c.cache, "local");
   assert.equal(c.closure, 60);
   assert.deepEqual(c.missing, [victim]);
@@ -38,15 +38,15 @@ test("verify reports a narinfo lost from the cache and --repair restores it", as
   await s.cache.clearLog();
   const repair = await s.run("verify", "--profile", "test", "--repair", "--json");
   assert.equal(repair.code, 0, explain(repair));
-  assert.equal(repair.json.caches[0].status, "repaired");
-  assert.equal(repair.json.caches[0].repaired, 1);
+  assert.equal(repair.json.profiles[0].caches[0].status, "repaired");
+  assert.equal(repair.json.profiles[0].caches[0].repaired, 1);
   assert.ok(existsSync(file), "the narinfo is back");
   assert.equal(await s.cache.count("PUT", (uri) => uri === `/${hashOf(victim)}.narinfo`), 1);
 
   const again = await s.run("verify", "--profile", "test", "--json");
   assert.equal(again.code, 0, explain(again));
-  assert.equal(again.json.caches[0].status, "complete");
-  assert.deepEqual(again.json.caches[0].missing, []);
+  assert.equal(again.json.profiles[0].caches[0].status, "complete");
+  assert.deepEqual(again.json.profiles[0].caches[0].missing, []);
 
   const pulled = pullIntoFreshStore(s.cache.url, gen.storePath, s.key?.publicKey ?? "");
   assert.ok(pulled.ok, `the repaired cache serves the whole closure, signed\n${pulled.stderr}`);
@@ -71,7 +71,7 @@ for (const kind of ["http", "file"] as const) {
 
     const v = await s.run("verify", "--profile", "test", "--json");
     assert.equal(v.code, 1, explain(v));
-    assert.deepEqual(v.json.caches[0].missing, [victim], explain(v));
+    assert.deepEqual(v.json.profiles[0].caches[0].missing, [victim], explain(v));
     if (kind === "http") {
       // The cost, as README states it: a GET of each narinfo and a HEAD of each NAR.
       assert.equal(await s.cache.count("GET", (uri) => uri.endsWith(".narinfo")), gen.closure.length);
@@ -80,9 +80,9 @@ for (const kind of ["http", "file"] as const) {
 
     const repair = await s.run("verify", "--profile", "test", "--repair", "--json");
     assert.equal(repair.code, 0, explain(repair));
-    assert.equal(repair.json.caches[0].repaired, 1, explain(repair));
+    assert.equal(repair.json.profiles[0].caches[0].repaired, 1, explain(repair));
     const again = await s.run("verify", "--profile", "test", "--json");
-    assert.equal(again.json.caches[0].status, "complete", explain(again));
+    assert.equal(again.json.profiles[0].caches[0].status, "complete", explain(again));
     const pulled = pullIntoFreshStore(
       kind === "http" ? s.cache.url : `file://${dir}`,
       gen.storePath,
