@@ -6,6 +6,7 @@
  */
 import { basename, resolve } from "node:path";
 import { UsageError } from "./errors.js";
+import { NIX_SYSTEMS } from "./nix-systems.js";
 import { storeUriProblem } from "./store-uri.js";
 
 export interface CommandLineConfig {
@@ -13,20 +14,6 @@ export interface CommandLineConfig {
   signingKey?: string;
   profilePath?: string;
 }
-
-/** Every Nix system: a cache named on the command line takes whatever is pushed to it. */
-const ANY_SYSTEM = [
-  "x86_64-linux",
-  "aarch64-linux",
-  "i686-linux",
-  "armv6l-linux",
-  "armv7l-linux",
-  "riscv64-linux",
-  "powerpc64le-linux",
-  "x86_64-darwin",
-  "aarch64-darwin",
-  "x86_64-freebsd",
-];
 
 /** Refuse a `--to` Nix could not use, naming the option (exit 2). */
 export function checkCommandLine({ to }: CommandLineConfig): void {
@@ -54,7 +41,8 @@ export function withCommandLine(data: unknown, options: CommandLineConfig): unkn
     return {
       name,
       type: "nix",
-      systems: ANY_SYSTEM,
+      // A cache named on the command line takes whatever is pushed to it.
+      systems: NIX_SYSTEMS,
       store,
       ...(options.signingKey ? { signingKeyFile: resolve(options.signingKey) } : {}),
     };

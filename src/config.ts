@@ -13,6 +13,7 @@ import { type ConfigSource, formatKeyPath, MINIMAL_EXAMPLE_HINT, readConfigSourc
 import { closest } from "./did-you-mean.js";
 import { UsageError } from "./errors.js";
 import { NIX_KEY_HINT, nixSecretKeyProblem } from "./nix-key.js";
+import { NIX_SYSTEMS } from "./nix-systems.js";
 import type { Glob } from "./plan.js";
 import { storeUriProblem } from "./store-uri.js";
 
@@ -369,25 +370,12 @@ function uniqueName(check: Checker, path: (string | number)[], value: unknown, s
   return value;
 }
 
-/** Nix's systems as nixpkgs builds for them; another well-formed one is taken unless it looks like a typo of these. */
-const KNOWN_SYSTEMS = [
-  "x86_64-linux",
-  "aarch64-linux",
-  "i686-linux",
-  "armv6l-linux",
-  "armv7l-linux",
-  "riscv64-linux",
-  "powerpc64le-linux",
-  "x86_64-darwin",
-  "aarch64-darwin",
-  "x86_64-freebsd",
-];
-
+/** A Nix system; another well-formed one is taken unless it looks like a typo of one nixpkgs knows. */
 function systemName(check: Checker, path: (string | number)[], value: unknown): string | undefined {
   const s = check.string(path, value);
-  if (s === undefined || KNOWN_SYSTEMS.includes(s)) return s;
+  if (s === undefined || NIX_SYSTEMS.includes(s)) return s;
   // A typo routes nothing, silently: every generation would find no cache.
-  const guess = closest(s, KNOWN_SYSTEMS);
+  const guess = closest(s, NIX_SYSTEMS);
   if (guess) return check.note(path, `\`${s}\` is no Nix system; did you mean \`${guess}\`?`);
   return SYSTEM_RE.test(s) ? s : check.fail(path, "a Nix system such as `x86_64-linux`", s);
 }

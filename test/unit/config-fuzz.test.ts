@@ -9,6 +9,7 @@ import { describe, it } from "node:test";
 import { type Environment, validateConfig } from "../../src/config.js";
 import { parseConfigSource } from "../../src/config-yaml.js";
 import { ExitCode, UsageError } from "../../src/errors.js";
+import { prng } from "../faults/lib/prng.js";
 
 const SEED = Number(process.env.GENPUSH_FUZZ_SEED ?? 20261121);
 const CASES = Number(process.env.GENPUSH_FUZZ_CASES ?? 1500);
@@ -51,18 +52,6 @@ exclude: ["*.iso"]
     timeoutSeconds: 10
 `,
 ];
-
-/** mulberry32: small, seeded, good enough to pick mutations. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const ODD_VALUES = [
   "",
@@ -158,7 +147,7 @@ function mutate(text: string, rnd: () => number): string {
 
 describe("configuration fuzzing", () => {
   it(`${CASES} mutated files (seed ${SEED}) load or exit 2 naming a line or a key`, async () => {
-    const rnd = random(SEED);
+    const rnd = prng(SEED);
     let loaded = 0;
     let rejected = 0;
     for (let n = 0; n < CASES; n++) {

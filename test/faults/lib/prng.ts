@@ -1,6 +1,7 @@
 // A small seeded PRNG (mulberry32), for random moments a failing run can be replayed with:
 // the fault suite's kills (GENPUSH_FAULT_SEED) and the unit suite's killed state writer.
-// No imports: the unit suite takes it from here without the fault suite's harness.
+// No imports: the unit suite (the killed state writer, the configuration fuzzer) takes it from
+// here without the fault suite's harness.
 
 /** The same seed, the same sequence of numbers in [0, 1). */
 export function prng(seed: number): () => number {
