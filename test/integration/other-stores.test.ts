@@ -79,3 +79,24 @@ test("compression=bzip2 without the bzip2 program: nix copy uploads instead, and
   const pulled = pullIntoFreshStore(s.cache.url, g2.storePath, s.key?.publicKey ?? "");
   assert.ok(pulled.ok, pulled.stderr);
 });
+
+test("compression=zstd without the zstd program: in process on Node >= 22.15 (genpush uploads), else nix copy", async (t) => {
+  const s = await scenario({ paths: 6, changed: 2, sign: true });
+  t.after(() => s.destroy());
+  s.config.caches[0].store = `${s.cache.url}?compression=zstd`;
+  const bin = join(tempDir(), "bin");
+  mkdirSync(bin);
+  for (const tool of ["nix", "nix-store", "nix-instantiate", "nix-env"])
+    symlinkSync(`/usr/bin/${tool}`, join(bin, tool));
+  const { g2 } = await threePushes(s, { PATH: bin });
+
+  const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
+  const inProcess = major > 22 || (major === 22 && minor >= 15);
+  const asked = await s.cache.count("GET", narinfo);
+  if (inProcess) assert.equal(asked, 0, `Node ${process.versions.node} compresses zstd itself: genpush uploaded`);
+  else assert.ok(asked > 0, `Node ${process.versions.node} has no zstd in zlib: nix copy uploaded`);
+  const info = readFileSync(join(s.cache.dir, `${hashOf(g2.storePath)}.narinfo`), "utf8");
+  assert.match(info, /^Compression: zstd$/m);
+  const pulled = pullIntoFreshStore(s.cache.url, g2.storePath, s.key?.publicKey ?? "");
+  assert.ok(pulled.ok, pulled.stderr);
+});
