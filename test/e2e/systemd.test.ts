@@ -4,7 +4,6 @@
 // run in order and build on each other (units installed once, generations numbered on).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { type Cache, startCache } from "../integration/harness/nginx.js";
 import { newSeed, pullIntoFreshStore } from "../integration/harness/nix.js";
 import { bootContainer, type Container, e2eUnavailable, type JournalEntry, waitUntil } from "./harness/container.js";
@@ -31,16 +30,23 @@ describe("genpush under a real systemd", { skip: optedOut ? "GENPUSH_SKIP_E2E=1"
   /**
    * A generation built inside. Every store connection also starts a run of genpush-system
    * (Nix 2.8's daemon chmods profiles/per-user/ as it opens the store, an event in the watched
-   * directory): let the build's runs finish, so that the switch which follows meets its own
-   * trigger rather than the few milliseconds between a run's last look and its exit, where
-   * systemd 252 watches nothing (README: "A switch during a running push"). A switch during a
-   * run is a test of its own.
+   * directory), and a switch right after could meet the few milliseconds between such a run's
+   * last look and its exit, where systemd 252 watches nothing (README: "A switch during a
+   * running push"; a switch during a run is a test of its own). So the system path unit does
+   * not watch while a build runs: it is stopped, and started again after, when PathChanged=
+   * looks only at what comes next. No run is left to wait for, and no sleep to guess.
    */
   const build = async (paths = 20, opts: { user?: string; seed?: string } = {}): Promise<Built> => {
-    const built = await buildInside(c, { seed: opts.seed ?? seed, paths, changed: 3, version: ++version }, opts);
-    await sleep(200);
-    await s.waitIdle(c, "genpush-system.service");
-    return built;
+    const watching = (await c.show("genpush-system.path", ["ActiveState"])).ActiveState === "active";
+    if (watching) await c.run(["systemctl", "stop", "genpush-system.path"]);
+    try {
+      return await buildInside(c, { seed: opts.seed ?? seed, paths, changed: 3, version: ++version }, opts);
+    } finally {
+      await s.waitIdle(c, "genpush-system.service");
+      // Builds come several a second: past the path unit's default start limit (5 in 10 s) without this.
+      if (watching) await c.run(["systemctl", "reset-failed", "genpush-system.path"]);
+      if (watching) await c.run(["systemctl", "start", "genpush-system.path"]);
+    }
   };
   const DAEMON = { NIX_REMOTE: "daemon" };
 
@@ -215,6 +221,17 @@ describe("genpush under a real systemd", { skip: optedOut ? "GENPUSH_SKIP_E2E=1"
     assert.ok(
       errors.some((e) => e.PRIORITY === 3 && /\blan\b/.test(e.MESSAGE)),
       `journalctl -p err has an error (PRIORITY 3) naming the cache lan; the run said:\n${said}`,
+    );
+    // A retry is a warning (4), not journald's default 6 for a line without a prefix; and no
+    // line shows a prefix journald did not take off (`<4>...` in the message itself).
+    assert.ok(
+      run.some((e) => e.PRIORITY === 4 && /\blan\b.*retrying/.test(e.MESSAGE)),
+      `a retry warning (PRIORITY 4) naming the cache lan; the run said:\n${said}`,
+    );
+    assert.deepEqual(
+      run.filter((e) => /^<\d>/.test(e.MESSAGE)).map((e) => e.MESSAGE),
+      [],
+      "every priority prefix was read by journald",
     );
     const garbled = run.filter((e) => s.isRawJson(e.MESSAGE) || e.binary);
     assert.equal((await c.show("genpush-system.path", ["ActiveState"])).ActiveState, "active");
