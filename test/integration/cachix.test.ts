@@ -2,6 +2,7 @@
 // on their own (no genpush code).
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { type FakeCachixServer, startCachixServer } from "./fakes/cachix-server.js";
 import { installStandin } from "./fakes/standins.js";
@@ -47,6 +48,35 @@ describe("fake Cachix API", () => {
     assert.equal((await bulk("[]", TOKEN, "text/plain")).status, 415);
     assert.equal((await bulk(JSON.stringify(hashes(32_768)), TOKEN)).status, 200);
     assert.equal((await bulk(JSON.stringify(hashes(65_536)), TOKEN)).status, 413);
+  });
+
+  it("registers a narinfo only once its NAR arrived, as Cachix serves no narinfo without one", async () => {
+    const [hash = ""] = hashes(1);
+    const nar = Buffer.from("nix-archive-1 (a stand-in NAR)");
+    const fileHash = `sha256:${createHash("sha256").update(nar).digest("hex")}`;
+    const narinfo = {
+      cStoreHash: hash,
+      cStoreSuffix: "x-1.0",
+      cNarHash: fileHash,
+      cNarSize: nar.length,
+      cFileHash: fileHash,
+      cFileSize: nar.length,
+      cReferences: [],
+      cDeriver: "unknown-deriver",
+      cSig: null,
+    };
+    const post = (path: string, body: BodyInit, type: string) =>
+      fetch(`${server.url}/api/v1/cache/modular/${path}`, {
+        method: "POST",
+        headers: { "content-type": type, authorization: `Bearer ${TOKEN}` },
+        body,
+      });
+    const early = await post(hash, JSON.stringify(narinfo), "application/json");
+    assert.equal(early.status, 400, "a narinfo before its NAR is refused");
+    assert.equal(server.present.has(hash), false);
+    assert.equal((await post("nar", nar, "application/octet-stream")).status, 200);
+    assert.equal((await post(hash, JSON.stringify(narinfo), "application/json")).status, 200);
+    assert.equal(server.present.has(hash), true);
   });
 
   it("injects faults: 503 twice, then answers", async () => {
