@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError, Help, InvalidArgumentError, Option } from "commander";
 import { type GlobalOptions, makeLogger } from "./commands/context.js";
-import { ExitCode, GenpushError } from "./errors.js";
+import { ExitCode, GenpushError, UsageError } from "./errors.js";
 import { LOG_FORMATS } from "./log.js";
 import { startRun } from "./run.js";
 import { scrubSecrets } from "./secrets.js";
@@ -85,7 +85,11 @@ function program(signal: AbortSignal): Command {
         "  genpush push --to http://cache.lan:8080?compression=zstd --signing-key /run/secrets/cache-key\n" +
         "  genpush push --profile-path ~/.nix-profile --to file://$HOME/.cache/genpush/demo-cache\n",
     )
-    .action(async (o) => exit(await (await import("./commands/push.js")).pushCommand(globals(), o)));
+    .allowExcessArguments(true)
+    .action(async (o, command: Command) => {
+      profilesAsOptions("push", command.args);
+      exit(await (await import("./commands/push.js")).pushCommand(globals(), o));
+    });
 
   cli
     .command("diff")
@@ -120,7 +124,11 @@ function program(signal: AbortSignal): Command {
       600,
     )
     .addHelpText("after", "\nExit status 1 when a cache lacks paths that were not repaired.\n")
-    .action(async (o) => exit(await (await import("./commands/verify.js")).verifyCommand(globals(), o)));
+    .allowExcessArguments(true)
+    .action(async (o, command: Command) => {
+      profilesAsOptions("verify", command.args);
+      exit(await (await import("./commands/verify.js")).verifyCommand(globals(), o));
+    });
 
   const units = cli.command("units").description("manage the systemd units that run genpush on every switch");
   units
@@ -145,6 +153,15 @@ function program(signal: AbortSignal): Command {
     .action(async (o) => exit(await (await import("./commands/config.js")).configCheckCommand(globals(), o)));
 
   return cli;
+}
+
+/** `genpush push system` means `--profile system`: say so, instead of commander's "too many arguments". */
+function profilesAsOptions(command: string, args: readonly string[]): void {
+  if (args.length === 0) return;
+  throw new UsageError(
+    `genpush ${command} takes no arguments, got ${args.map((a) => `\`${a}\``).join(" ")}`,
+    `to name profiles: genpush ${command} ${args.map((a) => `--profile ${a}`).join(" ")}`,
+  );
 }
 
 let exitCode: ExitCode = ExitCode.ok;

@@ -35,6 +35,15 @@ test("bad usage exits 2 with a hint", async () => {
   assert.match(r.stderr, /--help/);
 });
 
+test("a profile given as an argument: exit 2, and the --profile it meant", async () => {
+  for (const command of ["push", "verify"]) {
+    const r = await execa(process.execPath, [cli, command, "system", "comin"], { reject: false });
+    assert.equal(r.exitCode, 2, r.stderr);
+    assert.match(r.stderr, new RegExp(`genpush ${command} takes no arguments, got \`system\` \`comin\``));
+    assert.match(r.stderr, new RegExp(`hint: to name profiles: genpush ${command} --profile system --profile comin`));
+  }
+});
+
 test("units install --dry-run renders every unit with this build's ExecStart and the configuration it read", async () => {
   // The default profiles (no `profiles:`), from a file named by GENPUSH_CONFIG: the units must read that file too.
   const config = writeConfig({ caches: [{ name: "lan", systems: ["x86_64-linux"], type: "nix", store: "file:///c" }] });
