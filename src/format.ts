@@ -44,6 +44,28 @@ function ago(ms: number): string {
   return "just now";
 }
 
+/**
+ * An upload's progress line: paths, and where the backend says which paths are done, their
+ * NAR bytes, the rate and the time left at that rate ("12/40 paths, 35 MiB of 120 MiB NAR,
+ * 8.1 MiB/s, about 11s left").
+ */
+export function progressText(p: {
+  done: number;
+  total: number;
+  bytes?: number;
+  totalBytes: number;
+  elapsedMs: number;
+}): string {
+  const paths = `${p.done}/${p.total} paths`;
+  if (p.bytes === undefined || p.totalBytes === 0) return paths;
+  const amount = `${formatBytes(p.bytes)} of ${formatBytes(p.totalBytes)} NAR`;
+  // A rate from less than a second of upload says little.
+  if (p.elapsedMs < 1000 || p.bytes === 0) return `${paths}, ${amount}`;
+  const rate = p.bytes / (p.elapsedMs / 1000);
+  const left = ((p.totalBytes - p.bytes) / rate) * 1000;
+  return `${paths}, ${amount}, ${formatBytes(rate)}/s, about ${formatDuration(left)} left`;
+}
+
 export function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? "" : "s"}`;
 }

@@ -50,8 +50,9 @@ export interface ProfileOutcome {
 export interface PushEvents {
   onWarning?(message: string): void;
   onInfo?(message: string): void;
-  onUploadStart?(profile: string, cache: string, paths: number): void;
-  onUploadProgress?(profile: string, cache: string, done: number, total: number): void;
+  onUploadStart?(profile: string, cache: string, paths: number, narBytes: number): void;
+  /** `narBytes`: of the paths done, where the backend knows which they are. */
+  onUploadProgress?(profile: string, cache: string, done: number, total: number, narBytes?: number): void;
 }
 
 export interface PushContext {
@@ -215,11 +216,14 @@ async function pushToCache(
     if (ctx.dryRun) return { ...finish(), status: "planned" };
 
     if (missing.length > 0) {
-      ctx.events.onUploadStart?.(generation.profile, cache.name, missing.length);
+      ctx.events.onUploadStart?.(generation.profile, cache.name, missing.length, result.narBytes);
       const upload = () =>
         cache.push(
           missing,
-          { onProgress: (done, total) => ctx.events.onUploadProgress?.(generation.profile, cache.name, done, total) },
+          {
+            onProgress: (done, total, bytes) =>
+              ctx.events.onUploadProgress?.(generation.profile, cache.name, done, total, bytes),
+          },
           ctx.signal,
         );
       const what = `uploading ${generationLabel(generation.profile, generation.number)}`;

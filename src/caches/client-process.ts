@@ -76,6 +76,7 @@ export async function uploadInChunks(
   retry: RetryOptions,
   chunkRun: (chunk: StorePath[]) => ClientRun,
 ): Promise<void> {
+  let bytesDone = 0;
   for (let done = 0; done < paths.length; ) {
     const chunk = paths.slice(done, done + chunkSize);
     const narBytes = chunk.reduce((sum, info) => sum + info.narSize, 0);
@@ -85,7 +86,8 @@ export async function uploadInChunks(
     // so a stuck run ends at its own limit, which says why.
     await withRetry(() => runClient(run, limitSeconds), { ...retry, extraMs: uploadAllowanceMs(narBytes) });
     done += chunk.length;
-    events.onProgress?.(done, paths.length);
+    bytesDone += narBytes;
+    events.onProgress?.(done, paths.length, bytesDone);
   }
 }
 

@@ -97,6 +97,7 @@ export class HttpBinaryCache {
     const narinfoSlots = new Slots(this.options.concurrency);
     const published = new Map<StorePath, Promise<void>>();
     let done = 0;
+    let narBytes = 0;
     await runAll(
       paths,
       (info, stop) => {
@@ -112,7 +113,8 @@ export class HttpBinaryCache {
           const narinfo = renderNarinfo(info, file, upload);
           const name = `${hashPart(info.path)}.narinfo`;
           await narinfoSlots.run(() => withRetry((tries) => this.put(name, narinfo, NARINFO_TYPE, tries), retry));
-          events.onProgress?.(++done, paths.length);
+          narBytes += info.narSize;
+          events.onProgress?.(++done, paths.length, narBytes);
         })();
         published.set(info.path, task);
         return task;

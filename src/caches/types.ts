@@ -3,8 +3,8 @@ import type { PathInfo } from "../path-info.js";
 import type { StorePath } from "../store-path.js";
 
 export interface PushProgress {
-  /** Paths uploaded so far, of `total`. */
-  onProgress?(done: number, total: number): void;
+  /** Paths uploaded so far, of `total`; with the NAR bytes of those paths where the backend knows which they are. */
+  onProgress?(done: number, total: number, narBytes?: number): void;
 }
 
 /** One binary cache, whatever the backend. */

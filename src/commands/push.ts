@@ -5,7 +5,7 @@
  */
 import type { ProfileConfig } from "../config.js";
 import { ExitCode } from "../errors.js";
-import { formatBytes, formatDuration, generationLabel, plural } from "../format.js";
+import { formatBytes, formatDuration, generationLabel, plural, progressText } from "../format.js";
 import { type ProfileOutcome, type PushResult, pushProfile } from "../push.js";
 import { inhibitSleep } from "../systemd/inhibit.js";
 import { type Context, closeContext, type GlobalOptions, openContext, printJson, selectProfiles } from "./context.js";
@@ -33,6 +33,7 @@ export async function pushCommand(globals: GlobalOptions, options: PushOptions):
     if (profiles.length === 0) ctx.log.warn("no profiles to push: the configuration lists none");
     const outcomes: ProfileOutcome[] = [];
     const progress = progressLine(!options.json && !ctx.journal && process.stderr.isTTY === true);
+    const uploads = new Map<string, { started: number; bytes: number }>();
     for (const profile of profiles) {
       const outcome = await pushProfile(
         {
@@ -45,8 +46,22 @@ export async function pushCommand(globals: GlobalOptions, options: PushOptions):
           events: {
             onInfo: (message) => ctx.log.info(message),
             onWarning: (message) => ctx.log.warn(message),
-            onUploadStart: (p, cache, n) => ctx.log.info(`${p}: uploading ${plural(n, "path")} to ${cache}`),
-            onUploadProgress: (p, cache, done, total) => progress(`${p} -> ${cache}: ${done}/${total} paths`),
+            onUploadStart: (p, cache, n, bytes) => {
+              uploads.set(`${p}\0${cache}`, { started: Date.now(), bytes });
+              ctx.log.info(`${p}: uploading ${plural(n, "path")} to ${cache}`);
+            },
+            onUploadProgress: (p, cache, done, total, bytes) => {
+              const upload = uploads.get(`${p}\0${cache}`);
+              const elapsedMs = Date.now() - (upload?.started ?? Date.now());
+              const of = {
+                done,
+                total,
+                elapsedMs,
+                totalBytes: upload?.bytes ?? 0,
+                ...(bytes === undefined ? {} : { bytes }),
+              };
+              progress(`${p} -> ${cache}: ${progressText(of)}`);
+            },
           },
         },
         profile,

@@ -1,7 +1,7 @@
 // Times in reports: local time to the minute, and how long ago.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { formatWhen } from "../../src/format.js";
+import { formatWhen, progressText } from "../../src/format.js";
 
 test("a recorded time reads as local time and how long ago", () => {
   const now = Date.parse("2026-11-26T12:00:00Z");
@@ -15,4 +15,17 @@ test("a recorded time reads as local time and how long ago", () => {
   const local = `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
   assert.ok(at(3 * 60_000).includes(local), "the clock time is local");
   assert.equal(formatWhen("not a time", now), "not a time");
+});
+
+test("an upload's progress: paths, then NAR bytes, rate and time left once they mean something", () => {
+  const MiB = 1024 * 1024;
+  assert.equal(progressText({ done: 3, total: 40, totalBytes: 120 * MiB, elapsedMs: 5000 }), "3/40 paths");
+  assert.equal(
+    progressText({ done: 3, total: 40, bytes: 2 * MiB, totalBytes: 120 * MiB, elapsedMs: 500 }),
+    "3/40 paths, 2.0 MiB of 120 MiB NAR",
+  );
+  assert.equal(
+    progressText({ done: 12, total: 40, bytes: 40 * MiB, totalBytes: 120 * MiB, elapsedMs: 4000 }),
+    "12/40 paths, 40 MiB of 120 MiB NAR, 10 MiB/s, about 8.0s left",
+  );
 });
