@@ -35,7 +35,8 @@ export interface Lock {
 
 export interface LockOptions {
   timeoutMs: number;
-  onWait?(ownerPid: number): void;
+  /** Told once, when the lock is found held: the holder's pid, and the sentence to say about it. */
+  onWait?(ownerPid: number, sentence: string): void;
 }
 
 /** Who holds a lock, as its file says; what its writer could not know is missing. */
@@ -97,7 +98,7 @@ export async function lockProfile(stateDir: string, profile: string, options: Lo
         );
       }
       if (!told && live && owner !== undefined) {
-        options.onWait?.(owner);
+        options.onWait?.(owner, `waiting for another genpush (pid ${owner}) to finish with profile ${profile}`);
         told = true;
       }
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));

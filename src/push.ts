@@ -77,8 +77,7 @@ export async function pushProfile(ctx: PushContext, profile: ProfileConfig): Pro
   try {
     lock = await lockProfile(ctx.config.stateDir, profile.name, {
       timeoutMs: ctx.lockTimeoutMs,
-      onWait: (pid) =>
-        ctx.events.onInfo?.(`waiting for another genpush (pid ${pid}) to finish with profile ${profile.name}`),
+      onWait: (_pid, sentence) => ctx.events.onInfo?.(sentence),
     });
   } catch (error) {
     // A full state directory, a lock held too long: this profile fails, the others go on.

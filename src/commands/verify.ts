@@ -78,7 +78,7 @@ async function locked(ctx: Context, profile: ProfileConfig, options: VerifyOptio
   try {
     lock = await lockProfile(ctx.config.stateDir, profile.name, {
       timeoutMs: options.lockTimeout * 1000,
-      onWait: (pid) => ctx.log.info(`waiting for another genpush (pid ${pid}) to finish with profile ${profile.name}`),
+      onWait: (_pid, sentence) => ctx.log.info(sentence),
     });
   } catch (error) {
     // A lock held too long, a full state directory: this profile fails, the others go on.
