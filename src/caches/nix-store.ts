@@ -44,40 +44,41 @@ export class NixStoreCache implements Cache {
     this.name = config.name;
   }
 
-  async missing(paths: readonly StorePath[], signal?: AbortSignal): Promise<StorePath[]> {
+  missing(paths: readonly StorePath[], signal?: AbortSignal): Promise<StorePath[]> {
+    return this.lacking(paths, false, signal);
+  }
+
+  incomplete(paths: readonly StorePath[], signal?: AbortSignal): Promise<StorePath[]> {
+    return this.lacking(paths, true, signal);
+  }
+
+  /**
+   * Which of `paths` the cache lacks; `whole`: or holds only the narinfo of (what verify
+   * asks). An HTTP cache: a HEAD of each narinfo, or a GET of it and a HEAD of the NAR it
+   * names. A file:// cache: the same looked up on disk. Other stores keep a path whole or
+   * not at all: `nix-store --check-validity` either way.
+   */
+  private async lacking(paths: readonly StorePath[], whole: boolean, signal?: AbortSignal): Promise<StorePath[]> {
     if (paths.length === 0) return [];
     const { store } = this.config;
     if (isHttp(store)) {
-      const missing = await this.httpCache().missing(paths.map(hashPart), signal);
-      return paths.filter((path) => missing.has(hashPart(path)));
+      const hashes = paths.map(hashPart);
+      const http = this.httpCache();
+      const lacking = await (whole ? http.incomplete(hashes, signal) : http.missing(hashes, signal));
+      return paths.filter((path) => lacking.has(hashPart(path)));
     }
-    if (store.startsWith("file://")) {
-      const dir = fileURLToPath(store.replace(/\?.*$/, ""));
-      const present = await Promise.all(paths.map((path) => fileExists(join(dir, `${hashPart(path)}.narinfo`))));
+    const dir = this.fileCacheDir();
+    if (dir) {
+      const present = await Promise.all(
+        paths.map((path) =>
+          whole ? fileNarPresent(dir, hashPart(path)) : fileExists(join(dir, `${hashPart(path)}.narinfo`)),
+        ),
+      );
       return paths.filter((_, i) => !present[i]);
     }
     return invalidPaths(paths, store, signal, this.config.timeoutSeconds).catch((error) => {
       throw nixFailure(error, this.name);
     });
-  }
-
-  /**
-   * An HTTP cache: GET each narinfo, HEAD the NAR it names. A file:// cache: the narinfo's
-   * NAR file looked up on disk. Other stores keep a path whole or not at all.
-   */
-  async incomplete(paths: readonly StorePath[], signal?: AbortSignal): Promise<StorePath[]> {
-    if (paths.length === 0) return [];
-    const { store } = this.config;
-    if (isHttp(store)) {
-      const lacking = await this.httpCache().incomplete(paths.map(hashPart), signal);
-      return paths.filter((path) => lacking.has(hashPart(path)));
-    }
-    if (store.startsWith("file://")) {
-      const dir = fileURLToPath(store.replace(/\?.*$/, ""));
-      const whole = await Promise.all(paths.map((path) => fileNarPresent(dir, hashPart(path))));
-      return paths.filter((_, i) => !whole[i]);
-    }
-    return this.missing(paths, signal);
   }
 
   async push(paths: readonly PathInfo[], events: PushProgress, signal?: AbortSignal): Promise<void> {
@@ -93,7 +94,8 @@ export class NixStoreCache implements Cache {
     if (isHttp(this.config.store)) await nixNetrcAuthorization(new URL(this.config.store));
     const keyFile = this.signingKeyFile();
     if (keyFile) await readSigningKey(keyFile, this.name);
-    if (this.config.store.startsWith("file://")) await this.dropDanglingNarinfos(paths);
+    const dir = this.fileCacheDir();
+    if (dir) await dropDanglingNarinfos(dir, paths);
     const narBytes = paths.reduce((sum, info) => sum + info.narSize, 0);
     // Each try asks the cache again first, so what an earlier try uploaded is not sent twice.
     await withRetry(
@@ -118,19 +120,10 @@ export class NixStoreCache implements Cache {
     this.http?.close();
   }
 
-  /**
-   * `nix copy` takes a path whose narinfo is there for uploaded, so a NAR lost behind its
-   * narinfo would never be sent again: a file:// cache's narinfo that names no NAR on disk
-   * goes first (it offers nothing a substituter could fetch anyway).
-   */
-  private async dropDanglingNarinfos(paths: readonly PathInfo[]): Promise<void> {
-    const dir = fileURLToPath(this.config.store.replace(/\?.*$/, ""));
-    await Promise.all(
-      paths.map(async ({ path }) => {
-        if (!(await fileNarPresent(dir, hashPart(path))))
-          await rm(join(dir, `${hashPart(path)}.narinfo`), { force: true });
-      }),
-    );
+  /** A file:// cache's directory; undefined for any other store. */
+  private fileCacheDir(): string | undefined {
+    const { store } = this.config;
+    return store.startsWith("file://") ? fileURLToPath(store.replace(/\?.*$/, "")) : undefined;
   }
 
   private httpCache(): HttpBinaryCache {
@@ -188,6 +181,20 @@ export class NixStoreCache implements Cache {
 
 function isHttp(store: string): boolean {
   return /^https?:\/\//.test(store);
+}
+
+/**
+ * `nix copy` takes a path whose narinfo is there for uploaded, so a NAR lost behind its
+ * narinfo would never be sent again: a file:// cache's narinfo that names no NAR on disk
+ * goes first (it offers nothing a substituter could fetch anyway).
+ */
+async function dropDanglingNarinfos(dir: string, paths: readonly PathInfo[]): Promise<void> {
+  await Promise.all(
+    paths.map(async ({ path }) => {
+      if (!(await fileNarPresent(dir, hashPart(path))))
+        await rm(join(dir, `${hashPart(path)}.narinfo`), { force: true });
+    }),
+  );
 }
 
 /** A file:// cache's narinfo for `hash` is there, and so is the NAR file it names. */
