@@ -23,7 +23,7 @@ import type { NarinfoFields, PathInfo } from "../path-info.js";
 import { type RetryOptions, withRetry } from "../retry.js";
 import { hashPart, STORE_DIR, type StorePath } from "../store-path.js";
 import type { Compression } from "./compression.js";
-import type { HttpClient } from "./http.js";
+import type { HttpAnswer, HttpClient } from "./http.js";
 import { fingerprint, type SigningKey, signFingerprint } from "./signing.js";
 import type { PushProgress } from "./types.js";
 
@@ -147,28 +147,25 @@ export class HttpBinaryCache {
   }
 
   private async hasWhole(hash: string, signal: AbortSignal): Promise<boolean> {
-    const accept = await this.notThere();
-    const ask = (url: URL, method: string) =>
-      withRetry((tries) => this.http.request(url, { method, accept, signal: tries }), {
-        ...this.options.retry,
-        signal,
-      });
-    const narinfo = await ask(new URL(`${hash}.narinfo`, this.base), "GET");
-    if (accept.includes(narinfo.status)) return false;
+    const narinfo = await this.ask(`${hash}.narinfo`, "GET", signal);
+    if (!narinfo) return false;
     const nar = /^URL: (\S+)$/m.exec(narinfo.body.toString("utf8"))?.[1];
     // A narinfo that names no NAR offers nothing to substitute.
-    if (!nar) return false;
-    return !accept.includes((await ask(new URL(nar, this.base), "HEAD")).status);
+    return nar !== undefined && (await this.ask(nar, "HEAD", signal)) !== undefined;
   }
 
   private async has(hash: string, signal: AbortSignal): Promise<boolean> {
-    const url = new URL(`${hash}.narinfo`, this.base);
+    return (await this.ask(`${hash}.narinfo`, "HEAD", signal)) !== undefined;
+  }
+
+  /** One retried question about a file of the cache: its answer, or undefined when it is not there. */
+  private async ask(name: string, method: string, signal: AbortSignal): Promise<HttpAnswer | undefined> {
     const accept = await this.notThere();
-    const answer = await withRetry((tries) => this.http.request(url, { method: "HEAD", accept, signal: tries }), {
-      ...this.options.retry,
-      signal,
-    });
-    return answer.status < 300;
+    const answer = await withRetry(
+      (tries) => this.http.request(new URL(name, this.base), { method, accept, signal: tries }),
+      { ...this.options.retry, signal },
+    );
+    return accept.includes(answer.status) ? undefined : answer;
   }
 
   /**
