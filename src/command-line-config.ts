@@ -18,9 +18,6 @@ export interface CommandLineConfig {
 /** Refuse a `--to` Nix could not use, naming the option (exit 2). */
 export function checkCommandLine({ to }: CommandLineConfig): void {
   for (const uri of to) {
-    if (/\s/.test(uri) || uri.startsWith("-")) {
-      throw new UsageError(`--to \`${uri}\`: a store URI has no spaces and no leading \`-\``);
-    }
     const problem = storeUriProblem(uri);
     if (problem) throw new UsageError(`--to \`${uri}\`: ${problem.message}`, problem.hint);
   }

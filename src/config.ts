@@ -395,7 +395,6 @@ function storeUri(check: Checker, path: (string | number)[], value: unknown): st
         : `remove them from the URL and put them into a netrc file, which Nix and genpush read (Nix's \`netrc-file\` setting, /etc/nix/netrc by default): \`machine ${credentials.host} login USER password PASSWORD\``,
     );
   }
-  if (/\s/.test(s) || s.startsWith("-")) return check.fail(path, "a store URI without spaces or a leading `-`", s);
   const problem = storeUriProblem(s);
   if (problem) return check.note(path, problem.message, problem.hint);
   if (/^(https?|file):/.test(s)) {

@@ -5,6 +5,7 @@
  * would hand the whole upload to `nix copy` for a setting its uploader does not know.
  */
 
+import { describe } from "./config-schema.js";
 import { closest } from "./did-you-mean.js";
 
 /** The store types of Nix (`nix help-stores`), as URI schemes. */
@@ -68,6 +69,10 @@ export interface StoreUriProblem {
 
 /** The first thing wrong with `uri` as a Nix store URI, or undefined. */
 export function storeUriProblem(uri: string): StoreUriProblem | undefined {
+  // A space would split it on a command line; a leading `-` would read as an option.
+  if (/\s/.test(uri) || uri.startsWith("-")) {
+    return { message: `expected a store URI without spaces or a leading \`-\`, got ${describe(uri)}` };
+  }
   const query = uri.includes("?") ? uri.slice(uri.indexOf("?") + 1) : "";
   const base = uri.slice(0, uri.length - (query ? query.length + 1 : 0));
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(base)?.[1];
