@@ -3,166 +3,12 @@
  * commander wiring only: parse, call a command, map errors to exit codes
  * (0 done, 1 a push or query failed, 2 bad usage or configuration).
  */
-import { readFileSync } from "node:fs";
-import { Command, CommanderError, Help, InvalidArgumentError, Option } from "commander";
-import { type GlobalOptions, makeLogger } from "./commands/context.js";
-import { ExitCode, GenpushError, UsageError } from "./errors.js";
-import { LOG_FORMATS } from "./log.js";
+import { CommanderError } from "commander";
+import { makeLogger } from "./commands/context.js";
+import { ExitCode, GenpushError } from "./errors.js";
+import { program } from "./program.js";
 import { startRun } from "./run.js";
 import { scrubSecrets } from "./secrets.js";
-
-const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
-  version: string;
-};
-
-function integer(what: string, min: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!/^\d+$/.test(value) || n < min) throw new InvalidArgumentError(`expected ${what}, got \`${value}\``);
-    return n;
-  };
-}
-
-// Each command's module is loaded when it runs: a no-op push does not pay for D-Bus or execa.
-const collect = (value: string, previous: string[]) => [...previous, value];
-
-function program(signal: AbortSignal): Command {
-  const cli = new Command("genpush")
-    .description(
-      "Push every Nix generation you switch to into your binary caches: exactly the paths the new " +
-        "generation added, only those each cache lacks, routed by architecture. Run by systemd path " +
-        "units on every switch; safe to run by hand at any time.",
-    )
-    .version(version, "--version")
-    .option(
-      "--config <file>",
-      "configuration file (default: $GENPUSH_CONFIG, else $XDG_CONFIG_HOME/genpush/config.yaml for a user, /etc/genpush/config.yaml for root)",
-    )
-    .addOption(
-      new Option("--log-format <format>", "how logs are written (auto: journal under systemd, else pretty)")
-        .choices(LOG_FORMATS)
-        .default("auto"),
-    )
-    .option("-v, --verbose", "log more detail", false)
-    .showHelpAfterError("(run with --help for usage)")
-    // "(default: false)" after every flag, and "(default: [])" after a repeatable one, say nothing.
-    .configureHelp({
-      optionDescription: (option) => new Help().optionDescription(option).replace(/ \(default: (false|\[\])\)$/, ""),
-    })
-    .exitOverride();
-
-  const globals = (): GlobalOptions => {
-    const o = cli.opts<{ config?: string; logFormat: GlobalOptions["logFormat"]; verbose: boolean }>();
-    return { ...(o.config ? { config: o.config } : {}), logFormat: o.logFormat, verbose: o.verbose, signal };
-  };
-
-  cli
-    .command("push")
-    .description("push the new generation of each profile to the caches serving its system")
-    .option("--profile <name>", "push only this profile (repeatable; default: all configured)", collect, [])
-    .option("--dry-run", "plan and ask the caches, but upload nothing and record nothing", false)
-    .option(
-      "--to <store-uri>",
-      "also push to this store (any `nix copy --to` URI; repeatable); with no configuration file, push there alone",
-      collect,
-      [],
-    )
-    .option("--signing-key <file>", "sign what goes to the --to stores with this Nix secret key")
-    .option("--profile-path <path>", "push this profile link instead of the configured profiles")
-    .option("--json", "print one JSON document with every result on stdout", false)
-    .option(
-      "--lock-timeout <seconds>",
-      "how long to wait for another genpush working on the same profile",
-      integer("a number of seconds", 0),
-      600,
-    )
-    .addHelpText(
-      "after",
-      "\nExamples:\n" +
-        "  genpush push                      # every configured profile\n" +
-        "  genpush push --profile system --dry-run\n" +
-        "  genpush push --to file:///var/cache/nix-local   # no configuration file needed\n" +
-        "  genpush push --to http://cache.lan:8080?compression=zstd --signing-key /run/secrets/cache-key\n" +
-        "  genpush push --profile-path ~/.nix-profile --to file://$HOME/.cache/genpush/demo-cache\n",
-    )
-    .allowExcessArguments(true)
-    .action(async (o, command: Command) => {
-      profilesAsOptions("push", command.args);
-      exit(await (await import("./commands/push.js")).pushCommand(globals(), o));
-    });
-
-  cli
-    .command("diff")
-    .description("show what a push would send: new paths, which each cache lacks, NAR bytes")
-    .requiredOption("--profile <name>", "the profile to diff")
-    .option(
-      "--from <generation>",
-      "diff against this generation (default: the one last pushed to each cache)",
-      integer("a generation number", 1),
-    )
-    .option("--to <generation>", "diff this generation (default: the current one)", integer("a generation number", 1))
-    .option("--json", "print one JSON document on stdout", false)
-    .addHelpText("after", "\nExample:\n  genpush diff --profile system --from 41 --to 42\n")
-    .action(async (o) => exit(await (await import("./commands/diff.js")).diffCommand(globals(), o)));
-
-  cli
-    .command("status")
-    .description("per profile and cache: current and last pushed generation, pending work, last result")
-    .option("--json", "print one JSON document on stdout", false)
-    .action(async (o) => exit(await (await import("./commands/status.js")).statusCommand(globals(), o)));
-
-  cli
-    .command("verify")
-    .description("ask each cache about the whole closure of the current generation (finds what a cache lost)")
-    .option("--profile <name>", "verify only this profile (repeatable; default: all configured)", collect, [])
-    .option("--repair", "upload whatever is missing", false)
-    .option("--json", "print one JSON document on stdout", false)
-    .option(
-      "--lock-timeout <seconds>",
-      "how long to wait for another genpush working on the same profile",
-      integer("a number of seconds", 0),
-      600,
-    )
-    .addHelpText("after", "\nExit status 1 when a cache lacks paths that were not repaired.\n")
-    .allowExcessArguments(true)
-    .action(async (o, command: Command) => {
-      profilesAsOptions("verify", command.args);
-      exit(await (await import("./commands/verify.js")).verifyCommand(globals(), o));
-    });
-
-  const units = cli.command("units").description("manage the systemd units that run genpush on every switch");
-  units
-    .command("install")
-    .description("write the unit files where systemd reads them, reload the manager, and print what to enable")
-    .option("--system", "system units in /etc/systemd/system (default for root)", false)
-    .option("--user", "user units in ~/.config/systemd/user (default for other users)", false)
-    .option("--dry-run", "print the unit files instead of writing them", false)
-    .addHelpText(
-      "after",
-      "\nExamples:\n  sudo genpush units install && sudo systemctl enable --now genpush-system.path\n" +
-        "  genpush units install --user && systemctl --user enable --now genpush-home-manager.path\n",
-    )
-    .action(async (o) => exit(await (await import("./commands/units.js")).unitsInstallCommand(globals(), o)));
-
-  const config = cli.command("config").description("work with the configuration");
-  config
-    .command("check")
-    .description("validate the configuration and print it with every default filled in")
-    .option("--json", "print one JSON document on stdout", false)
-    .option("--no-secrets", "do not read secret files (for a build where they do not exist yet)")
-    .action(async (o) => exit(await (await import("./commands/config.js")).configCheckCommand(globals(), o)));
-
-  return cli;
-}
-
-/** `genpush push system` means `--profile system`: say so, instead of commander's "too many arguments". */
-function profilesAsOptions(command: string, args: readonly string[]): void {
-  if (args.length === 0) return;
-  throw new UsageError(
-    `genpush ${command} takes no arguments, got ${args.map((a) => `\`${a}\``).join(" ")}`,
-    `to name profiles: genpush ${command} ${args.map((a) => `--profile ${a}`).join(" ")}`,
-  );
-}
 
 let exitCode: ExitCode = ExitCode.ok;
 function exit(code: ExitCode): void {
@@ -175,7 +21,7 @@ async function main(argv: string[]): Promise<number> {
     log.error({ hint: error.hint }, error.message);
     process.exitCode = ExitCode.failed;
   });
-  const cli = program(run.signal);
+  const cli = program(run.signal, exit);
   try {
     await cli.parseAsync(argv);
     return run.stoppedExitCode() ?? exitCode;
