@@ -187,6 +187,9 @@ async function pushToCache(
   }
 
   try {
+    // Read first (once per run for every cache), so that a failure to reach the cache still
+    // says how large the closure is.
+    result.counts.closure = (await reader.closure(generation.storePath)).length;
     const cache = await ctx.cache(cacheConfig);
     if (targetChanged) {
       const recorded = cacheState(state, cache.name);

@@ -25,6 +25,7 @@ test("one cache down: the other is pushed, exit 1, status shows each", async (t)
   assert.equal(byCache.local.counts.uploaded, 30);
   assert.equal(byCache.second.status, "failed");
   assert.match(byCache.second.error.message, /cache second is unreachable/);
+  assert.equal(byCache.second.counts.closure, 30, "a cache that cannot be reached still gets the closure's size");
   assert.equal(await s.cache.count("PUT", narinfo), 30);
 
   const status = await s.run("status", "--json");
