@@ -4,7 +4,7 @@
  * real Nix store, serves each run from a fresh nginx WebDAV cache on loopback
  * behind a delaying TCP proxy (a cache across a network), alternates the tools
  * and repeats every scenario; then prints a markdown table and the targets,
- * and writes bench/results.json. README.md's "Benchmark" section explains it.
+ * and writes bench/results.json. docs/benchmark.md explains it.
  */
 import { execFileSync } from "node:child_process";
 import { rmSync, writeFileSync } from "node:fs";

@@ -1,6 +1,6 @@
 # The options of services.genpush, shared by the NixOS module (scope
 # "system") and the home-manager module (scope "user"). `settings` mirrors
-# genpush's YAML (README, "Configuration reference"); an option left at null
+# genpush's YAML (docs/configuration.md); an option left at null
 # is not written, so genpush's own default applies.
 { scope }:
 {

@@ -1,6 +1,6 @@
 /**
- * The time bounds every run keeps, in one place (README "What genpush
- * guarantees" states them). A request's bound is the cache's
+ * The time bounds every run keeps, in one place (docs/guarantees.md
+ * states them). A request's bound is the cache's
  * `timeoutSeconds`; an operation with its retries gets `BUDGET_PER_TIMEOUT`
  * of those (src/retry.ts); an upload may take longer by the time its bytes
  * need at the slowest rate still worth waiting for; and a whole run ends by

@@ -3,6 +3,7 @@
 // nginx binary cache on the host's loopback. One container for the whole file; the scenarios
 // run in order and build on each other (units installed once, generations numbered on).
 import assert from "node:assert/strict";
+import { dirname } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type Cache, startCache } from "../integration/harness/nginx.js";
 import { newSeed, pullIntoFreshStore } from "../integration/harness/nix.js";
@@ -31,7 +32,7 @@ describe("genpush under a real systemd", { skip: optedOut ? "GENPUSH_SKIP_E2E=1"
    * A generation built inside. Every store connection also starts a run of genpush-system
    * (Nix 2.8's daemon chmods profiles/per-user/ as it opens the store, an event in the watched
    * directory), and a switch right after could meet the few milliseconds between such a run's
-   * last look and its exit, where systemd 252 watches nothing (README: "A switch during a
+   * last look and its exit, where systemd 252 watches nothing (docs/units.md: "A switch during a
    * running push"; a switch during a run is a test of its own). So the system path unit does
    * not watch while a build runs: it is stopped, and started again after, when PathChanged=
    * looks only at what comes next. No run is left to wait for, and no sleep to guess.
@@ -52,11 +53,11 @@ describe("genpush under a real systemd", { skip: optedOut ? "GENPUSH_SKIP_E2E=1"
 
   before(async () => {
     [c, cache] = await Promise.all([bootContainer(), startCache()]);
-    await c.run(["mkdir", "-p", "/etc/genpush"]);
+    await c.run(["mkdir", "-p", "/etc/genpush", dirname(s.KEY)]);
     await c.run(["nix-store", "--generate-binary-cache-key", "genpush-e2e-1", s.KEY, `${s.KEY}.pub`]);
     publicKey = (await c.run(["cat", `${s.KEY}.pub`])).trim();
     await c.writeFile(s.CONFIG, s.systemConfig(cache.url));
-    for (const dropIn of s.DROP_INS) await c.writeFile(dropIn, `[Service]\nLoadCredential=signing-key:${s.KEY}\n`);
+    await c.writeFile(s.DROP_INS[0] as string, s.DROP_IN.text);
   });
   after(async () => {
     await c?.destroy();

@@ -3,7 +3,7 @@
 // run sends nothing and a switch sends the diff; Nix reads the result back. A bad `--to` is
 // exit 2 naming the option; no profile at all is a sentence and exit 0.
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, symlinkSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { execa } from "execa";
@@ -114,33 +114,4 @@ test("with a configuration file, --to adds a cache for that run only", async (t)
     ["local"],
     "the configuration knows only its own cache",
   );
-});
-
-test("README's set-up: the push with no configuration and the read-back run as written", async (t) => {
-  const readme = readFileSync(join(repoRoot, "README.md"), "utf8");
-  const block = (start: string) => {
-    const lines = readme.split("\n");
-    const at = lines.findIndex((line) => line.startsWith(start));
-    assert.ok(at >= 0, `README has a line starting ${start}`);
-    let command = lines[at] as string;
-    for (let i = at + 1; command.endsWith("\\"); i++) command = `${command.slice(0, -1)} ${lines[i]?.trim()}`;
-    return command;
-  };
-  const push = block("npx genpush push --profile-path ~/.nix-profile");
-  const readBack = block("nix --extra-experimental-features nix-command copy");
-  const s = await scenario({ paths: 5 });
-  t.after(() => s.destroy());
-  const gen = s.switchTo(0);
-  const home = tempDir("genpush-readme-home-");
-  symlinkSync(s.profile, join(home, ".nix-profile"));
-  const env = { ...nixEnv, HOME: home, STATE_DIRECTORY: join(home, "state"), GENPUSH_CONFIG: "" };
-  // As a reader runs them, from a checkout (npx finds this package's bin), in a shell.
-  const pushed = await execa("sh", ["-c", push], { cwd: repoRoot, env, reject: false });
-  assert.equal(pushed.exitCode, 0, `${push}\n${pushed.stdout}\n${pushed.stderr}`);
-  assert.match(pushed.stdout, /^pushed \d+ of 5 paths/m, pushed.stdout);
-  const again = await execa("sh", ["-c", push], { cwd: repoRoot, env, reject: false });
-  assert.match(again.stdout, /is already in .*: nothing to push/, again.stdout);
-  const read = await execa("sh", ["-c", readBack], { cwd: repoRoot, env, reject: false });
-  assert.equal(read.exitCode, 0, `${readBack}\n${read.stderr}`);
-  assert.ok(existsSync(join(home, ".cache/genpush/demo-store", gen.storePath)), "the generation is in the new store");
 });

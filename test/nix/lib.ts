@@ -1,10 +1,11 @@
 // What the Nix checks share: the repository root, Debian's Nix evaluating an expression there,
 // the stand-ins for nixpkgs (stand-ins.nix), and a build step run as Nix's sandbox runs it.
 import { execFileSync, type SpawnSyncReturns, spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { blocksOf, type DocBlock, docBlocks } from "../docs-blocks.js";
 
 export const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 
@@ -102,37 +103,23 @@ export function runAsBuilder(
   );
 }
 
-/** A ```nix snippet of README.md. */
-export interface Snippet {
-  /** Line of README where its code starts. */
-  line: number;
-  heading: string;
-  text: string;
+/** A ```nix block of README.md or docs/, and what it is: a NixOS or a home-manager module or flake. */
+export interface Snippet extends DocBlock {
   kind: "nixos" | "home-manager";
 }
 
-/** Every ```nix block of README (or of `readme`), with the heading it stands under. */
-export function readmeSnippets(readme = readFileSync(join(ROOT, "README.md"), "utf8")): Snippet[] {
-  const snippets: Snippet[] = [];
-  let heading = "";
-  let fence: Snippet | "other" | undefined;
-  readme.split("\n").forEach((line, i) => {
-    if (fence === undefined) {
-      if (line === "```nix") fence = { line: i + 2, heading, text: "", kind: "nixos" };
-      else if (line.startsWith("```")) fence = "other";
-      else if (line.startsWith("#")) heading = line.replace(/^#+\s*/, "");
-    } else if (line === "```") {
-      if (fence !== "other") snippets.push(fence);
-      fence = undefined;
-    } else if (fence !== "other") fence.text += `${line}\n`;
-  });
-  for (const s of snippets) if (s.text.includes("homeManagerModules")) s.kind = "home-manager";
-  return snippets;
+/** Every ```nix block of the docs (or of `text`, read as one file). */
+export function docSnippets(text?: string): Snippet[] {
+  const blocks = text === undefined ? docBlocks() : blocksOf("test.md", text);
+  return blocks
+    .filter((b) => b.lang === "nix")
+    .map((b) => ({ ...b, kind: b.text.includes("homeManagerModules") ? "home-manager" : "nixos" }));
 }
 
 /** Writes a snippet to a file of its own, as a user would paste it. */
 export function snippetFile(snippet: Snippet): string {
-  const file = join(openTempDir("genpush-readme-"), `readme-line-${snippet.line}.nix`);
+  const name = `${snippet.file.replace(/\W/g, "-")}-line-${snippet.line}.nix`;
+  const file = join(openTempDir("genpush-docs-"), name);
   writeFileSync(file, snippet.text, { mode: 0o644 });
   return file;
 }

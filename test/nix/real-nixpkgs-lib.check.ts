@@ -7,12 +7,13 @@
  * (the lib/ directory of a nixpkgs checkout, or of nix-community/nixpkgs.lib). It checks that
  * every function the stand-in lib has exists in the real one and gives the same results; that
  * package.nix instantiates with no argument when the packages are made with the real lib; and
- * that the real lib.evalModules gives, for genpush's modules and every README snippet, exactly
+ * that the real lib.evalModules gives, for genpush's modules and every snippet of the docs, exactly
  * what the suite's own module evaluation gives.
  */
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
-import { evaluateNix, nixEval, openTempDir, readmeSnippets, snippetFile, standIns } from "./lib.js";
+import { where } from "../docs-blocks.js";
+import { docSnippets, evaluateNix, nixEval, openTempDir, snippetFile, standIns } from "./lib.js";
 
 const LIB = process.env.GENPUSH_NIXPKGS_LIB;
 if (!LIB) throw new Error("set GENPUSH_NIXPKGS_LIB to a nixpkgs lib/ directory");
@@ -89,7 +90,7 @@ describe("stand-ins.nix against a real nixpkgs lib", () => {
     assert.deepEqual(summary(real.nix), summary(standIn.nix));
   });
 
-  it("the real lib.evalModules gives what the suite's module evaluation gives, for the modules and README's snippets", () => {
+  it("the real lib.evalModules gives what the suite's module evaluation gives, for the modules and the docs' snippets", () => {
     const lan = `settings.caches.lan = { type = "nix"; store = "http://cache.lan:8080"; };`;
     const scenarios = [
       `"nixos" { modules = [ { services.genpush = { enable = true; ${lan} }; } ]; }`,
@@ -103,11 +104,11 @@ describe("stand-ins.nix against a real nixpkgs lib", () => {
       const run = (nix: string) => nixEval<unknown>(`${evaluateNix(nix)}.evaluate ${scenario}`, { store: true });
       assert.deepEqual(run(standIn.nix), run(real.nix), scenario);
     }
-    for (const snippet of readmeSnippets()) {
+    for (const snippet of docSnippets()) {
       const file = snippetFile(snippet);
       const run = (nix: string) =>
         nixEval<unknown>(`${evaluateNix(nix)}.snippet { file = ${file}; kind = "${snippet.kind}"; }`, { store: true });
-      assert.deepEqual(run(standIn.nix), run(real.nix), `README line ${snippet.line}`);
+      assert.deepEqual(run(standIn.nix), run(real.nix), where(snippet));
     }
   });
 });

@@ -2,6 +2,7 @@
 // cache (on the host) and the container (units, journal, genpush's own answers).
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { blockNaming, namedPath } from "../../docs-blocks.js";
 import { hashOf } from "../../integration/harness/fixture.js";
 import type { Cache } from "../../integration/harness/nginx.js";
 import { type Container, type ExecOptions, GENPUSH_CLI, type JournalEntry, waitUntil } from "./container.js";
@@ -9,12 +10,14 @@ import { type Container, type ExecOptions, GENPUSH_CLI, type JournalEntry, waitU
 export const SYSTEM = "/nix/var/nix/profiles/system";
 export const COMIN = "/nix/var/nix/profiles/system-profiles/comin";
 export const CONFIG = "/etc/genpush/config.yaml";
-export const KEY = "/etc/genpush/signing-key";
 /**
- * The LoadCredential= drop-in, as README shows it: `genpush-.service.d` applies to every unit
- * whose name starts with `genpush-` (the push services and the verify service alike).
+ * The LoadCredential= drop-in of docs/units.md, installed as the docs show it:
+ * `genpush-.service.d` applies to every unit whose name starts with `genpush-` (the push
+ * services and the verify service alike). KEY is the file it hands the services.
  */
-export const DROP_INS = ["/etc/systemd/system/genpush-.service.d/credentials.conf"];
+export const DROP_IN = blockNaming("/etc/systemd/system/genpush-.service.d/credentials.conf");
+export const DROP_INS = [namedPath(DROP_IN) as string];
+export const KEY = /^LoadCredential=signing-key:(\/\S+)$/m.exec(DROP_IN.text)?.[1] as string;
 export const genpush = ["node", GENPUSH_CLI];
 
 /** /etc/genpush/config.yaml: both root profiles, one nix cache signed with a credential. */
