@@ -3,7 +3,6 @@
 // nginx binary cache on the host's loopback. One container for the whole file; the scenarios
 // run in order and build on each other (units installed once, generations numbered on).
 import assert from "node:assert/strict";
-import { dirname } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type Cache, startCache } from "../integration/harness/nginx.js";
 import { newSeed, pullIntoFreshStore } from "../integration/harness/nix.js";
@@ -53,11 +52,7 @@ describe("genpush under a real systemd", { skip: optedOut ? "GENPUSH_SKIP_E2E=1"
 
   before(async () => {
     [c, cache] = await Promise.all([bootContainer(), startCache()]);
-    await c.run(["mkdir", "-p", "/etc/genpush", dirname(s.KEY)]);
-    await c.run(["nix-store", "--generate-binary-cache-key", "genpush-e2e-1", s.KEY, `${s.KEY}.pub`]);
-    publicKey = (await c.run(["cat", `${s.KEY}.pub`])).trim();
-    await c.writeFile(s.CONFIG, s.systemConfig(cache.url));
-    await c.writeFile(s.DROP_INS[0] as string, s.DROP_IN.text);
+    publicKey = await s.installSystemScene(c, cache.url, "genpush-e2e-1");
   });
   after(async () => {
     await c?.destroy();

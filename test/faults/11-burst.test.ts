@@ -24,12 +24,7 @@ test("100 switches in 10 seconds under genpush-system.path: the last one pushed,
     await cache.destroy();
   });
   const books = new Ledger("burst");
-  await c.run(["mkdir", "-p", "/etc/genpush"]);
-  await c.run(["nix-store", "--generate-binary-cache-key", "genpush-burst-1", scene.KEY, `${scene.KEY}.pub`]);
-  const publicKey = (await c.run(["cat", `${scene.KEY}.pub`])).trim();
-  await c.writeFile(scene.CONFIG, scene.systemConfig(cache.url));
-  for (const dropIn of scene.DROP_INS)
-    await c.writeFile(dropIn, `[Service]\nLoadCredential=signing-key:${scene.KEY}\n`);
+  const publicKey = await scene.installSystemScene(c, cache.url, "genpush-burst-1");
   await c.run([...scene.genpush, "units", "install", "--system"]);
   await c.run(["systemctl", "enable", "--now", "genpush-system.path"]);
 

@@ -1,7 +1,7 @@
 // What the systemd scenarios share: configs as genpush reads them, and questions about the
 // cache (on the host) and the container (units, journal, genpush's own answers).
 import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { blockNaming, namedPath } from "../../docs-blocks.js";
 import { hashOf } from "../../integration/harness/fixture.js";
 import type { Cache } from "../../integration/harness/nginx.js";
@@ -19,6 +19,19 @@ export const DROP_IN = blockNaming("/etc/systemd/system/genpush-.service.d/crede
 export const DROP_INS = [namedPath(DROP_IN) as string];
 export const KEY = /^LoadCredential=signing-key:(\/\S+)$/m.exec(DROP_IN.text)?.[1] as string;
 export const genpush = ["node", GENPUSH_CLI];
+
+/**
+ * The system's configuration, signing key and LoadCredential= drop-in inside the container:
+ * the key made at KEY (where the docs' drop-in takes it from), CONFIG for `store`. Returns the
+ * public key, for a signed pull.
+ */
+export async function installSystemScene(c: Container, store: string, keyName: string): Promise<string> {
+  await c.run(["mkdir", "-p", dirname(CONFIG), dirname(KEY)]);
+  await c.run(["nix-store", "--generate-binary-cache-key", keyName, KEY, `${KEY}.pub`]);
+  await c.writeFile(CONFIG, systemConfig(store));
+  await c.writeFile(DROP_INS[0] as string, DROP_IN.text);
+  return (await c.run(["cat", `${KEY}.pub`])).trim();
+}
 
 /** /etc/genpush/config.yaml: both root profiles, one nix cache signed with a credential. */
 export function systemConfig(store: string): string {
