@@ -27,6 +27,13 @@ export function examples(...lines: string[]): string {
   return `\nExamples:\n${lines.map((line) => `  ${line}\n`).join("")}`;
 }
 
+/** --lock-timeout, of the commands that take a profile's lock (push, verify). */
+function lockTimeout(): Option {
+  return new Option("--lock-timeout <seconds>", "how long to wait for another genpush working on the same profile")
+    .argParser(integer("a number of seconds", 0))
+    .default(600);
+}
+
 // Each command's module is loaded when it runs: a no-op push does not pay for D-Bus or execa.
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -75,12 +82,7 @@ export function program(signal: AbortSignal, exit: (code: ExitCode) => void): Co
     .option("--signing-key <file>", "sign what goes to the --to stores with this Nix secret key")
     .option("--profile-path <path>", "push this profile link instead of the configured profiles")
     .option("--json", "print one JSON document with every result on stdout", false)
-    .option(
-      "--lock-timeout <seconds>",
-      "how long to wait for another genpush working on the same profile",
-      integer("a number of seconds", 0),
-      600,
-    )
+    .addOption(lockTimeout())
     .addHelpText(
       "after",
       examples(
@@ -134,12 +136,7 @@ export function program(signal: AbortSignal, exit: (code: ExitCode) => void): Co
     .option("--profile <name>", "verify only this profile (repeatable; default: all configured)", collect, [])
     .option("--repair", "upload whatever is missing", false)
     .option("--json", "print one JSON document on stdout", false)
-    .option(
-      "--lock-timeout <seconds>",
-      "how long to wait for another genpush working on the same profile",
-      integer("a number of seconds", 0),
-      600,
-    )
+    .addOption(lockTimeout())
     .addHelpText(
       "after",
       `${examples(
