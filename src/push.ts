@@ -142,6 +142,8 @@ async function pushRound(ctx: PushContext, profile: ProfileConfig, reader: Closu
       (c) => targetState(state, c.name, cacheIdentity(c)).lastPushed?.storePath !== generation.storePath,
     );
   if (holding) {
+    // The closure is read while the root is made (the profile's link holds it meanwhile).
+    reader.closure(generation.storePath).catch(() => {});
     await holdGeneration(ctx.config.stateDir, profile.name, generation.storePath).catch((error) =>
       ctx.events.onWarning?.(
         `could not protect ${generation.storePath} from garbage collection: ${describeError(error).message}`,
@@ -186,11 +188,13 @@ async function pushToCache(
     return finish();
   }
 
+  // Read once per run for every cache, while the cache is opened; a failure to reach the
+  // cache still says how large the closure is.
+  const reading = reader.closure(generation.storePath);
+  reading.catch(() => {});
   try {
-    // Read first (once per run for every cache), so that a failure to reach the cache still
-    // says how large the closure is.
-    result.counts.closure = (await reader.closure(generation.storePath)).length;
     const cache = await ctx.cache(cacheConfig);
+    result.counts.closure = (await reading).length;
     if (targetChanged) {
       const recorded = cacheState(state, cache.name);
       const what = `generation ${recorded.lastPushed?.generation ?? "?"}`;

@@ -4,9 +4,22 @@
  * (none, br, gzip, zstd on Node >= 22.15), else through the method's own
  * program on PATH (xz, bzip2, zstd). Any other method, or a program not
  * found, leaves the upload to `nix copy`.
+ *
+ * A large NAR streams through a compressor of its own. Small ones are compressed whole, a
+ * group at a time: in process, one call each, or, where a program does it, in one run of the
+ * program over a temporary directory holding the group's NARs as files. Starting a process
+ * costs Node several milliseconds (more than compressing a small NAR takes): one per NAR
+ * was most of an update's time.
  */
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Duplex } from "node:stream";
+import { promisify } from "node:util";
 import zlib from "node:zlib";
+import { uploadAllowanceMs } from "../bounds.js";
+import { GenpushError } from "../errors.js";
+import { CHILD_BOUNDS } from "../nix.js";
 import { findExecutable } from "./client-process.js";
 
 export interface Compression {
@@ -16,15 +29,24 @@ export interface Compression {
   extension: string;
   /** A fresh compressing stream for a NAR of `narSize` bytes, or undefined for none. */
   stream(narSize: number): Promise<Duplex | undefined>;
+  /** Small NARs (SMALL_NAR_BYTES at most each), compressed whole: the results in their order. */
+  compressMany(nars: Buffer[], signal?: AbortSignal): Promise<Buffer[]>;
 }
+
+/** NARs up to this size are read whole and compressed whole (`compress`); larger ones stream. */
+export const SMALL_NAR_BYTES = 512 * 1024;
 
 const EXTENSIONS: Record<string, string> = { xz: ".xz", bzip2: ".bz2", zstd: ".zst", br: ".br" };
 
+/** Each program's settings for NARs of up to `narSize` bytes (`-c` added to stream one). */
 const PROGRAMS: Record<string, (parallel: boolean, narSize: number) => string[]> = {
-  xz: (parallel, narSize) => ["-c", `--lzma2=preset=6,dict=${xzDictionary(narSize)}`, ...(parallel ? ["-T0"] : [])],
-  bzip2: () => ["-c"],
-  zstd: (parallel) => ["-c", "-q", ...(parallel ? ["-T0"] : [])],
+  xz: (parallel, narSize) => [`--lzma2=preset=6,dict=${xzDictionary(narSize)}`, ...(parallel ? ["-T0"] : [])],
+  bzip2: () => [],
+  zstd: (parallel) => ["-q", ...(parallel ? ["-T0"] : [])],
 };
+
+/** A run of a program over a group ends within a minute plus the time its bytes get as an upload. */
+const GROUP_LIMIT_MS = 60_000;
 
 /**
  * Nix compresses with xz's preset 6 (an 8 MiB dictionary). A dictionary
@@ -37,18 +59,41 @@ export function xzDictionary(narSize: number): number {
   return dictionary;
 }
 
-type ZlibWithZstd = typeof zlib & { createZstdCompress?: () => Duplex };
+type ZlibWithZstd = typeof zlib & { createZstdCompress?: (options: object) => Duplex };
+
+/** zlib hands its output on in chunks of this size: its default, 16 KiB, costs a main-thread callback per 16 KiB. */
+const ZLIB_CHUNK = 256 * 1024;
+/** zstd's ZSTD_e_end: the frame ends here, and what follows is a new frame. */
+const ZSTD_E_END = (zlib.constants as Record<string, number>).ZSTD_e_end ?? 2;
 
 export async function findCompression(method: string, parallel: boolean): Promise<Compression | undefined> {
   const extension = EXTENSIONS[method] ?? "";
-  if (method === "none") return { method, extension, stream: async () => undefined };
+  if (method === "none")
+    return { method, extension, stream: async () => undefined, compressMany: async (nars) => nars };
   const z = zlib as ZlibWithZstd;
+  const createZstd = z.createZstdCompress;
+  if (method === "zstd" && createZstd) {
+    const stream = () => createZstd({ chunkSize: ZLIB_CHUNK });
+    return { method, extension, stream: async () => stream(), compressMany: (nars) => framesOf(stream(), nars) };
+  }
   const inProcess = {
-    br: () => zlib.createBrotliCompress(),
-    gzip: () => zlib.createGzip(),
-    zstd: z.createZstdCompress ? () => (z.createZstdCompress as () => Duplex)() : undefined,
+    br: [() => zlib.createBrotliCompress({ chunkSize: ZLIB_CHUNK }), promisify(zlib.brotliCompress)] as const,
+    gzip: [() => zlib.createGzip({ chunkSize: ZLIB_CHUNK }), promisify(zlib.gzip)] as const,
   }[method];
-  if (inProcess) return { method, extension, stream: async () => inProcess() };
+  if (inProcess) {
+    const [stream, whole] = inProcess;
+    return {
+      method,
+      extension,
+      stream: async () => stream(),
+      // One after another: a context each, freed only when the garbage collector gets to it.
+      compressMany: async (nars) => {
+        const out: Buffer[] = [];
+        for (const nar of nars) out.push(await whole(nar));
+        return out;
+      },
+    };
+  }
   const args = PROGRAMS[method];
   const program = args && (await findExecutable(method));
   if (!args || !program) return undefined;
@@ -57,12 +102,86 @@ export async function findCompression(method: string, parallel: boolean): Promis
     extension,
     stream: async (narSize) => {
       const { execa } = await import("execa");
-      return execa(program, args(parallel, narSize), {
+      return execa(program, ["-c", ...args(parallel, narSize)], {
         stdin: "pipe",
         stdout: "pipe",
         stderr: "ignore",
         buffer: false,
       }).duplex();
     },
+    compressMany: (nars, signal) => {
+      const largest = Math.max(...nars.map((nar) => nar.length));
+      return compressFiles(program, [...args(parallel, largest), "-q"], extension, nars, signal);
+    },
   };
+}
+
+/**
+ * `nars` compressed one after another by one zstd stream, each ended as a frame of its own
+ * (ZSTD_e_end): each is a whole zstd file, and one compression context serves them all. (A
+ * context each, as zlib.zstdCompress makes, holds about half a megabyte until the garbage
+ * collector frees it: hundreds of small NARs held hundreds of megabytes.)
+ */
+async function framesOf(stream: Duplex, nars: Buffer[]): Promise<Buffer[]> {
+  const frames: Buffer[] = [];
+  let chunks: Buffer[] = [];
+  const collect = (chunk: Buffer) => chunks.push(chunk);
+  stream.on("data", collect);
+  try {
+    for (const nar of nars) {
+      await new Promise<void>((resolve, reject) => {
+        stream.once("error", reject);
+        stream.write(nar);
+        (stream as Duplex & { flush(kind: number, done: () => void): void }).flush(ZSTD_E_END, () => {
+          stream.off("error", reject);
+          resolve();
+        });
+      });
+      frames.push(Buffer.concat(chunks));
+      chunks = [];
+    }
+    return frames;
+  } finally {
+    stream.off("data", collect);
+    stream.destroy();
+  }
+}
+
+/**
+ * `nars` compressed by one run of `program` over a temporary directory (`$TMPDIR`; the units'
+ * PrivateTmp=) holding each as a file: `xz`, `zstd` and `bzip2` each write FILE.xz, FILE.zst,
+ * FILE.bz2 beside FILE. The directory is removed after. The run is bounded as an upload of
+ * its bytes is.
+ */
+async function compressFiles(
+  program: string,
+  args: string[],
+  extension: string,
+  nars: Buffer[],
+  signal?: AbortSignal,
+): Promise<Buffer[]> {
+  const { execa } = await import("execa");
+  const dir = await mkdtemp(join(tmpdir(), "genpush-nars-"));
+  try {
+    const files = nars.map((_, i) => join(dir, String(i)));
+    await Promise.all(nars.map((nar, i) => writeFile(files[i] as string, nar)));
+    const bytes = nars.reduce((sum, nar) => sum + nar.length, 0);
+    await execa(program, [...args, "--", ...files], {
+      stdin: "ignore",
+      stdout: "ignore",
+      stderr: "pipe",
+      timeout: GROUP_LIMIT_MS + uploadAllowanceMs(bytes),
+      forceKillAfterDelay: CHILD_BOUNDS.forceKillAfterMs,
+      maxBuffer: 64 * 1024,
+      ...(signal ? { cancelSignal: signal } : {}),
+    }).catch((error: { shortMessage?: string; stderr?: string }) => {
+      throw new GenpushError(
+        `${program} could not compress ${nars.length} NARs: ${error.stderr?.trim() || error.shortMessage}`,
+        { hint: `check that ${tmpdir()} has room for them` },
+      );
+    });
+    return await Promise.all(files.map((file) => readFile(`${file}${extension}`)));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }

@@ -13,6 +13,7 @@
  */
 import { createHash } from "node:crypto";
 import { setMaxListeners } from "node:events";
+import { availableParallelism } from "node:os";
 import { Readable, Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { uploadAllowanceMs } from "../bounds.js";
@@ -22,7 +23,7 @@ import { formatNix32, toNix32 } from "../nix-hash.js";
 import type { NarinfoFields, PathInfo } from "../path-info.js";
 import { type RetryOptions, withRetry } from "../retry.js";
 import { hashPart, STORE_DIR, type StorePath } from "../store-path.js";
-import type { Compression } from "./compression.js";
+import { type Compression, SMALL_NAR_BYTES } from "./compression.js";
 import type { HttpAnswer, HttpClient } from "./http.js";
 import { fingerprint, type SigningKey, signFingerprint } from "./signing.js";
 import type { PushProgress } from "./types.js";
@@ -72,6 +73,11 @@ export class HttpBinaryCache {
     this.base = url;
   }
 
+  /** Start reading what the first request needs (HttpClient.warm). */
+  warm(): void {
+    this.http.warm();
+  }
+
   /** The subset of `hashes` whose narinfo the cache does not have: one HEAD each. */
   missing(hashes: readonly string[], signal?: AbortSignal): Promise<Set<string>> {
     return this.lacking(hashes, (hash, stop) => this.has(hash, stop), signal);
@@ -95,32 +101,60 @@ export class HttpBinaryCache {
     await this.ensureCacheInfo(signal);
     const narSlots = new Slots(this.options.concurrency);
     const narinfoSlots = new Slots(this.options.concurrency);
+    const producing = new AbortController();
+    const onAbort = () => producing.abort(signal?.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const smallNars = new SmallNars(
+      paths.filter((info) => info.narSize <= SMALL_NAR_BYTES),
+      upload,
+      producing.signal,
+    );
     const published = new Map<StorePath, Promise<void>>();
     let done = 0;
     let narBytes = 0;
-    await runAll(
-      paths,
-      (info, stop) => {
-        const retry = { ...this.options.retry, signal: stop };
-        const task = (async () => {
-          const weight = 1 + Math.floor(info.narSize / NAR_BYTES_PER_SLOT);
-          const allowance = uploadAllowanceMs(info.narSize);
-          const file = await narSlots.run(
-            () => withRetry((tries) => this.putNar(info, upload, tries, allowance), { ...retry, extraMs: allowance }),
-            weight,
-          );
-          await Promise.all(info.references.map((ref) => (ref === info.path ? undefined : published.get(ref))));
-          const narinfo = renderNarinfo(info, file, upload);
-          const name = `${hashPart(info.path)}.narinfo`;
-          await narinfoSlots.run(() => withRetry((tries) => this.put(name, narinfo, NARINFO_TYPE, tries), retry));
-          narBytes += info.narSize;
-          events.onProgress?.(++done, paths.length, narBytes);
-        })();
-        published.set(info.path, task);
-        return task;
-      },
-      signal,
-    );
+    try {
+      await runAll(
+        paths,
+        (info, stop) => {
+          const retry = { ...this.options.retry, signal: stop };
+          const task = (async () => {
+            const weight = 1 + Math.floor(info.narSize / NAR_BYTES_PER_SLOT);
+            const allowance = uploadAllowanceMs(info.narSize);
+            let file: NarFile;
+            if (info.narSize > SMALL_NAR_BYTES) {
+              file = await narSlots.run(
+                () =>
+                  withRetry((tries) => this.putNar(info, upload, tries, allowance), { ...retry, extraMs: allowance }),
+                weight,
+              );
+            } else {
+              // Read, checked and compressed with its group, before it takes a slot; each try sends the same bytes.
+              const prepared = await smallNars.take(info.path);
+              await narSlots.run(() =>
+                withRetry((tries) => this.putNarFile(prepared.url, prepared.body, tries), {
+                  ...retry,
+                  extraMs: allowance,
+                }),
+              );
+              smallNars.sent(prepared.body.length);
+              file = { url: prepared.url, fileHash: prepared.fileHash, fileSize: prepared.body.length };
+            }
+            await Promise.all(info.references.map((ref) => (ref === info.path ? undefined : published.get(ref))));
+            const narinfo = renderNarinfo(info, file, upload);
+            const name = `${hashPart(info.path)}.narinfo`;
+            await narinfoSlots.run(() => withRetry((tries) => this.put(name, narinfo, NARINFO_TYPE, tries), retry));
+            narBytes += info.narSize;
+            events.onProgress?.(++done, paths.length, narBytes);
+          })();
+          published.set(info.path, task);
+          return task;
+        },
+        signal,
+      );
+    } finally {
+      producing.abort();
+      signal?.removeEventListener("abort", onAbort);
+    }
   }
 
   /** Release its connections. */
@@ -211,6 +245,18 @@ export class HttpBinaryCache {
     });
   }
 
+  /** A NAR read and compressed whole, sent with its length. */
+  private async putNarFile(url: string, body: Buffer, signal: AbortSignal): Promise<void> {
+    await this.http.request(new URL(url, this.base), {
+      method: "PUT",
+      headers: { "content-type": "application/x-nix-nar", "content-length": String(body.length) },
+      body: Readable.from([body]),
+      signal,
+      deadlineMs: this.options.timeoutMs + uploadAllowanceMs(body.length),
+      expectContinue: true,
+    });
+  }
+
   /** Stream one NAR: store, hash check, compressor, cache. */
   private async putNar(
     info: UploadablePath,
@@ -220,7 +266,7 @@ export class HttpBinaryCache {
   ): Promise<NarFile> {
     signal.throwIfAborted();
     const { compression } = upload;
-    const url = `nar/${toNix32(info.narinfo.narHash.digest)}.nar${compression.extension}`;
+    const url = narUrl(info, upload);
     const compressor = await compression.stream(info.narSize);
     const file = new Digest();
     const streams = [
@@ -279,6 +325,39 @@ function renderNarinfo(info: UploadablePath, file: NarFile, upload: UploadOption
   return `${lines.join("\n")}\n`;
 }
 
+/** Where a path's NAR goes: named after its NAR hash. */
+function narUrl(info: UploadablePath, upload: UploadOptions): string {
+  return `nar/${toNix32(info.narinfo.narHash.digest)}.nar${upload.compression.extension}`;
+}
+
+/** A small NAR read whole from the store, checked against the hash and size Nix recorded. */
+async function readNar(info: UploadablePath): Promise<Buffer> {
+  const hash = createHash("sha256");
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of dumpPath(info.path)) {
+    hash.update(chunk);
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size > info.narSize) break;
+  }
+  const mismatch = narMismatch(info, size, hash.digest());
+  if (mismatch) throw mismatch;
+  return Buffer.concat(chunks, size);
+}
+
+/** The error for a NAR whose size or hash is not what the store recorded, if it is not. */
+function narMismatch(info: UploadablePath, size: number, digest: Buffer): GenpushError | undefined {
+  const { narinfo, narSize, path } = info;
+  if (size === narSize && digest.equals(narinfo.narHash.digest) && narinfo.narHash.algorithm === "sha256") return;
+  return new GenpushError(
+    `${path} in the local store does not match the hash Nix recorded for it; it was not uploaded`,
+    {
+      hint: `check the store with \`nix-store --verify --check-contents\`, then repair the path (\`nix-store --repair-path ${path}\`)`,
+    },
+  );
+}
+
 /**
  * Passes the NAR through while hashing it, holding the last chunk back until
  * the hash and size match what the store recorded: a NAR that does not match
@@ -302,20 +381,9 @@ class NarCheck extends Transform {
   }
 
   override _flush(done: TransformCallback): void {
-    const { narinfo, narSize, path } = this.info;
-    const digest = this.hash.digest();
-    if (this.size !== narSize || !digest.equals(narinfo.narHash.digest) || narinfo.narHash.algorithm !== "sha256") {
-      done(
-        new GenpushError(
-          `${path} in the local store does not match the hash Nix recorded for it; it was not uploaded`,
-          {
-            hint: `check the store with \`nix-store --verify --check-contents\`, then repair the path (\`nix-store --repair-path ${path}\`)`,
-          },
-        ),
-      );
-      return;
-    }
-    done(null, this.held);
+    const mismatch = narMismatch(this.info, this.size, this.hash.digest());
+    if (mismatch) done(mismatch);
+    else done(null, this.held);
   }
 }
 
@@ -329,6 +397,111 @@ class Digest extends Transform {
     this.size += chunk.length;
     done(null, chunk);
   }
+}
+
+/** A small NAR read, checked and compressed: what its PUT sends. */
+interface PreparedNar {
+  url: string;
+  body: Buffer;
+  fileHash: string;
+}
+
+/** Small NARs in a group: at most this many... */
+const GROUP_NARS = 64;
+/** ... and this many bytes before compression. */
+const GROUP_BYTES = 8 * 1024 * 1024;
+/** Compressed small NARs waiting for their upload: no new group is read while more wait. */
+const AHEAD_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The small NARs of an upload, read from the store, checked against the hashes Nix recorded
+ * and compressed a group at a time (one compressor run per group where a program compresses),
+ * in upload order, as many groups at once as there are cores, and no further ahead of the
+ * uploads than AHEAD_BYTES.
+ */
+class SmallNars {
+  private readonly ready = new Map<StorePath, Promise<PreparedNar>>();
+  private readonly settle = new Map<StorePath, { resolve: (p: PreparedNar) => void; reject: (e: unknown) => void }>();
+  private waiting = 0;
+  private wakers: (() => void)[] = [];
+
+  constructor(
+    paths: readonly UploadablePath[],
+    private readonly upload: UploadOptions,
+    private readonly signal: AbortSignal,
+  ) {
+    for (const info of paths) {
+      const promise = new Promise<PreparedNar>((resolve, reject) => this.settle.set(info.path, { resolve, reject }));
+      // Taken by its task, or never when the upload stopped first: no unhandled rejection either way.
+      promise.catch(() => {});
+      this.ready.set(info.path, promise);
+    }
+    signal.addEventListener("abort", () => this.wakeAll(), { once: true });
+    const queue = groups(paths);
+    const worker = async () => {
+      for (let group = queue.shift(); group; group = queue.shift()) {
+        while (this.waiting > AHEAD_BYTES && !signal.aborted) await new Promise<void>((w) => this.wakers.push(w));
+        if (signal.aborted) {
+          for (const info of [group, ...queue].flat()) this.settle.get(info.path)?.reject(signal.reason);
+          return;
+        }
+        await this.prepare(group);
+      }
+    };
+    for (let n = 0; n < availableParallelism(); n++) void worker();
+  }
+
+  take(path: StorePath): Promise<PreparedNar> {
+    return this.ready.get(path) as Promise<PreparedNar>;
+  }
+
+  /** A prepared NAR was sent: its bytes no longer wait. */
+  sent(bytes: number): void {
+    this.waiting -= bytes;
+    if (this.waiting <= AHEAD_BYTES) this.wakeAll();
+  }
+
+  private wakeAll(): void {
+    const wakers = this.wakers;
+    this.wakers = [];
+    for (const wake of wakers) wake();
+  }
+
+  private async prepare(group: UploadablePath[]): Promise<void> {
+    try {
+      const nars = await Promise.all(group.map((info) => readNar(info)));
+      const bodies = await this.upload.compression.compressMany(nars, this.signal);
+      for (const [i, info] of group.entries()) {
+        const body = bodies[i] as Buffer;
+        this.waiting += body.length;
+        this.settle.get(info.path)?.resolve({
+          url: narUrl(info, this.upload),
+          body,
+          fileHash: `sha256:${toNix32(createHash("sha256").update(body).digest())}`,
+        });
+      }
+    } catch (error) {
+      for (const info of group) this.settle.get(info.path)?.reject(error);
+    }
+  }
+}
+
+/** Paths split into groups of at most GROUP_NARS and GROUP_BYTES, in their order. */
+function groups(paths: readonly UploadablePath[]): UploadablePath[][] {
+  const out: UploadablePath[][] = [];
+  let current: UploadablePath[] = [];
+  let bytes = 0;
+  for (const info of paths) {
+    if (current.length > 0 && (current.length >= GROUP_NARS || bytes + info.narSize > GROUP_BYTES)) {
+      out.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(info);
+    bytes += info.narSize;
+  }
+  if (current.length > 0) out.push(current);
+  return out;
 }
 
 /**

@@ -68,6 +68,15 @@ export class HttpClient {
 
   constructor(private readonly options: HttpClientOptions) {}
 
+  /**
+   * Start looking up what the first request needs (Nix's settings: the netrc file, the CA
+   * bundle), so that it is ready by then; a failure shows at that request.
+   */
+  warm(): void {
+    this.credential().catch(() => {});
+    this.agentsFor().catch(() => {});
+  }
+
   /** Whether a credential is sent to this cache (looked up now if it was not yet). */
   async hasCredential(): Promise<boolean> {
     return (await this.credential()) !== undefined;

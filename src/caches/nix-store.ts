@@ -42,6 +42,8 @@ export class NixStoreCache implements Cache {
     private readonly options: CacheOptions,
   ) {
     this.name = config.name;
+    // Nix's settings for the first request, read while the closure is.
+    if (isHttp(config.store)) this.httpCache().warm();
   }
 
   missing(paths: readonly StorePath[], signal?: AbortSignal): Promise<StorePath[]> {

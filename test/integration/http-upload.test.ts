@@ -2,15 +2,19 @@
 // what it sends (counted from nginx's log), and that Nix itself substitutes it
 // back with the signature checked, for every compression genpush can write.
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type TestContext, test } from "node:test";
+import zlib from "node:zlib";
 import { explain, runGenpush, writeConfig } from "./harness/cli.js";
 import { hashOf, onlyResult, scenario } from "./harness/fixture.js";
 import { narinfo, startCache } from "./harness/nginx.js";
 import { makeKey, newSeed, nixBuild, pullIntoFreshStore, switchProfile, tempDir } from "./harness/nix.js";
 
 const PATHS = 40;
+/** Node >= 22.15 compresses zstd in process; before, genpush runs the `zstd` program. */
+const zlibHasZstd = "zstdCompress" in zlib;
 
 /** A signed scenario switched to its first generation, its cache's store URI made by `store` from its own. */
 async function switchedAt(t: TestContext, store: (ownUrl: string) => string, paths = 6) {
@@ -54,11 +58,45 @@ test("a switch sends one HEAD per new path, then one NAR and one narinfo per mis
   assert.ok(pulled.ok, pulled.stderr);
 });
 
+/**
+ * A directory of shims first on PATH, one per program, each logging its start to `log` and
+ * running the real program: how many processes genpush started.
+ */
+function countingPath(programs: string[]): { env: NodeJS.ProcessEnv; starts: (program: string) => number } {
+  const dir = tempDir("genpush-shims-");
+  const log = join(dir, "starts.log");
+  writeFileSync(log, "");
+  for (const program of programs) {
+    const real = execFileSync("sh", ["-c", `command -v ${program}`], { encoding: "utf8" }).trim();
+    writeFileSync(join(dir, program), `#!/bin/sh\necho ${program} >> '${log}'\nexec '${real}' "$@"\n`, { mode: 0o755 });
+  }
+  return {
+    env: { PATH: `${dir}:${process.env.PATH}` },
+    starts: (program) =>
+      readFileSync(log, "utf8")
+        .split("\n")
+        .filter((line) => line === program).length,
+  };
+}
+
+// Two leaves past the size that streams (SMALL_NAR_BYTES, 512 KiB), the rest small: both ways.
+const LARGE_TWO = "i: if i < 2 then 600000 else 2000";
+
 for (const compression of ["none", "br", "gzip", "zstd", "bzip2", "xz"]) {
-  test(`compression=${compression}: Nix substitutes what genpush wrote, signature checked`, async (t) => {
-    const { s, gen } = await switchedAt(t, (url) => `${url}?compression=${compression}`, 8);
-    const r = await s.run("push");
+  test(`compression=${compression}: Nix substitutes what genpush wrote, signature checked, large NARs and small`, async (t) => {
+    const s = await scenario({ paths: 24, sign: true, leafBytes: LARGE_TWO });
+    t.after(() => s.destroy());
+    s.config.caches[0].store = `${s.cache.url}?compression=${compression}`;
+    s.configFile();
+    const gen = s.switchTo(0);
+    const programs = countingPath(["xz", "zstd", "bzip2"]);
+    const r = await runGenpush(["push"], { config: s.configFile(), env: programs.env });
     assert.equal(r.code, 0, explain(r));
+    if (["xz", "bzip2"].includes(compression) || (compression === "zstd" && !zlibHasZstd)) {
+      // One process for each large NAR, and one for the small ones of a moment: not one for each.
+      const starts = programs.starts(compression);
+      assert.ok(starts >= 3 && starts <= 6, `${compression} started ${starts} times for 24 NARs`);
+    }
 
     // nix copy asks for narinfos with GET: none means genpush's own uploader did the work.
     assert.equal(await s.cache.count("GET", narinfo), 0, "uploaded by genpush, not by nix copy");
@@ -150,36 +188,42 @@ test("a store URI setting genpush's uploader does not implement leaves the uploa
   assert.ok(pullIntoFreshStore(s.cache.url, gen.storePath, s.key?.publicKey ?? "").ok);
 });
 
-test("a store path whose contents no longer match its recorded hash is refused, and the cache never offers it", async (t) => {
-  const cache = await startCache();
-  t.after(() => cache.destroy());
-  const seed = newSeed();
-  const path = nixBuild(
-    `derivation { name = "genpush-tampered-${seed}"; system = builtins.currentSystem; builder = "/bin/sh"; args = ["-c" "echo original-${seed} > $out"]; }`,
-  );
-  t.after(() => {
-    try {
-      chmodSync(path, 0o444);
-    } catch {}
+for (const [size, bytes] of [
+  ["small", 0],
+  ["large", 700_000],
+] as const) {
+  test(`a ${size} store path whose contents no longer match its recorded hash is refused, and the cache never offers it`, async (t) => {
+    const cache = await startCache();
+    t.after(() => cache.destroy());
+    const seed = newSeed();
+    const fill = bytes ? `; /usr/bin/head -c ${bytes} /dev/zero >> $out` : "";
+    const path = nixBuild(
+      `derivation { name = "genpush-tampered-${seed}"; system = builtins.currentSystem; builder = "/bin/sh"; args = ["-c" "echo original-${seed} > $out${fill}"]; }`,
+    );
+    t.after(() => {
+      try {
+        chmodSync(path, 0o444);
+      } catch {}
+    });
+    // Same length, other bytes: only the hash can tell.
+    chmodSync(path, 0o644);
+    writeFileSync(path, Buffer.concat([Buffer.from(`tampered-${seed}\n`), Buffer.alloc(bytes)]));
+    const root = tempDir();
+    const profile = join(root, "profile");
+    switchProfile(profile, path);
+    const key = makeKey(`genpush-test-${seed}`);
+    const config = writeConfig({
+      stateDir: join(root, "state"),
+      profiles: [{ name: "test", path: profile }],
+      caches: [
+        { name: "local", systems: ["x86_64-linux"], type: "nix", store: cache.url, signingKeyFile: key.secretKeyFile },
+      ],
+    });
+    const r = await runGenpush(["push"], { config });
+    assert.notEqual(r.code, 0, explain(r));
+    assert.match(r.stderr, /does not match the hash Nix recorded/);
+    assert.match(r.stderr, /nix-store --verify --check-contents/);
+    assert.equal(existsSync(join(cache.dir, `${hashOf(path)}.narinfo`)), false);
+    assert.equal(await cache.count("PUT", narinfo), 0);
   });
-  // Same length, other bytes: only the hash can tell.
-  chmodSync(path, 0o644);
-  writeFileSync(path, `tampered-${seed}\n`);
-  const root = tempDir();
-  const profile = join(root, "profile");
-  switchProfile(profile, path);
-  const key = makeKey(`genpush-test-${seed}`);
-  const config = writeConfig({
-    stateDir: join(root, "state"),
-    profiles: [{ name: "test", path: profile }],
-    caches: [
-      { name: "local", systems: ["x86_64-linux"], type: "nix", store: cache.url, signingKeyFile: key.secretKeyFile },
-    ],
-  });
-  const r = await runGenpush(["push"], { config });
-  assert.notEqual(r.code, 0, explain(r));
-  assert.match(r.stderr, /does not match the hash Nix recorded/);
-  assert.match(r.stderr, /nix-store --verify --check-contents/);
-  assert.equal(existsSync(join(cache.dir, `${hashOf(path)}.narinfo`)), false);
-  assert.equal(await cache.count("PUT", narinfo), 0);
-});
+}

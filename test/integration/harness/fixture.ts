@@ -13,6 +13,8 @@ export interface ScenarioOptions {
   changed?: number;
   /** sign uploads with a fresh key (caches[0].signingKeyFile) */
   sign?: boolean;
+  /** random bytes in each leaf (GenerationSpec.leafBytes): real-sized NARs */
+  leafBytes?: string;
 }
 
 export interface Scenario {
@@ -68,7 +70,8 @@ export async function scenario(opts: ScenarioOptions = {}): Promise<Scenario> {
       file = writeConfig(s.config);
       return file;
     },
-    build: (version) => buildGeneration({ seed, paths, changed, version }),
+    build: (version) =>
+      buildGeneration({ seed, paths, changed, version, ...(opts.leafBytes ? { leafBytes: opts.leafBytes } : {}) }),
     switchTo: (version) => {
       const generation = s.build(version);
       switchProfile(profile, generation.storePath);

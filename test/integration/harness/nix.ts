@@ -61,6 +61,12 @@ export interface GenerationSpec {
   changed?: number;
   version?: number;
   system?: string;
+  /**
+   * A Nix function from a leaf's index to a number of random bytes its `data` file holds,
+   * base64-encoded (a third larger; it compresses about as well as binaries do). Without
+   * it a leaf holds one short line.
+   */
+  leafBytes?: string;
 }
 
 export interface Generation {
@@ -74,7 +80,7 @@ export interface Generation {
  * versions with the same seed differ in `changed` leaves, their packages and the top.
  */
 export function generationExpr(spec: GenerationSpec): string {
-  const { seed, paths, changed = 0, version = 0, system = "x86_64-linux" } = spec;
+  const { seed, paths, changed = 0, version = 0, system = "x86_64-linux", leafBytes } = spec;
   if (paths < 3) throw new Error("a generation needs at least 3 paths");
   const packages = Math.max(1, Math.min(10, Math.floor((paths - 1) / 4)));
   const leaves = paths - 1 - packages;
@@ -89,7 +95,11 @@ let
     builder = "/bin/sh"; args = [ "-c" script ];
   };
   leaf = i: mk "leaf-\${toString i}"
-    "/bin/mkdir $out; echo 'leaf \${toString i} of \${seed} v\${if i < k then v else "0"}' > $out/data";
+    ("/bin/mkdir $out; echo 'leaf \${toString i} of \${seed} v\${if i < k then v else "0"}' > $out/data"${
+      leafBytes
+        ? ` + "; /usr/bin/head -c \${toString ((${leafBytes}) i)} /dev/urandom | /usr/bin/base64 -w 76 >> $out/data"`
+        : ""
+    });
   leaves = builtins.genList leaf n;
   owns = p: i: mod i np == p || (mod i 7 == 0 && mod (i + 1) np == p);
   refsOf = p: builtins.filter (i: owns p i) (builtins.genList (i: i) n);
