@@ -34,6 +34,15 @@ const HIDDEN_FROM_SYSTEM = ["/home/", "/root/", "/run/user/", "/tmp/", "/var/tmp
 /** The one state directory the system services may write (StateDirectory=genpush under ProtectSystem=strict). */
 const SYSTEM_STATE_DIR = "/var/lib/genpush";
 
+/**
+ * What a system unit's ExecStart would name that its service cannot see (the node binary,
+ * genpush's CLI, the configuration file, each `[what, path]`): the first such, or undefined.
+ */
+export function hiddenFromSystem(files: readonly (readonly [string, string])[]): string | undefined {
+  const hidden = files.find(([, path]) => HIDDEN_FROM_SYSTEM.some((dir) => path.startsWith(dir)));
+  return hidden && `${hidden[0]} ${hidden[1]}`;
+}
+
 export interface Where {
   /** The user's home and name, to read `%h` and `%u` in the shipped user units. */
   home: string;

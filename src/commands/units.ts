@@ -8,9 +8,9 @@ import { join, resolve } from "node:path";
 import { writeFileAtomic } from "../atomic-file.js";
 import { currentEnvironment, defaultConfigFile, loadConfig } from "../config.js";
 import { describeError, ExitCode, UsageError } from "../errors.js";
-import { unitsForProfiles } from "../profile-units.js";
+import { hiddenFromSystem, unitsForProfiles } from "../profile-units.js";
 import { reloadManager } from "../systemd/bus.js";
-import { genpushCommand, type UnitScope, unitDirectory, unitsToEnable } from "../units.js";
+import { CLI, genpushCommand, type UnitScope, unitDirectory, unitsToEnable } from "../units.js";
 import { type GlobalOptions, makeLogger } from "./context.js";
 
 export interface UnitsInstallOptions {
@@ -32,6 +32,22 @@ export async function unitsInstallCommand(globals: GlobalOptions, options: Units
   const config = await loadConfig(globals.config ?? defaultConfigFile(environment), environment, { secrets: false });
   const file = resolve(config.file);
   const readByDefault = file === unitDefaultConfig(scope, environment.home);
+  // The services run with ProtectHome=tmpfs and PrivateTmp=yes: a clone in a home or /tmp runs by hand, never from them.
+  const hidden =
+    scope === "system"
+      ? hiddenFromSystem([
+          ["node", process.execPath],
+          ["genpush", CLI],
+          ["the configuration file", file],
+        ])
+      : undefined;
+  if (hidden) {
+    const problem = `the system services cannot see ${hidden} (they run with ProtectHome=tmpfs and PrivateTmp=yes)`;
+    const hint =
+      "install genpush where they can (the Nix package, or a clone under /opt or /usr/local) and keep its configuration in /etc/genpush";
+    if (!options.dryRun) throw new UsageError(`units that run genpush could never start: ${problem}`, hint);
+    log.warn({ hint }, `these units could never start: ${problem}`);
+  }
   const units = await unitsForProfiles(scope, genpushCommand(readByDefault ? undefined : file), config, {
     home: environment.home,
     user: userInfo().username,

@@ -74,3 +74,23 @@ test("units install refuses units that could never work, saying why (exit 2)", a
   assert.match(r.stderr, /profile test \(\/tmp\/genpush-try\/profiles\/test\) is where the system services cannot see/);
   assert.equal(r.stdout, "", "no unit printed");
 });
+
+test("units install --system refuses units whose ExecStart names what the services cannot see; --dry-run warns", async () => {
+  // A first try: the configuration written under /tmp, which the services' PrivateTmp= hides.
+  const config = writeConfig({
+    profiles: [{ name: "system", path: "/nix/var/nix/profiles/system" }],
+    caches: [{ name: "lan", systems: ["x86_64-linux"], type: "nix", store: "file:///c" }],
+  });
+  assert.ok(config.startsWith("/tmp/"), config);
+  const install = (...more: string[]) =>
+    execa(process.execPath, [cli, "--config", config, "units", "install", "--system", ...more], { reject: false });
+  const real = await install();
+  assert.equal(real.exitCode, 2, real.stderr);
+  assert.match(real.stderr, /units that run genpush could never start: the system services cannot see /);
+  assert.match(real.stderr, /ProtectHome=tmpfs and PrivateTmp=yes/);
+  assert.match(real.stderr, /hint: install genpush where they can/);
+  const dry = await install("--dry-run");
+  assert.equal(dry.exitCode, 0, dry.stderr);
+  assert.match(dry.stderr, /these units could never start/);
+  assert.match(dry.stdout, /genpush-system\.service/);
+});
