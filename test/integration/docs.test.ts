@@ -11,6 +11,7 @@
 // - console: run, and its output compared line for line.
 // - json, text: the shape of `push --json` and the result lines of real pushes.
 // - ini: the LoadCredential= drop-in, which the end-to-end suite installs from the docs.
+// - nginx: the cache's server block, run by a real nginx, pushed to and substituted from.
 // - nix: evaluated by test/nix/docs.test.ts.
 // A block of any other kind, or a command no check knows, fails.
 import assert from "node:assert/strict";
@@ -25,7 +26,8 @@ import { blocksOf, type DocBlock, docBlocks, namedPath, where } from "../docs-bl
 import { nixEval, standIns } from "../nix/lib.js";
 import { repoRoot } from "./harness/cli.js";
 import { scenario } from "./harness/fixture.js";
-import { nixEnv, tempDir } from "./harness/nix.js";
+import { freePort, waitFor } from "./harness/nginx.js";
+import { nixEnv, pullIntoFreshStore, tempDir } from "./harness/nix.js";
 
 const cli = join(repoRoot, "dist", "cli.js");
 const packageJson = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as {
@@ -292,7 +294,7 @@ async function runSetUp(setUp: DocBlock[]): Promise<void> {
 
 describe("the docs' examples", () => {
   it("every block says its language, and a check for it exists", () => {
-    const known = new Set(["sh", "yaml", "console", "json", "text", "ini", "nix"]);
+    const known = new Set(["sh", "yaml", "console", "json", "text", "ini", "nix", "nginx"]);
     for (const block of blocks) assert.ok(known.has(block.lang), `${where(block)}: a \`${block.lang}\` block`);
     assert.ok(blocks.length > 20, `only ${blocks.length} blocks`);
   });
@@ -403,6 +405,44 @@ describe("the docs' examples", () => {
       await s.destroy();
     }
   });
+
+  for (const block of blocks.filter((b) => b.lang === "nginx")) {
+    it(`${where(block)} (${block.heading}): nginx runs it, genpush pushes to it, Nix substitutes from it`, async () => {
+      const root = tempDir("genpush-docs-nginx-");
+      const port = await freePort();
+      const rootDir = /^\s*root (\S+);$/m.exec(block.text)?.[1] ?? assert.fail("a root directory");
+      const listen = /^\s*listen (\d+);$/m.exec(block.text)?.[1] ?? assert.fail("a listen port");
+      // The docs' server block as written, but for its port and directory, in an http block of the test's own.
+      const server = block.text
+        .replace(`listen ${listen};`, `listen 127.0.0.1:${port};`)
+        .replace(`root ${rootDir};`, `root ${root}/cache;`);
+      mkdirSync(join(root, "cache"));
+      mkdirSync(join(root, "tmp"));
+      const conf = join(root, "nginx.conf");
+      writeFileSync(
+        conf,
+        `daemon on;\nuser root;\npid ${root}/nginx.pid;\nerror_log ${root}/error.log;\nevents {}\n` +
+          `http {\n  access_log off;\n  client_body_temp_path ${root}/tmp;\n${server}}\n`,
+      );
+      const nginx = (...args: string[]) => execa("nginx", ["-p", root, "-c", conf, "-e", `${root}/error.log`, ...args]);
+      await nginx();
+      const s = await scenario({ paths: 6, sign: true });
+      try {
+        await waitFor("nginx", () => existsSync(join(root, "nginx.pid")));
+        const url = `http://127.0.0.1:${port}`;
+        s.config.caches[0].store = url;
+        s.configFile();
+        const gen = s.switchTo(0);
+        const pushed = await s.run("push");
+        assert.equal(pushed.code, 0, `${pushed.stdout}\n${pushed.stderr}`);
+        const pulled = pullIntoFreshStore(url, gen.storePath, s.key?.publicKey ?? "");
+        assert.ok(pulled.ok, pulled.stderr);
+      } finally {
+        await s.destroy();
+        await nginx("-s", "stop").catch(() => {});
+      }
+    });
+  }
 
   it("the LoadCredential= drop-in is the one the end-to-end suite installs, and names the yaml's credential", () => {
     const ini = blocks.filter((b) => b.lang === "ini");
