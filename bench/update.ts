@@ -170,14 +170,14 @@ export async function runLarge(
   nodes: NodeRuntime[],
 ): Promise<void> {
   const paths = generation.closure.length;
-  const profileDir = scratch(ctx, "large-profile");
-  const profile = join(profileDir, "bench");
-  switchProfile(profile, generation.storePath);
   for (const node of nodes) {
     await onFreshCache(
       ctx,
       undefined,
       async (cache) => {
+        // Each run's scratch directory goes with its cache: the profile too.
+        const profile = join(scratch(ctx, "large-profile"), "bench");
+        switchProfile(profile, generation.storePath);
         const stateDir = join(scratch(ctx, "state"), "state");
         const config = writeGenpushConfig(scratch(ctx, "config"), {
           stateDir,

@@ -103,9 +103,17 @@ let
   leaves = builtins.genList leaf n;
   owns = p: i: mod i np == p || (mod i 7 == 0 && mod (i + 1) np == p);
   refsOf = p: builtins.filter (i: owns p i) (builtins.genList (i: i) n);
-  pkg = p: mk "pkg-\${toString p}" ("/bin/mkdir $out; echo "
-    + builtins.concatStringsSep " " (map (i: "\${builtins.elemAt leaves i}") (refsOf p))
-    + " > $out/refs");
+  refsText = p: builtins.concatStringsSep " " (map (i: "\${builtins.elemAt leaves i}") (refsOf p));
+  # One argument holds at most 128 KiB (Linux's MAX_ARG_STRLEN): a package of thousands of
+  # leaves gets its references through a file (passAsFile); smaller ones as before.
+  pkg = p: let refs = refsText p; in
+    if builtins.stringLength refs < 100000
+    then mk "pkg-\${toString p}" ("/bin/mkdir $out; echo " + refs + " > $out/refs")
+    else builtins.derivation {
+      name = "gp-\${seed}-pkg-\${toString p}"; system = builtins.currentSystem;
+      builder = "/bin/sh"; args = [ "-c" "/bin/mkdir $out; /bin/cp $refsPath $out/refs" ];
+      inherit refs; passAsFile = [ "refs" ];
+    };
   pkgs = builtins.genList pkg np;
 in mk "system" ("/bin/mkdir $out; printf %s \${sys} > $out/system; echo "
   + builtins.concatStringsSep " " (map (p: "\${p}") pkgs) + " > $out/refs")
