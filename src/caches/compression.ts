@@ -45,6 +45,14 @@ const PROGRAMS: Record<string, (parallel: boolean, narSize: number) => string[]>
   zstd: (parallel) => ["-q", ...(parallel ? ["-T0"] : [])],
 };
 
+/** Every program, over files: say nothing but errors. */
+const GROUP_FLAGS = ["-q"];
+/**
+ * xz gives its output file the input's owner, and exits 2 (a warning) where it cannot: the
+ * services' SystemCallFilter= refuses chown. The files are genpush's own: no warning matters.
+ */
+const ownerWarning: Record<string, string[]> = { xz: ["-Q"] };
+
 /** A run of a program over a group ends within a minute plus the time its bytes get as an upload. */
 const GROUP_LIMIT_MS = 60_000;
 
@@ -111,7 +119,13 @@ export async function findCompression(method: string, parallel: boolean): Promis
     },
     compressMany: (nars, signal) => {
       const largest = Math.max(...nars.map((nar) => nar.length));
-      return compressFiles(program, [...args(parallel, largest), "-q"], extension, nars, signal);
+      return compressFiles(
+        program,
+        [...args(parallel, largest), ...GROUP_FLAGS, ...(ownerWarning[method] ?? [])],
+        extension,
+        nars,
+        signal,
+      );
     },
   };
 }
