@@ -79,7 +79,7 @@ export function judgeTargets(rows: Row[], mainSize: number): Target[] {
       "first push: within 10% of nix copy",
       have(firstG, firstN) && wall(firstG) <= 1.1 * wall(firstN),
       `${seconds(wall(firstG))} vs ${seconds(wall(firstN))} (${(wall(firstG) / wall(firstN)).toFixed(2)}x)`,
-      "genpush reads, checks and compresses every NAR itself (xz, Nix's default: one `xz` process per path) " +
+      "genpush reads, checks and compresses every NAR itself (xz, Nix's default: one `xz` run per group of small NARs) " +
         `and asks ${perPath(firstG)} times about each path (${firstG?.narinfoQueries} vs ${firstN?.narinfoQueries} narinfo queries)`,
     ),
   );

@@ -150,6 +150,8 @@ export class HttpBinaryCache {
           return task;
         },
         signal,
+        // Enough to keep the NAR and the narinfo uploads full while some wait for references.
+        4 * this.options.concurrency,
       );
     } finally {
       producing.abort();
@@ -168,14 +170,13 @@ export class HttpBinaryCache {
     signal?: AbortSignal,
   ): Promise<Set<string>> {
     const missing = new Set<string>();
-    const slots = new Slots(this.options.concurrency);
     await runAll(
       hashes,
-      (hash, stop) =>
-        slots.run(async () => {
-          if (!(await has(hash, stop))) missing.add(hash);
-        }),
+      async (hash, stop) => {
+        if (!(await has(hash, stop))) missing.add(hash);
+      },
       signal,
+      this.options.concurrency,
     );
     return missing;
   }
@@ -410,8 +411,10 @@ interface PreparedNar {
 const GROUP_NARS = 64;
 /** ... and this many bytes before compression. */
 const GROUP_BYTES = 8 * 1024 * 1024;
-/** Compressed small NARs waiting for their upload: no new group is read while more wait. */
+/** Compressed small NARs waiting for their upload: no new group is read while more wait... */
 const AHEAD_BYTES = 16 * 1024 * 1024;
+/** ... or while more than this many do (tiny NARs would otherwise all be read ahead). */
+const AHEAD_NARS = 4 * GROUP_NARS;
 
 /**
  * The small NARs of an upload, read from the store, checked against the hashes Nix recorded
@@ -423,6 +426,7 @@ class SmallNars {
   private readonly ready = new Map<StorePath, Promise<PreparedNar>>();
   private readonly settle = new Map<StorePath, { resolve: (p: PreparedNar) => void; reject: (e: unknown) => void }>();
   private waiting = 0;
+  private waitingNars = 0;
   private wakers: (() => void)[] = [];
 
   constructor(
@@ -440,7 +444,7 @@ class SmallNars {
     const queue = groups(paths);
     const worker = async () => {
       for (let group = queue.shift(); group; group = queue.shift()) {
-        while (this.waiting > AHEAD_BYTES && !signal.aborted) await new Promise<void>((w) => this.wakers.push(w));
+        while (this.full() && !signal.aborted) await new Promise<void>((w) => this.wakers.push(w));
         if (signal.aborted) {
           for (const info of [group, ...queue].flat()) this.settle.get(info.path)?.reject(signal.reason);
           return;
@@ -458,7 +462,12 @@ class SmallNars {
   /** A prepared NAR was sent: its bytes no longer wait. */
   sent(bytes: number): void {
     this.waiting -= bytes;
-    if (this.waiting <= AHEAD_BYTES) this.wakeAll();
+    this.waitingNars--;
+    if (!this.full()) this.wakeAll();
+  }
+
+  private full(): boolean {
+    return this.waiting > AHEAD_BYTES || this.waitingNars > AHEAD_NARS;
   }
 
   private wakeAll(): void {
@@ -474,6 +483,7 @@ class SmallNars {
       for (const [i, info] of group.entries()) {
         const body = bodies[i] as Buffer;
         this.waiting += body.length;
+        this.waitingNars++;
         this.settle.get(info.path)?.resolve({
           url: narUrl(info, this.upload),
           body,
@@ -534,13 +544,16 @@ class Slots {
 }
 
 /**
- * Run a task for each item; the first to fail stops the others (their signal
- * aborts), and once all have settled its error is thrown.
+ * Run a task for each item, in their order, at most `window` at once (each holds its item and
+ * whatever it waits for: twenty thousand at once held hundreds of megabytes); the first to fail
+ * stops the others (their signal aborts) and starts no more, and once all have settled its
+ * error is thrown.
  */
 async function runAll<T>(
   items: readonly T[],
   run: (item: T, signal: AbortSignal) => Promise<void>,
-  outer?: AbortSignal,
+  outer: AbortSignal | undefined,
+  window: number,
 ): Promise<void> {
   const stop = new AbortController();
   // Every request in flight listens to it: no "possible leak" warning for that.
@@ -549,14 +562,19 @@ async function runAll<T>(
   if (outer?.aborted) onAbort();
   outer?.addEventListener("abort", onAbort, { once: true });
   let failure: { error: unknown } | undefined;
-  await Promise.all(
-    items.map((item) =>
-      run(item, stop.signal).catch((error: unknown) => {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length && !failure && !stop.signal.aborted) {
+      const item = items[next++] as T;
+      await run(item, stop.signal).catch((error: unknown) => {
         failure ??= { error };
         stop.abort();
-      }),
-    ),
-  );
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(window, items.length)) }, worker));
   outer?.removeEventListener("abort", onAbort);
   if (failure) throw failure.error;
+  // Stopped from outside before every item ran: that is the run's failure.
+  if (next < items.length) throw stop.signal.reason ?? new GenpushError("stopped");
 }
