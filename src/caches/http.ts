@@ -141,6 +141,8 @@ export class HttpClient {
       req.on("response", (res) => {
         answering = true;
         const status = res.statusCode ?? 0;
+        // Judged as the answer arrives: by its end, a small body has gone out too, early or not.
+        const early = streamed && (!bodySent || !req.writableFinished);
         const chunks: Buffer[] = [];
         let size = 0;
         res.on("data", (chunk: Buffer) => {
@@ -159,7 +161,7 @@ export class HttpClient {
         res.on("end", () => {
           settle();
           // A 2xx before the whole body was sent is no proof the cache has it: a failure, never "uploaded".
-          if (streamed && (!bodySent || !req.writableFinished) && status >= 200 && status < 300) {
+          if (early && status >= 200 && status < 300) {
             reject(
               new GenpushError(`${where} answered ${what} with HTTP ${status} before receiving the whole upload`, {
                 hint: "the server (or a proxy before it) does not read uploads: check its request-body settings",
