@@ -39,8 +39,12 @@ const SYSTEM_STATE_DIR = "/var/lib/genpush";
  * genpush's CLI, the configuration file, each `[what, path]`): the first such, or undefined.
  */
 export function hiddenFromSystem(files: readonly (readonly [string, string])[]): string | undefined {
-  const hidden = files.find(([, path]) => HIDDEN_FROM_SYSTEM.some((dir) => path.startsWith(dir)));
+  const hidden = files.find(([, path]) => isHiddenFromSystem(path));
   return hidden && `${hidden[0]} ${hidden[1]}`;
+}
+
+function isHiddenFromSystem(path: string): boolean {
+  return HIDDEN_FROM_SYSTEM.some((dir) => path.startsWith(dir));
 }
 
 export interface Where {
@@ -73,7 +77,7 @@ export async function unitsForProfiles(
   const out: UnitFile[] = [];
   for (const profile of profiles) {
     const directory = `${dirname(profile.path)}/`;
-    if (scope === "system" && HIDDEN_FROM_SYSTEM.some((hidden) => directory.startsWith(hidden))) {
+    if (scope === "system" && isHiddenFromSystem(directory)) {
       throw new UsageError(
         `profile ${profile.name} (${profile.path}) is where the system services cannot see (they run with ProtectHome=tmpfs and PrivateTmp=yes)`,
         "keep system profiles under /nix/var/nix/profiles; a user's profile is pushed by that user's units (`genpush units install --user`, run as that user)",

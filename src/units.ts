@@ -30,19 +30,18 @@ export async function renderUnits(scope: UnitScope, execStart: string): Promise<
   );
 }
 
+/** The built CLI the units run. */
+export const CLI = join(PACKAGE_ROOT, "dist", "cli.js");
+
 /**
  * The command line that runs this genpush: node and the built CLI, absolute,
  * quoted for systemd (spaces, `%` specifiers and `$` variables escaped).
  */
-/** The built CLI the units run. */
-export const CLI = join(PACKAGE_ROOT, "dist", "cli.js");
-
 export function genpushCommand(configFile?: string): string {
-  const cli = CLI;
-  if (!existsSync(cli)) {
-    throw new GenpushError(`the built CLI ${cli} does not exist`, { hint: "run `npm run build` (or `npm ci`) first" });
+  if (!existsSync(CLI)) {
+    throw new GenpushError(`the built CLI ${CLI} does not exist`, { hint: "run `npm run build` (or `npm ci`) first" });
   }
-  const words = [process.execPath, cli, ...(configFile ? ["--config", configFile] : [])];
+  const words = [process.execPath, CLI, ...(configFile ? ["--config", configFile] : [])];
   return words.map(systemdWord).join(" ");
 }
 

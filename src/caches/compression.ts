@@ -6,7 +6,8 @@
  * found, leaves the upload to `nix copy`.
  *
  * A large NAR streams through a compressor of its own. Small ones are compressed whole, a
- * group at a time: in process, one call each, or, where a program does it, in one run of the
+ * group at a time: in process (zstd: one stream, a frame per NAR; gzip and br: one call
+ * each), or, where a program does it, in one run of the
  * program over a temporary directory holding the group's NARs as files. Starting a process
  * costs Node several milliseconds (more than compressing a small NAR takes): one per NAR
  * was most of an update's time.
@@ -33,7 +34,7 @@ export interface Compression {
   compressMany(nars: Buffer[], signal?: AbortSignal): Promise<Buffer[]>;
 }
 
-/** NARs up to this size are read whole and compressed whole (`compress`); larger ones stream. */
+/** NARs up to this size are read whole and compressed whole (`compressMany`); larger ones stream. */
 export const SMALL_NAR_BYTES = 512 * 1024;
 
 const EXTENSIONS: Record<string, string> = { xz: ".xz", bzip2: ".bz2", zstd: ".zst", br: ".br" };
@@ -45,13 +46,13 @@ const PROGRAMS: Record<string, (parallel: boolean, narSize: number) => string[]>
   zstd: (parallel) => ["-q", ...(parallel ? ["-T0"] : [])],
 };
 
-/** Every program, over files: say nothing but errors. */
-const GROUP_FLAGS = ["-q"];
 /**
- * xz gives its output file the input's owner, and exits 2 (a warning) where it cannot: the
- * services' SystemCallFilter= refuses chown. The files are genpush's own: no warning matters.
+ * What each program adds over a group's files: nothing said but errors (zstd's settings hold
+ * its -q already). xz gives each output the input's owner, and exits 2 (a warning) where it
+ * cannot, as under the services' SystemCallFilter=, which refuses chown: the files are
+ * genpush's own, and -Q keeps such warnings out of the exit status.
  */
-const ownerWarning: Record<string, string[]> = { xz: ["-Q"] };
+const OVER_FILES: Record<string, string[]> = { xz: ["-q", "-Q"], bzip2: ["-q"], zstd: [] };
 
 /** A run of a program over a group ends within a minute plus the time its bytes get as an upload. */
 const GROUP_LIMIT_MS = 60_000;
@@ -121,7 +122,7 @@ export async function findCompression(method: string, parallel: boolean): Promis
       const largest = Math.max(...nars.map((nar) => nar.length));
       return compressFiles(
         program,
-        [...args(parallel, largest), ...GROUP_FLAGS, ...(ownerWarning[method] ?? [])],
+        [...args(parallel, largest), ...(OVER_FILES[method] ?? [])],
         extension,
         nars,
         signal,

@@ -441,18 +441,19 @@ class SmallNars {
       this.ready.set(info.path, promise);
     }
     signal.addEventListener("abort", () => this.wakeAll(), { once: true });
-    const queue = groups(paths);
-    const worker = async () => {
-      for (let group = queue.shift(); group; group = queue.shift()) {
-        while (this.full() && !signal.aborted) await new Promise<void>((w) => this.wakers.push(w));
-        if (signal.aborted) {
-          for (const info of [group, ...queue].flat()) this.settle.get(info.path)?.reject(signal.reason);
-          return;
-        }
+    // Stopped: what was not prepared never will be (a prepared NAR's promise stays resolved).
+    runAll(
+      groups(paths),
+      async (group, stop) => {
+        while (this.full() && !stop.aborted) await new Promise<void>((wake) => this.wakers.push(wake));
+        stop.throwIfAborted();
         await this.prepare(group);
-      }
-    };
-    for (let n = 0; n < availableParallelism(); n++) void worker();
+      },
+      signal,
+      availableParallelism(),
+    ).catch((reason: unknown) => {
+      for (const { reject } of this.settle.values()) reject(reason);
+    });
   }
 
   take(path: StorePath): Promise<PreparedNar> {
