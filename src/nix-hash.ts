@@ -4,7 +4,7 @@
  * and signature fingerprints hold) out.
  */
 
-const NIX32 = "0123456789abcdfghijklmnpqrsvwxyz";
+const NIX32 = Buffer.from("0123456789abcdfghijklmnpqrsvwxyz", "latin1");
 const DIGEST_BYTES: Record<string, number> = { md5: 16, sha1: 20, sha256: 32, sha512: 64 };
 
 export interface NixHash {
@@ -15,16 +15,18 @@ export interface NixHash {
 /** Nix's base-32: the digest read from its last byte, 5 bits a character. */
 export function toNix32(digest: Uint8Array): string {
   const length = Math.ceil((digest.length * 8) / 5);
-  let out = "";
+  // Bytes, not `out += char`: that builds a chain of one-character strings (a 52-character
+  // hash held as 52 heap objects), and thousands of hashes are held during an upload.
+  const out = Buffer.allocUnsafe(length);
   for (let n = length - 1; n >= 0; n--) {
     const bit = n * 5;
     const i = Math.floor(bit / 8);
     const j = bit % 8;
     const low = (digest[i] as number) >> j;
     const high = i + 1 < digest.length ? (digest[i + 1] as number) << (8 - j) : 0;
-    out += NIX32[(low | high) & 0x1f];
+    out[length - 1 - n] = NIX32[(low | high) & 0x1f] as number;
   }
-  return out;
+  return out.toString("latin1");
 }
 
 /** `sha256-<base64>`, or undefined when `text` is not an SRI hash of a known algorithm. */

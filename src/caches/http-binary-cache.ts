@@ -456,8 +456,11 @@ class SmallNars {
     });
   }
 
+  /** A path's prepared NAR, once: then it is forgotten, and its bytes go with its upload. */
   take(path: StorePath): Promise<PreparedNar> {
-    return this.ready.get(path) as Promise<PreparedNar>;
+    const prepared = this.ready.get(path) as Promise<PreparedNar>;
+    this.ready.delete(path);
+    return prepared;
   }
 
   /** A prepared NAR was sent: its bytes no longer wait. */
@@ -477,6 +480,13 @@ class SmallNars {
     for (const wake of wakers) wake();
   }
 
+  /** How to settle a path's promise, taken out of the map (it is settled once). */
+  private settled(path: StorePath) {
+    const settle = this.settle.get(path);
+    this.settle.delete(path);
+    return settle;
+  }
+
   private async prepare(group: UploadablePath[]): Promise<void> {
     try {
       const nars = await Promise.all(group.map((info) => readNar(info)));
@@ -485,14 +495,14 @@ class SmallNars {
         const body = bodies[i] as Buffer;
         this.waiting += body.length;
         this.waitingNars++;
-        this.settle.get(info.path)?.resolve({
+        this.settled(info.path)?.resolve({
           url: narUrl(info, this.upload),
           body,
           fileHash: `sha256:${toNix32(createHash("sha256").update(body).digest())}`,
         });
       }
     } catch (error) {
-      for (const info of group) this.settle.get(info.path)?.reject(error);
+      for (const info of group) this.settled(info.path)?.reject(error);
     }
   }
 }
