@@ -243,6 +243,17 @@ in
           defaultText = literalExpression "config.services.comin.enable or false";
           description = "Push on every comin deployment (genpush-comin.path).";
         };
+        postBuildHook.enable = mkOption {
+          type = types.bool;
+          default = false;
+          description = ''
+            Queue every path this machine builds for the caches: Nix's `post-build-hook` runs
+            `genpush enqueue` (it records the build's outputs and returns; it contacts no
+            cache, so a cache that is down never slows or fails a build), and
+            genpush-queue.path starts `genpush push --queue` when something is queued
+            (genpush-queue.timer retries what could not be pushed).
+          '';
+        };
       }
     else
       {

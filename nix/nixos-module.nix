@@ -56,7 +56,15 @@ let
     "genpush-system"
     "genpush-comin"
     "genpush-verify"
+    "genpush-queue"
   ];
+
+  # Nix's post-build-hook: a program without arguments, run as root with the build's
+  # OUT_PATHS and DRV_PATH; genpush reads /etc/genpush/config.yaml, root's default.
+  postBuildHook = pkgs.writeShellScript "genpush-post-build-hook" ''
+    export PATH=${lib.makeBinPath [ config.nix.package ]}''${PATH:+:$PATH}
+    exec ${lib.getExe cfg.package} enqueue
+  '';
 in
 {
   imports = [ (import ./module-options.nix { scope = "system"; }) ];
@@ -79,6 +87,9 @@ in
 
     systemd.paths.genpush-system = lib.mkIf cfg.watchSystem { wantedBy = [ "paths.target" ]; };
     systemd.paths.genpush-comin = lib.mkIf cfg.watchComin { wantedBy = [ "paths.target" ]; };
+    systemd.paths.genpush-queue = lib.mkIf cfg.postBuildHook.enable { wantedBy = [ "paths.target" ]; };
+    systemd.timers.genpush-queue = lib.mkIf cfg.postBuildHook.enable { wantedBy = [ "timers.target" ]; };
+    nix.settings.post-build-hook = lib.mkIf cfg.postBuildHook.enable postBuildHook;
     systemd.timers.genpush-verify = lib.mkIf cfg.verify.enable {
       wantedBy = [ "timers.target" ];
       # A drop-in adds to the unit's OnCalendar=; the empty value resets it first.

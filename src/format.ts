@@ -66,6 +66,6 @@ export function progressText(p: {
   return `${paths}, ${amount}, ${formatBytes(rate)}/s, about ${formatDuration(left)} left`;
 }
 
-export function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? "" : "s"}`;
+export function plural(n: number, word: string, words = `${word}s`): string {
+  return `${n} ${n === 1 ? word : words}`;
 }

@@ -8,7 +8,7 @@
  */
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { addIndirectRoot } from "./nix.js";
+import { addIndirectRoots } from "./nix.js";
 import type { StorePath } from "./store-path.js";
 
 export function gcRootLink(stateDir: string, profile: string): string {
@@ -18,7 +18,7 @@ export function gcRootLink(stateDir: string, profile: string): string {
 export async function holdGeneration(stateDir: string, profile: string, storePath: StorePath): Promise<void> {
   const link = gcRootLink(stateDir, profile);
   await mkdir(join(stateDir, "gcroots"), { recursive: true });
-  await addIndirectRoot(link, storePath);
+  await addIndirectRoots(link, [storePath]);
 }
 
 export async function releaseGeneration(stateDir: string, profile: string): Promise<void> {

@@ -37,6 +37,8 @@ export interface LockOptions {
   timeoutMs: number;
   /** Told once, when the lock is found held: the holder's pid, and the sentence to say about it. */
   onWait?(ownerPid: number, sentence: string): void;
+  /** What the lock guards, for messages (default: `profile NAME`). */
+  what?: string;
 }
 
 /** Who holds a lock, as its file says; what its writer could not know is missing. */
@@ -71,6 +73,7 @@ const START_SLACK_MS = 2000;
 export async function lockProfile(stateDir: string, profile: string, options: LockOptions): Promise<Lock> {
   const dir = join(stateDir, "locks");
   const file = join(dir, `${profile}.lock`);
+  const what = options.what ?? `profile ${profile}`;
   const token = randomBytes(8).toString("hex");
   const me = { pid: process.pid, start: (await procStat(process.pid))?.start, boot: await bootId(), token };
   const claimant: Claimant = { token, temp: join(dir, `.${profile}.lock.${token}`) };
@@ -93,12 +96,12 @@ export async function lockProfile(stateDir: string, profile: string, options: Lo
       const owner = found.holder?.pid;
       if (Date.now() >= deadline) {
         throw new GenpushError(
-          `profile ${profile} is locked by another genpush (pid ${owner ?? "unknown"}) for over ${Math.round(options.timeoutMs / 1000)}s`,
+          `${what} is locked by another genpush (pid ${owner ?? "unknown"}) for over ${Math.round(options.timeoutMs / 1000)}s`,
           { hint: "let it finish (see `genpush status`), or stop it; the work stays pending" },
         );
       }
       if (!told && live && owner !== undefined) {
-        options.onWait?.(owner, `waiting for another genpush (pid ${owner}) to finish with profile ${profile}`);
+        options.onWait?.(owner, `waiting for another genpush (pid ${owner}) to finish with ${what}`);
         told = true;
       }
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
@@ -110,7 +113,7 @@ export async function lockProfile(stateDir: string, profile: string, options: Lo
     throw new GenpushError(
       `cannot take the lock ${file}: ${full ? "the file system is full" : (error as Error).message}`,
       {
-        hint: `${full ? "free space in" : "check the permissions of"} ${stateDir}; the generation stays pending`,
+        hint: `${full ? "free space in" : "check the permissions of"} ${stateDir}; the work stays pending`,
       },
     );
   } finally {

@@ -224,13 +224,18 @@ export async function copyPaths(
 }
 
 /**
- * Make `link` a symlink to `path` registered as an indirect GC root (through
- * nix-daemon when the store is reached that way), replacing any older link.
+ * Make `link` a symlink to `paths[0]` registered as an indirect GC root (through
+ * nix-daemon when the store is reached that way), replacing any older link;
+ * further paths get `link-2`, `link-3`, ... (one nix-store run for them all).
  */
-export async function addIndirectRoot(link: string, path: StorePath): Promise<void> {
-  await run("nix-store", ["--realise", "--add-root", link, "--indirect", "--", path], {
-    doing: `holding ${path} against garbage collection`,
-  });
+export async function addIndirectRoots(link: string, paths: readonly StorePath[]): Promise<void> {
+  for (const [n, chunk] of chunks(paths, ARGV_CHUNK).entries()) {
+    // nix-store numbers the links of one run from its first: later runs get links of their own.
+    const name = n === 0 ? link : `${link}-c${n}`;
+    await run("nix-store", ["--realise", "--add-root", name, "--indirect", "--", ...chunk], {
+      doing: `holding ${chunk[0]}${chunk.length > 1 ? ` and ${chunk.length - 1} more` : ""} against garbage collection`,
+    });
+  }
 }
 
 let settingsCache: Promise<Map<string, string>> | undefined;

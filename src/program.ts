@@ -81,13 +81,21 @@ export function program(signal: AbortSignal, exit: (code: ExitCode) => void): Co
     )
     .option("--signing-key <file>", "sign what goes to the --to stores with this Nix secret key")
     .option("--profile-path <path>", "push this profile link instead of the configured profiles")
+    .option("--queue", "push only the queue (what `genpush enqueue` recorded), no profile", false)
+    .option(
+      "--paths <path...>",
+      "push these store paths and their closures now, instead of profiles and queue (for CI jobs and scripts)",
+    )
+    .option("--cache <name>", "with --paths: push to this configured cache only")
     .option("--json", "print one JSON document with every result on stdout", false)
     .addOption(lockTimeout())
     .addHelpText(
       "after",
       examples(
-        "genpush push                      # every configured profile",
+        "genpush push                      # every configured profile, then the queue",
         "genpush push --profile system --dry-run",
+        "genpush push --queue              # only what `genpush enqueue` recorded",
+        "genpush push --paths ./result --cache lan   # a CI job's build, now",
         "genpush push --to file:///var/cache/nix-local   # no configuration file needed",
         "genpush push --to 'http://cache.lan:8080?compression=zstd' --signing-key /run/secrets/cache-key",
         'genpush push --profile-path ~/.nix-profile --to "file://$HOME/.cache/genpush/demo-cache"',
@@ -98,6 +106,33 @@ export function program(signal: AbortSignal, exit: (code: ExitCode) => void): Co
       profilesAsOptions("push", command.args);
       exit(await (await import("./commands/push.js")).pushCommand(globals(), o));
     });
+
+  cli
+    .command("enqueue")
+    .description(
+      "record store paths for the next push, held against garbage collection; contacts no cache " +
+        "(made to be Nix's post-build-hook: with no arguments it takes $OUT_PATHS)",
+    )
+    .argument("[path...]", "store paths to queue (default: $OUT_PATHS, as Nix sets it for post-build-hook)")
+    .option("--stdin", "read store paths from standard input, one per line", false)
+    .option("--hydra-json <file>", "queue the outputs of a Hydra RunCommand event ($HYDRA_JSON)")
+    .addHelpText(
+      "after",
+      `${examples(
+        "genpush enqueue /nix/store/abc...-hello-2.12   # by hand or from a script",
+        "nix path-info ./result | genpush enqueue --stdin",
+        'genpush enqueue --hydra-json "$HYDRA_JSON"     # a Hydra RunCommand',
+      )}
+As Nix's post-build-hook, nix.conf names a script that runs it (on NixOS:
+services.genpush.postBuildHook.enable = true):
+  post-build-hook = /usr/local/bin/genpush-post-build-hook
+  # the script: #!/bin/sh  then  exec genpush enqueue
+genpush-queue.path starts genpush-queue.service (genpush push --queue) when something is queued.
+`,
+    )
+    .action(async (paths: string[], o) =>
+      exit(await (await import("./commands/enqueue.js")).enqueueCommand(globals(), { ...o, paths })),
+    );
 
   cli
     .command("diff")

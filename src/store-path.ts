@@ -3,7 +3,8 @@
  * files, profile links), so nothing downstream can pass an option-looking or
  * foreign string to `nix`.
  */
-import { GenpushError } from "./errors.js";
+import { lstat, realpath } from "node:fs/promises";
+import { GenpushError, UsageError } from "./errors.js";
 
 export const STORE_DIR = "/nix/store";
 
@@ -36,4 +37,29 @@ export function namePart(path: StorePath): string {
 /** Accept a basename (`<hash>-<name>`) as newer `nix path-info --json-format 2` prints it. */
 export function storePathFromBasename(value: string): StorePath {
   return parseStorePath(value.startsWith("/") ? value : `${STORE_DIR}/${value}`);
+}
+
+/**
+ * A store path as given: the path itself, or a link to one (`./result`) or to a file in one,
+ * taken as the store path it is in. Not in the local store, or not in the store at all: bad
+ * input (exit 2).
+ */
+export async function storePathArgument(given: string, from: string): Promise<StorePath> {
+  // A store path may itself be a link (to another store path): it is what was named.
+  if (isStorePath(given) && (await lstat(given).catch(() => undefined))) return given;
+  const real = await realpath(given).catch(() => undefined);
+  if (real === undefined) {
+    throw new UsageError(
+      isStorePath(given) ? `not in the local store: ${given} (from ${from})` : `no such file: ${given} (from ${from})`,
+      "give paths that were built (`nix build --print-out-paths` prints them)",
+    );
+  }
+  const top = real.split("/").slice(0, 4).join("/");
+  if (!isStorePath(top)) {
+    throw new UsageError(
+      `not a store path: ${given}${real === given ? "" : ` (it is ${real})`} (from ${from})`,
+      `give paths in ${STORE_DIR}, or links to them such as ./result`,
+    );
+  }
+  return top;
 }

@@ -3,10 +3,12 @@
  * cache that serves its system. Exit 1 when any profile or cache failed: the
  * work stays pending for the next trigger.
  */
-import type { ProfileConfig } from "../config.js";
-import { ExitCode } from "../errors.js";
+import type { CacheConfig, ProfileConfig } from "../config.js";
+import { ExitCode, UsageError } from "../errors.js";
 import { formatBytes, formatDuration, generationLabel, plural, progressText } from "../format.js";
-import { type ProfileOutcome, type PushResult, pushProfile } from "../push.js";
+import { type ProfileOutcome, type PushContext, type PushResult, pushProfile } from "../push.js";
+import { type ClosureResult, pushPaths, pushQueue, type QueueOutcome, queueHasEntries } from "../push-closure.js";
+import { storePathArgument } from "../store-path.js";
 import { inhibitSleep } from "../systemd/inhibit.js";
 import { type Context, closeContext, type GlobalOptions, openContext, printJson, selectProfiles } from "./context.js";
 
@@ -19,6 +21,12 @@ export interface PushOptions {
   to: string[];
   signingKey?: string;
   profilePath?: string;
+  /** Only the queue. */
+  queue: boolean;
+  /** Only these store paths (and their closures), now. */
+  paths?: string[];
+  /** With `paths`: only this cache. */
+  cache?: string;
 }
 
 export async function pushCommand(globals: GlobalOptions, options: PushOptions): Promise<ExitCode> {
@@ -27,54 +35,76 @@ export async function pushCommand(globals: GlobalOptions, options: PushOptions):
     ...(options.signingKey ? { signingKey: options.signingKey } : {}),
     ...(options.profilePath ? { profilePath: options.profilePath } : {}),
   };
+  checkSelection(options);
   const ctx = await openContext(globals, { commandLine });
   try {
-    const profiles = selectProfiles(ctx.config, options.profile);
-    if (profiles.length === 0) ctx.log.warn("no profiles to push: the configuration lists none");
+    const only = options.cache === undefined ? undefined : selectCache(ctx, options.cache);
     const outcomes: ProfileOutcome[] = [];
     const progress = progressLine(!options.json && !ctx.journal && process.stderr.isTTY === true);
     const uploads = new Map<string, { started: number; bytes: number }>();
-    for (const profile of profiles) {
-      const outcome = await pushProfile(
-        {
-          config: ctx.config,
-          cache: ctx.cache,
-          dryRun: options.dryRun,
-          lockTimeoutMs: options.lockTimeout * 1000,
-          ...(ctx.signal ? { signal: ctx.signal } : {}),
-          aroundUpload: (what, upload) => withSleepInhibited(ctx, what, upload),
-          events: {
-            onInfo: (message) => ctx.log.info(message),
-            onWarning: (message) => ctx.log.warn(message),
-            onUploadStart: (p, cache, n, bytes) => {
-              uploads.set(`${p}\0${cache}`, { started: Date.now(), bytes });
-              ctx.log.info(`${p}: uploading ${plural(n, "path")} to ${cache}`);
-            },
-            onUploadProgress: (p, cache, done, total, bytes) => {
-              const upload = uploads.get(`${p}\0${cache}`);
-              const elapsedMs = Date.now() - (upload?.started ?? Date.now());
-              const of = {
-                done,
-                total,
-                elapsedMs,
-                totalBytes: upload?.bytes ?? 0,
-                ...(bytes === undefined ? {} : { bytes }),
-              };
-              progress(`${p} -> ${cache}: ${progressText(of)}`);
-            },
-          },
+    const push: PushContext = {
+      config: ctx.config,
+      cache: ctx.cache,
+      dryRun: options.dryRun,
+      lockTimeoutMs: options.lockTimeout * 1000,
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+      aroundUpload: (what, upload) => withSleepInhibited(ctx, what, upload),
+      events: {
+        onInfo: (message) => ctx.log.info(message),
+        onWarning: (message) => ctx.log.warn(message),
+        onUploadStart: (p, cache, n, bytes) => {
+          uploads.set(`${p}\0${cache}`, { started: Date.now(), bytes });
+          ctx.log.info(`${p}: uploading ${plural(n, "path")} to ${cache}`);
         },
-        profile,
-      );
+        onUploadProgress: (p, cache, done, total, bytes) => {
+          const upload = uploads.get(`${p}\0${cache}`);
+          const elapsedMs = Date.now() - (upload?.started ?? Date.now());
+          const of = {
+            done,
+            total,
+            elapsedMs,
+            totalBytes: upload?.bytes ?? 0,
+            ...(bytes === undefined ? {} : { bytes }),
+          };
+          progress(`${p} -> ${cache}: ${progressText(of)}`);
+        },
+      },
+    };
+    if (options.paths) {
+      const paths = await Promise.all(options.paths.map((path) => storePathArgument(path, "--paths")));
+      const pushed = await pushPaths(push, [...new Set(paths)], only);
+      progress("");
+      const ok = pushed.results.every((result) => result.status !== "failed");
+      if (options.json) printJson({ ok, paths: pushed.results, warnings: pushed.warnings });
+      else for (const result of pushed.results) reportClosure(ctx, result, "paths");
+      return ok ? ExitCode.ok : ExitCode.failed;
+    }
+    const profiles = options.queue ? [] : selectProfiles(ctx.config, options.profile);
+    if (profiles.length === 0 && !options.queue) ctx.log.warn("no profiles to push: the configuration lists none");
+    for (const profile of profiles) {
+      const outcome = await pushProfile(push, profile);
       progress("");
       outcomes.push(outcome);
       if (!options.json) report(ctx, outcome);
     }
-    if (!options.json && outcomes.length > 0 && outcomes.every((outcome) => outcome.status === "absent")) {
+    // The queue goes with every push that names no profile: one with nothing queued lists two directories.
+    const drain = options.queue || (options.profile.length === 0 && !options.profilePath);
+    const queue =
+      drain && (options.queue || (await queueHasEntries(ctx.config.stateDir))) ? await pushQueue(push) : null;
+    progress("");
+    if (queue && !options.json) reportQueue(ctx, queue);
+    if (
+      !options.json &&
+      outcomes.length > 0 &&
+      outcomes.every((outcome) => outcome.status === "absent") &&
+      !queue?.entries
+    ) {
       process.stdout.write(`${nothingHere(profiles)}\n`);
     }
-    const ok = outcomes.every((outcome) => outcome.status !== "failed");
-    if (options.json) printJson(pushJson(ok, outcomes));
+    const ok =
+      outcomes.every((outcome) => outcome.status !== "failed") &&
+      (queue?.results.every((result) => result.status !== "failed") ?? true);
+    if (options.json) printJson(pushJson(ok, outcomes, queue));
     return ok ? ExitCode.ok : ExitCode.failed;
   } finally {
     await closeContext(ctx);
@@ -130,7 +160,7 @@ export function resultLine(r: PushResult): string {
   }
 }
 
-function skipped(r: PushResult): string {
+function skipped(r: { counts: PushResult["counts"] }): string {
   const parts = [
     r.counts.upstream > 0 ? `${r.counts.upstream} from upstream` : "",
     r.counts.excluded > 0 ? `${r.counts.excluded} excluded` : "",
@@ -138,7 +168,73 @@ function skipped(r: PushResult): string {
   return parts.length > 0 ? ` (skipped ${parts.join(", ")})` : "";
 }
 
-function pushJson(ok: boolean, outcomes: ProfileOutcome[]) {
+/** --paths goes alone; --cache only with it; --queue with no profile. */
+function checkSelection(options: PushOptions): void {
+  if (options.paths && (options.queue || options.profile.length > 0 || options.profilePath)) {
+    throw new UsageError("--paths pushes the paths given alone: not with --queue, --profile or --profile-path");
+  }
+  if (options.cache !== undefined && !options.paths) {
+    throw new UsageError("--cache goes with --paths", "genpush push --paths ./result --cache NAME");
+  }
+  if (options.queue && (options.profile.length > 0 || options.profilePath)) {
+    throw new UsageError(
+      "--queue pushes only the queue: not with --profile or --profile-path",
+      "run them as two pushes",
+    );
+  }
+}
+
+function selectCache(ctx: Context, name: string): CacheConfig {
+  const cache = ctx.config.caches.find((c) => c.name === name);
+  if (!cache) {
+    throw new UsageError(
+      `no cache named \`${name}\` in ${ctx.config.file}`,
+      `configured caches: ${ctx.config.caches.map((c) => c.name).join(", ") || "none"}`,
+    );
+  }
+  return cache;
+}
+
+function reportQueue(ctx: Context, queue: QueueOutcome): void {
+  if (queue.entries === 0) {
+    const line = "queue: nothing queued";
+    if (ctx.journal) ctx.log.info(line);
+    else process.stdout.write(`${line}\n`);
+    return;
+  }
+  for (const result of queue.results) reportClosure(ctx, result, "queue");
+  const left = queue.entries - queue.done;
+  const line = `queue: ${plural(queue.done, "entry", "entries")} done, ${left} left`;
+  if (ctx.journal) ctx.log.info(line);
+  else process.stdout.write(`${line}\n`);
+}
+
+function reportClosure(ctx: Context, result: ClosureResult, kind: "queue" | "paths"): void {
+  const line = closureLine(result, kind);
+  if (result.status === "failed") ctx.log.error({ hint: result.error?.hint }, line);
+  else if (ctx.journal) ctx.log.info(line);
+  else process.stdout.write(`${line}\n`);
+}
+
+export function closureLine(r: ClosureResult, kind: "queue" | "paths"): string {
+  const what =
+    kind === "queue"
+      ? `${plural(r.entries, "queued entry", "queued entries")} (${plural(r.paths, "path")})`
+      : plural(r.paths, "given path");
+  const nar = `${formatBytes(r.narBytes)} NAR`;
+  switch (r.status) {
+    case "up-to-date":
+      return `${r.cache} already has the ${plural(r.counts.closure, "path")} of ${what} and their closure`;
+    case "planned":
+      return `would push ${r.counts.missing} of ${plural(r.counts.closure, "path")} (${nar}) of ${what} and their closure to ${r.cache}${skipped(r)}`;
+    case "pushed":
+      return `pushed ${r.counts.uploaded} of ${plural(r.counts.closure, "path")} (${nar}) of ${what} and their closure to ${r.cache} in ${formatDuration(r.durationMs)}${skipped(r)}`;
+    case "failed":
+      return `failed to push ${what} to ${r.cache} after ${formatDuration(r.durationMs)}: ${r.error?.message ?? "unknown error"}${kind === "queue" ? "; they stay queued" : ""}`;
+  }
+}
+
+function pushJson(ok: boolean, outcomes: ProfileOutcome[], queue: QueueOutcome | null) {
   return {
     ok,
     profiles: outcomes.map((o) => ({
@@ -150,7 +246,8 @@ function pushJson(ok: boolean, outcomes: ProfileOutcome[]) {
       ...(o.error ? { error: o.error } : {}),
     })),
     results: outcomes.flatMap((o) => o.results),
-    warnings: outcomes.flatMap((o) => o.warnings),
+    queue: queue && { entries: queue.entries, done: queue.done, results: queue.results },
+    warnings: [...outcomes.flatMap((o) => o.warnings), ...(queue?.warnings ?? [])],
   };
 }
 

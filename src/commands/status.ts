@@ -9,10 +9,12 @@ import { dirname } from "node:path";
 import { cacheIdentity } from "../cache-identity.js";
 import type { Config } from "../config.js";
 import { describeError, ExitCode } from "../errors.js";
-import { formatWhen } from "../format.js";
+import { formatWhen, plural } from "../format.js";
+import { hostSystem } from "../nix.js";
 import { route } from "../plan.js";
 import { unitsForProfiles } from "../profile-units.js";
 import { currentGeneration, type Generation } from "../profiles.js";
+import { listQueue } from "../queue.js";
 import { type CacheState, cacheState, type ProfileState, readState, targetState } from "../state.js";
 import { type BusKind, busKindFor, type UnitState, unitStates } from "../systemd/bus.js";
 import { renderUnits } from "../units.js";
@@ -65,9 +67,10 @@ export async function statusCommand(globals: GlobalOptions, options: { json: boo
         otherCaches,
       });
     }
+    const queue = await queueStatus(ctx.config);
     const units = await readUnitStates(ctx.config);
     if (options.json) {
-      printJson({ profiles, units });
+      printJson({ profiles, queue, units });
       return ExitCode.ok;
     }
     for (const p of profiles) {
@@ -93,6 +96,12 @@ export async function statusCommand(globals: GlobalOptions, options: { json: boo
         process.stdout.write(`  ${o.cache}: not for this generation: serves ${o.systems.join(", ")}\n`);
       }
     }
+    if (queue.entries > 0) {
+      const pending = queue.caches.map((c) => `${c.cache} ${c.pending}`).join(", ");
+      process.stdout.write(
+        `queue: ${plural(queue.entries, "entry", "entries")} (${plural(queue.paths, "path")}), the oldest ${formatWhen(queue.oldest as string)}; pending for ${pending || "no cache"}\n`,
+      );
+    }
     if (units.bus === null) {
       // Common outside systemd (a container, a CI runner): one short line; the cause with -v.
       process.stdout.write("units: not known here (no systemd manager answered over D-Bus)\n");
@@ -110,6 +119,25 @@ export async function statusCommand(globals: GlobalOptions, options: { json: boo
   } finally {
     await closeContext(ctx);
   }
+}
+
+/** The push queue: entries, paths, the oldest, and per cache how many entries it still lacks. */
+async function queueStatus(config: Config) {
+  const entries = await listQueue(config.stateDir);
+  const host = entries.some((entry) => entry.system === null) ? await hostSystem().catch(() => null) : null;
+  return {
+    entries: entries.length,
+    paths: entries.reduce((sum, entry) => sum + entry.paths.length, 0),
+    oldest: entries[0]?.enqueuedAt ?? null,
+    caches: config.caches.map((cache) => ({
+      cache: cache.name,
+      pending: entries.filter(
+        (entry) =>
+          cache.systems.includes(entry.system ?? host ?? "") &&
+          !entry.done.some((d) => d.cache === cache.name && d.target === cacheIdentity(cache)),
+      ).length,
+    })),
+  };
 }
 
 function targetChangedSentence({ lastPushed, target }: CacheState): string {

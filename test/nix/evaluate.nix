@@ -28,6 +28,12 @@ let
       systemPackages = map toString c.environment.systemPackages;
       systemdPackages = map toString c.systemd.packages;
       etc = mapAttrs (_: f: fileOf f.source) c.environment.etc;
+      # nix.conf's post-build-hook: the script's text (a stand-in keeps it), else its path.
+      postBuildHook =
+        let
+          hook = c.nix.settings.post-build-hook or null;
+        in
+        if hook == null then null else hook.text or (toString hook);
       paths = mapAttrs (_: u: { inherit (u) wantedBy; }) c.systemd.paths;
       timers = mapAttrs (_: u: { inherit (u) wantedBy timerConfig; }) c.systemd.timers;
       services = mapAttrs (_: u: {

@@ -20,6 +20,7 @@ interface NixosSummary {
   systemPackages: string[];
   systemdPackages: string[];
   etc: Record<string, Script | string>;
+  postBuildHook: string | null;
   paths: Record<string, { wantedBy: string[] }>;
   timers: Record<string, { wantedBy: string[]; timerConfig: Record<string, unknown> }>;
   services: Record<
@@ -86,12 +87,14 @@ describe("nix/nixos-module.nix", () => {
     "genpush-system.path": "watchSystem",
     "genpush-comin.path": "watchComin",
     "genpush-verify.timer": "verify.enable",
+    "genpush-queue.path": "postBuildHook.enable",
+    "genpush-queue.timer": "postBuildHook.enable",
   };
 
   it("enables the units units/system's [Install] WantedBy= names, each only while its option is on", () => {
     const wants = wantedBy("system");
     assert.deepEqual([...wants.keys()].sort(), Object.keys(SWITCHES).sort(), "every unit with [Install] has a switch");
-    const on = `{ enable = true; watchComin = true; ${LAN} }`;
+    const on = `{ enable = true; watchComin = true; postBuildHook.enable = true; ${LAN} }`;
     const all = nixos(on);
     for (const [unit, targets] of wants) {
       const [name, kind] = unit.split(".") as [string, "path" | "timer"];
@@ -101,7 +104,7 @@ describe("nix/nixos-module.nix", () => {
       const off = nixos(`${on} // { ${option} = false; }`);
       assert.deepEqual(off[`${kind}s`][name]?.wantedBy ?? [], [], `${unit} is not enabled with ${option} = false`);
       for (const [other] of wants) {
-        if (other === unit) continue;
+        if (SWITCHES[other] === option) continue;
         const [otherName, otherKind] = other.split(".") as [string, "path" | "timer"];
         assert.ok(off[`${otherKind}s`][otherName]?.wantedBy.length, `${other} stays on with ${option} = false`);
       }
@@ -150,6 +153,15 @@ describe("nix/nixos-module.nix", () => {
       pub = { type = "cachix"; cache = "c"; tokenFile = "/run/agenix/c"; };
     }; }`);
     assert.deepEqual(names(others.services["genpush-verify"]?.path), ["attic-client", "cachix", "nix"]);
+  });
+
+  it("sets Nix's post-build-hook to a script running `genpush enqueue` only with postBuildHook.enable", () => {
+    assert.equal(nixos(`{ enable = true; ${LAN} }`).postBuildHook, null);
+    const s = nixos(`{ enable = true; postBuildHook.enable = true; ${LAN} }`);
+    const hook = s.postBuildHook ?? "";
+    assert.match(hook, new RegExp(`^exec ${PACKAGE}/bin/genpush enqueue$`, "m"));
+    assert.match(hook, /^export PATH=\S+-nix\/bin\$\{PATH:\+:\$PATH\}$/m, "nix-store, for the GC roots, on its PATH");
+    assert.deepEqual(s.services["genpush-queue"]?.environment, { GENPUSH_CONFIG: "/etc/genpush/config.yaml" });
   });
 
   it("replaces the timer's schedule when verify.onCalendar is set", () => {

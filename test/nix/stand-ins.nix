@@ -547,6 +547,11 @@ let
             type = types.package;
             default = pkgs.nix;
           };
+          # nixos/modules/config/nix.nix: nix.conf's settings, a freeform attribute set.
+          nix.settings = mkOption {
+            type = types.attrsOf types.anything;
+            default = { };
+          };
           systemd.packages = mkOption {
             type = types.listOf types.package;
             default = [ ];
@@ -679,6 +684,14 @@ let
           derivation name {
             standIn = "runCommand:${script}";
             inherit env script;
+          };
+        # pkgs/build-support/trivial-builders: writeShellScript name text, an executable
+        # script in the store; the stand-in keeps its text for the tests to read.
+        writeShellScript =
+          name: text:
+          derivation name {
+            standIn = "writeShellScript";
+            inherit text;
           };
         # stdenv's mkDerivation: a derivation named `name`.
         stdenvNoCC.mkDerivation =

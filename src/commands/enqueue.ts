@@ -1,0 +1,165 @@
+/**
+ * `genpush enqueue`: record store paths in the push queue (src/queue.ts) and
+ * return. Made to be Nix's post-build-hook, which must never make a build slow
+ * or fail because of a cache: it contacts none. Bad input is exit 2; a queue it
+ * cannot write (a full disk) is a clear error, exit 1.
+ */
+import { existsSync } from "node:fs";
+import { lstat, readFile } from "node:fs/promises";
+import { currentEnvironment, defaultConfigFile, defaultStateDir, loadConfig } from "../config.js";
+import { readDerivation } from "../derivation.js";
+import { ExitCode, UsageError } from "../errors.js";
+import { plural } from "../format.js";
+import { ENTRY_PATHS_LIMIT, enqueue } from "../queue.js";
+import { isStorePath, type StorePath, storePathArgument } from "../store-path.js";
+import { type GlobalOptions, makeLogger } from "./context.js";
+
+export interface EnqueueOptions {
+  paths: string[];
+  stdin: boolean;
+  hydraJson?: string;
+}
+
+/** A Hydra RunCommand event file holds far less: its outputs and products. */
+const MAX_HYDRA_JSON_BYTES = 16 * 1024 * 1024;
+/** Paths read from standard input at most (one entry). */
+const MAX_STDIN_BYTES = ENTRY_PATHS_LIMIT * 256;
+
+interface Request {
+  paths: string[];
+  system: string | null;
+  drv: string | null;
+  /** Where the paths came from, for messages. */
+  from: string;
+}
+
+export async function enqueueCommand(globals: GlobalOptions, options: EnqueueOptions): Promise<ExitCode> {
+  const { log, journal } = makeLogger(globals);
+  const request = await gather(options);
+  if (request === "failed build") {
+    log.info("the Hydra build failed: nothing to queue");
+    return ExitCode.ok;
+  }
+  const drv = request.drv && isStorePath(request.drv) ? request.drv : null;
+  const derivation = drv ? await readDerivation(drv) : undefined;
+  if (request.paths.length === 0) {
+    // Nix 2.8 runs post-build-hook with OUT_PATHS empty: the derivation names its outputs.
+    request.paths = derivation?.outputs ?? [];
+    if (request.paths.length === 0) {
+      throw new UsageError(
+        `nothing to queue: OUT_PATHS is empty and ${request.drv ?? "DRV_PATH"} names no output path genpush can read`,
+        "give the store paths (`genpush enqueue /nix/store/...`)",
+      );
+    }
+  }
+  const paths = await checkPaths(request);
+  const system = request.system ?? derivation?.system ?? null;
+  const stateDir = await queueStateDir(globals);
+  const id = await enqueue(stateDir, { paths, system, drv });
+  const line = `queued ${plural(paths.length, "path")} for the next push (${id} in ${stateDir}/queue)`;
+  if (journal) log.info(line);
+  else process.stderr.write(`${line}\n`);
+  return ExitCode.ok;
+}
+
+/**
+ * The state directory from the configuration; without one (none named, none at the default
+ * place) the default: a post-build hook installed before genpush is configured still queues.
+ */
+async function queueStateDir(globals: GlobalOptions): Promise<string> {
+  const environment = currentEnvironment();
+  const named = globals.config !== undefined || Boolean(environment.env.GENPUSH_CONFIG);
+  const file = globals.config ?? defaultConfigFile(environment);
+  if (!named && !existsSync(file)) return defaultStateDir(environment);
+  return (await loadConfig(file, environment, { secrets: false, named })).stateDir;
+}
+
+async function gather(options: EnqueueOptions): Promise<Request | "failed build"> {
+  const sources = [options.paths.length > 0, options.stdin, options.hydraJson !== undefined].filter(Boolean).length;
+  if (sources > 1) throw new UsageError("give store paths, --stdin or --hydra-json, one of them");
+  if (options.hydraJson !== undefined) return hydraOutputs(options.hydraJson);
+  if (options.stdin) {
+    const text = await readStdin();
+    return { paths: lines(text), system: null, drv: null, from: "standard input" };
+  }
+  if (options.paths.length > 0) return { paths: options.paths, system: null, drv: null, from: "the command line" };
+  const outPaths = process.env.OUT_PATHS?.trim() ?? "";
+  const drv = process.env.DRV_PATH?.trim() || null;
+  if (!outPaths && !drv) {
+    throw new UsageError(
+      "nothing to queue: no store paths given, and neither OUT_PATHS nor DRV_PATH is set",
+      "give store paths (`genpush enqueue /nix/store/...`), --stdin or --hydra-json FILE, or run it as Nix's post-build-hook, which sets them",
+    );
+  }
+  return { paths: outPaths ? outPaths.split(/\s+/) : [], system: null, drv, from: outPaths ? "OUT_PATHS" : "DRV_PATH" };
+}
+
+function lines(text: string): string[] {
+  return text
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line !== "");
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_STDIN_BYTES) {
+      throw new UsageError(
+        `more than ${ENTRY_PATHS_LIMIT} paths' worth on standard input`,
+        "enqueue them in several calls",
+      );
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/** `outputs[].path` of a Hydra RunCommand event, with its `system` and `drvPath`; a failed build has none. */
+async function hydraOutputs(file: string): Promise<Request | "failed build"> {
+  let text: string;
+  try {
+    const info = await lstat(file);
+    if (info.size > MAX_HYDRA_JSON_BYTES) throw new UsageError(`${file} is too large to be a Hydra event`);
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(`cannot read the Hydra event ${file}: ${(error as NodeJS.ErrnoException).code}`);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    throw new UsageError(`${file} is not JSON: not a Hydra RunCommand event`);
+  }
+  const event = (typeof data === "object" && data !== null ? data : {}) as Record<string, unknown>;
+  if (typeof event.buildStatus === "number" && event.buildStatus !== 0) return "failed build";
+  const outputs = Array.isArray(event.outputs) ? event.outputs : undefined;
+  const paths = outputs?.map((o) => (typeof o === "object" && o !== null ? (o as { path?: unknown }).path : undefined));
+  if (!paths || paths.length === 0 || !paths.every((p): p is string => typeof p === "string")) {
+    throw new UsageError(
+      `${file} has no \`outputs\` with a \`path\` each: not a Hydra RunCommand event`,
+      'Hydra gives RunCommand its event in $HYDRA_JSON: `genpush enqueue --hydra-json "$HYDRA_JSON"`',
+    );
+  }
+  return {
+    paths,
+    system: typeof event.system === "string" ? event.system : null,
+    drv: typeof event.drvPath === "string" ? event.drvPath : null,
+    from: file,
+  };
+}
+
+/** Store paths, each in the local store; anything else is bad input (exit 2). */
+async function checkPaths(request: Request): Promise<StorePath[]> {
+  const paths = [...new Set(await Promise.all(request.paths.map((path) => storePathArgument(path, request.from))))];
+  if (paths.length > ENTRY_PATHS_LIMIT) {
+    throw new UsageError(
+      `at most ${ENTRY_PATHS_LIMIT} paths at once, got ${paths.length}`,
+      "enqueue them in several calls",
+    );
+  }
+  return paths;
+}

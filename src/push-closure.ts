@@ -1,0 +1,298 @@
+/**
+ * Pushing store paths that no profile names: the queue's entries
+ * (`genpush push --queue`, after `genpush enqueue`) and paths given on the
+ * command line (`genpush push --paths`). Each path goes with its closure to
+ * every cache serving the system it was built for (its derivation's, else
+ * the host's), minus upstream-signed paths where the backend takes partial
+ * closures and minus `exclude`, asked fresh (nothing is known of what the
+ * cache holds), and uploaded dependencies first.
+ *
+ * The queue's bookkeeping: an entry records each cache that has its closure
+ * (under the cache's identity: a moved cache has nothing), and leaves the
+ * queue once every cache serving it is recorded. A failure keeps it pending.
+ */
+import { readdir } from "node:fs/promises";
+import { cacheIdentity } from "./cache-identity.js";
+import type { CacheConfig } from "./config.js";
+import { readDerivation } from "./derivation.js";
+import { describeError, UsageError } from "./errors.js";
+import { lockProfile } from "./lock.js";
+import { hostSystem, invalidPaths, queryClosure } from "./nix.js";
+import type { PathInfo } from "./path-info.js";
+import { makePlan, type Plan, route } from "./plan.js";
+import type { PushContext } from "./push.js";
+import { listQueue, type QueueEntry, queueDirs, removeEntry, takeUpQueue, updateEntry } from "./queue.js";
+import { claimStateDir } from "./state-dir.js";
+import type { StorePath } from "./store-path.js";
+
+export type ClosureStatus = "pushed" | "up-to-date" | "planned" | "failed";
+
+export interface ClosureResult {
+  cache: string;
+  /** The paths asked for (given, or of the queue's entries for this cache), their closure not counted. */
+  paths: number;
+  /** Queue entries pushed with them (0 for given paths). */
+  entries: number;
+  status: ClosureStatus;
+  counts: Plan["counts"] & { missing: number; uploaded: number };
+  narBytes: number;
+  durationMs: number;
+  error?: { message: string; hint?: string };
+}
+
+export interface QueueOutcome {
+  /** Entries in the queue when the push began. */
+  entries: number;
+  /** Entries that left it: every cache serving them has them (or none serves them). */
+  done: number;
+  results: ClosureResult[];
+  warnings: string[];
+}
+
+/** What names these pushes in progress lines: the queue's, and given paths'. */
+type Label = "queue" | "paths";
+/** The queue's lock: no profile can be named so (profile names start with a letter or digit). */
+const QUEUE_LOCK = "_queue";
+
+/** Whether the queue holds anything: two directory listings, so a push with no queue stays cheap. */
+export async function queueHasEntries(stateDir: string): Promise<boolean> {
+  const dirs = queueDirs(stateDir);
+  for (const dir of [dirs.incoming, dirs.pending]) {
+    const names = await readdir(dir).catch(() => []);
+    if (names.some((name) => name.endsWith(".json"))) return true;
+  }
+  return false;
+}
+
+/** Push every entry of the queue to the caches serving it; entries all of whose caches have them leave it. */
+export async function pushQueue(ctx: PushContext): Promise<QueueOutcome> {
+  const { stateDir } = ctx.config;
+  const outcome: QueueOutcome = { entries: 0, done: 0, results: [], warnings: [] };
+  const warn = (message: string) => {
+    outcome.warnings.push(message);
+    ctx.events.onWarning?.(message);
+  };
+  if (ctx.dryRun) {
+    const entries = await listQueue(stateDir);
+    outcome.entries = entries.length;
+    if (entries.length > 0) outcome.results = await pushEntries(ctx, entries, warn);
+    return outcome;
+  }
+  await claimStateDir(stateDir);
+  const lock = await lockProfile(stateDir, QUEUE_LOCK, {
+    timeoutMs: ctx.lockTimeoutMs,
+    what: "the push queue",
+    onWait: (_pid, sentence) => ctx.events.onInfo?.(sentence),
+  });
+  try {
+    const entries = await takeUpQueue(stateDir, warn);
+    outcome.entries = entries.length;
+    if (entries.length === 0) return outcome;
+    outcome.results = await pushEntries(ctx, entries, warn);
+    for (const entry of entries) {
+      if (entry.paths.length === 0 || (await servedByAll(ctx, entry))) {
+        await removeEntry(stateDir, entry);
+        outcome.done++;
+      }
+    }
+    return outcome;
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Push `paths` and their closures now, to the caches serving their systems (or to `only`). */
+export async function pushPaths(
+  ctx: PushContext,
+  paths: readonly StorePath[],
+  only?: CacheConfig,
+): Promise<{ results: ClosureResult[]; warnings: string[] }> {
+  const invalid = await invalidPaths(paths, undefined, ctx.signal);
+  if (invalid.length > 0) {
+    throw new UsageError(
+      `not in the local store: ${invalid.slice(0, 3).join(", ")}${invalid.length > 3 ? ` and ${invalid.length - 3} more` : ""}`,
+      "build them first (`nix build`), or check the paths",
+    );
+  }
+  const warnings: string[] = [];
+  const closure = await readClosure(paths, ctx.signal);
+  const systems = new Map<StorePath, string>();
+  for (const path of paths) systems.set(path, await builtFor(closure.get(path), null));
+  const results: ClosureResult[] = [];
+  for (const cache of only ? [only] : ctx.config.caches) {
+    const mine = paths.filter((path) => only || cache.systems.includes(systems.get(path) as string));
+    if (mine.length > 0) results.push(await pushClosure(ctx, "paths", cache, mine, 0, closure));
+  }
+  const unserved = [...new Set(paths.map((path) => systems.get(path) as string))].filter(
+    (system) => !only && route(system, ctx.config.caches).caches.length === 0,
+  );
+  for (const system of unserved) {
+    const warning = route(system, ctx.config.caches).warning as string;
+    warnings.push(warning);
+    ctx.events.onWarning?.(warning);
+  }
+  return { results, warnings };
+}
+
+/** One push per cache of the entries it serves and does not have yet; each that succeeds is recorded. */
+async function pushEntries(
+  ctx: PushContext,
+  entries: QueueEntry[],
+  warn: (message: string) => void,
+): Promise<ClosureResult[]> {
+  await dropInvalid(ctx, entries, warn);
+  const live = entries.filter((entry) => entry.paths.length > 0);
+  if (live.length === 0) return [];
+  const closure = await readClosure([...new Set(live.flatMap((entry) => entry.paths))], ctx.signal);
+  const systems = new Map<QueueEntry, string>();
+  for (const entry of live) systems.set(entry, await builtFor(closure.get(entry.paths[0] as StorePath), entry));
+  for (const entry of live) {
+    const system = systems.get(entry) as string;
+    if (route(system, ctx.config.caches).caches.length === 0) {
+      warn(`queued ${entry.paths[0]}: ${route(system, ctx.config.caches).warning}; it leaves the queue`);
+      entry.paths = [];
+    }
+  }
+  const results: ClosureResult[] = [];
+  for (const cache of ctx.config.caches) {
+    const target = cacheIdentity(cache);
+    const mine = live.filter(
+      (entry) =>
+        entry.paths.length > 0 &&
+        cache.systems.includes(systems.get(entry) as string) &&
+        !entry.done.some((d) => d.cache === cache.name && d.target === target),
+    );
+    if (mine.length === 0) continue;
+    const paths = [...new Set(mine.flatMap((entry) => entry.paths))];
+    const result = await pushClosure(ctx, "queue", cache, paths, mine.length, closure);
+    results.push(result);
+    if (result.status === "failed" || ctx.dryRun) continue;
+    for (const entry of mine) {
+      entry.done = [...entry.done.filter((d) => d.cache !== cache.name), { cache: cache.name, target }];
+      await updateEntry(ctx.config.stateDir, entry);
+    }
+  }
+  return results;
+}
+
+/** Paths gone from the local store (an entry's roots removed by hand) can never be pushed: said, and dropped. */
+async function dropInvalid(ctx: PushContext, entries: QueueEntry[], warn: (message: string) => void): Promise<void> {
+  const all = [...new Set(entries.flatMap((entry) => entry.paths))];
+  const invalid = new Set(await invalidPaths(all, undefined, ctx.signal));
+  if (invalid.size === 0) return;
+  for (const entry of entries) {
+    const gone = entry.paths.filter((path) => invalid.has(path));
+    if (gone.length === 0) continue;
+    warn(
+      `queued ${gone.join(", ")} ${gone.length === 1 ? "is" : "are"} no longer in the local store: dropped from the queue`,
+    );
+    entry.paths = entry.paths.filter((path) => !invalid.has(path));
+    if (!ctx.dryRun && entry.paths.length > 0) await updateEntry(ctx.config.stateDir, entry);
+  }
+}
+
+async function servedByAll(ctx: PushContext, entry: QueueEntry): Promise<boolean> {
+  const serving = route(entry.system ?? (await hostSystem()), ctx.config.caches).caches;
+  return serving.every((cache) => entry.done.some((d) => d.cache === cache.name && d.target === cacheIdentity(cache)));
+}
+
+/**
+ * The system a path was built for: what its enqueuer said (a derivation's, Hydra's), else its
+ * deriver's (the `.drv` file, if it is still in the store), else the host's.
+ */
+async function builtFor(info: PathInfo | undefined, entry: QueueEntry | null): Promise<string> {
+  if (entry?.system) return entry.system;
+  const drv = entry?.drv ?? info?.narinfo?.deriver;
+  const system = drv ? (await readDerivation(drv))?.system : undefined;
+  if (entry && system) entry.system = system;
+  return system ?? (await hostSystem());
+}
+
+/** The closure of `paths`, every path's info by its path. */
+async function readClosure(paths: readonly StorePath[], signal?: AbortSignal): Promise<Map<StorePath, PathInfo>> {
+  const infos = new Map<StorePath, PathInfo>();
+  // nix path-info takes the paths as arguments: a few thousand at a time.
+  for (let i = 0; i < paths.length; i += 2000) {
+    for (const info of (await queryClosure(paths.slice(i, i + 2000), signal)).infos) infos.set(info.path, info);
+  }
+  return infos;
+}
+
+/** The closure of `roots` within `all`. */
+function closureOf(roots: readonly StorePath[], all: ReadonlyMap<StorePath, PathInfo>): PathInfo[] {
+  const seen = new Set<StorePath>();
+  const out: PathInfo[] = [];
+  const stack = [...roots];
+  for (let path = stack.pop(); path !== undefined; path = stack.pop()) {
+    if (seen.has(path)) continue;
+    seen.add(path);
+    const info = all.get(path);
+    if (!info) continue;
+    out.push(info);
+    for (const ref of info.references) if (!seen.has(ref)) stack.push(ref);
+  }
+  return out;
+}
+
+/** Push `roots` with their closures to one cache: plan, ask, upload. A failure is a result. */
+async function pushClosure(
+  ctx: PushContext,
+  label: Label,
+  cacheConfig: CacheConfig,
+  roots: readonly StorePath[],
+  entries: number,
+  all: ReadonlyMap<StorePath, PathInfo>,
+): Promise<ClosureResult> {
+  const started = performance.now();
+  const closure = closureOf(roots, all);
+  const result: ClosureResult = {
+    cache: cacheConfig.name,
+    paths: roots.length,
+    entries,
+    status: "up-to-date",
+    counts: { closure: closure.length, new: 0, upstream: 0, excluded: 0, candidates: 0, missing: 0, uploaded: 0 },
+    narBytes: 0,
+    durationMs: 0,
+  };
+  const finish = (status: ClosureStatus) => ({
+    ...result,
+    status,
+    durationMs: Math.round(performance.now() - started),
+  });
+  try {
+    const cache = await ctx.cache(cacheConfig);
+    const plan = makePlan({
+      closure,
+      base: null,
+      upstreamKeys: ctx.config.upstreamKeys,
+      exclude: ctx.config.exclude,
+      wholeClosures: cache.wholeClosures,
+    });
+    const lacking = new Set(
+      await cache.missing(
+        plan.candidates.map((info) => info.path),
+        ctx.signal,
+      ),
+    );
+    const missing = plan.candidates.filter((info) => lacking.has(info.path));
+    result.counts = { ...plan.counts, missing: missing.length, uploaded: 0 };
+    result.narBytes = missing.reduce((sum, info) => sum + info.narSize, 0);
+    if (ctx.dryRun) return finish("planned");
+    if (missing.length === 0) return finish("up-to-date");
+    ctx.events.onUploadStart?.(label, cache.name, missing.length, result.narBytes);
+    const upload = () =>
+      cache.push(
+        missing,
+        {
+          onProgress: (done, total, bytes) => ctx.events.onUploadProgress?.(label, cache.name, done, total, bytes),
+        },
+        ctx.signal,
+      );
+    const what = `uploading ${roots.length} ${roots.length === 1 ? "path" : "paths"} with their closure`;
+    await (ctx.aroundUpload ? ctx.aroundUpload(what, upload) : upload());
+    result.counts.uploaded = missing.length;
+    return finish("pushed");
+  } catch (error) {
+    return { ...finish("failed"), error: describeError(error) };
+  }
+}
