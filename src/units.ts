@@ -58,5 +58,8 @@ export function unitDirectory(scope: UnitScope, env = process.env, home = proces
 
 /** The units a user enables: the watchers and the timer (services are started by them). */
 export function unitsToEnable(units: readonly UnitFile[]): string[] {
-  return units.map((unit) => unit.name).filter((name) => /\.(path|timer)$/.test(name));
+  return units.map((unit) => unit.name).filter((name) => /\.(path|timer)$/.test(name) && !QUEUE_UNITS.includes(name));
 }
+
+/** The push queue's units: enabled where Nix's post-build-hook runs `genpush enqueue` (docs/units.md). */
+export const QUEUE_UNITS = ["genpush-queue.path", "genpush-queue.timer"];

@@ -10,7 +10,7 @@ import { currentEnvironment, defaultConfigFile, loadConfig } from "../config.js"
 import { describeError, ExitCode, UsageError } from "../errors.js";
 import { hiddenFromSystem, unitsForProfiles } from "../profile-units.js";
 import { reloadManager } from "../systemd/bus.js";
-import { CLI, genpushCommand, type UnitScope, unitDirectory, unitsToEnable } from "../units.js";
+import { CLI, genpushCommand, QUEUE_UNITS, type UnitScope, unitDirectory, unitsToEnable } from "../units.js";
 import { type GlobalOptions, makeLogger } from "./context.js";
 
 export interface UnitsInstallOptions {
@@ -55,10 +55,16 @@ export async function unitsInstallCommand(globals: GlobalOptions, options: Units
   const dir = unitDirectory(scope);
   const systemctl = scope === "user" ? "systemctl --user" : "systemctl";
   const enable = `${systemctl} enable --now ${unitsToEnable(units).join(" ")}`;
+  const queue = QUEUE_UNITS.filter((name) => units.some((unit) => unit.name === name));
+  const enableQueue =
+    queue.length > 0
+      ? `To push every build too (Nix's post-build-hook running \`genpush enqueue\`: docs/units.md):\n  ${systemctl} enable --now ${queue.join(" ")}\n`
+      : "";
 
   if (options.dryRun) {
     for (const unit of units) process.stdout.write(`# ${dir}/${unit.name}\n${unit.content}\n`);
     process.stdout.write(`# then: ${enable}\n`);
+    if (enableQueue) process.stdout.write(enableQueue.replace(/^/gm, "# ").replace(/# $/, ""));
     return ExitCode.ok;
   }
   for (const unit of units) {
@@ -74,7 +80,7 @@ export async function unitsInstallCommand(globals: GlobalOptions, options: Units
       `could not reload the ${scope} manager: ${describeError(error).message}`,
     );
   }
-  process.stdout.write(`Units installed. Enable them with:\n  ${enable}\n`);
+  process.stdout.write(`Units installed. Enable them with:\n  ${enable}\n${enableQueue}`);
   return ExitCode.ok;
 }
 

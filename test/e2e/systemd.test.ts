@@ -245,11 +245,13 @@ describe("genpush under a real systemd", { skip: optedOut ? "GENPUSH_SKIP_E2E=1"
     );
   });
 
-  test("the system service's sandbox rates an exposure of 2.0 or less", async () => {
-    const out = await c.run(["systemd-analyze", "security", "genpush-system.service", "--no-pager"]);
-    const level = /Overall exposure level for genpush-system\.service: ([\d.]+)/.exec(out)?.[1];
-    assert.ok(level !== undefined, out);
-    assert.ok(Number(level) <= 2.0, `exposure ${level}:\n${out}`);
+  test("the system services' sandbox rates an exposure of 2.0 or less", async () => {
+    for (const unit of ["genpush-system.service", "genpush-queue.service"]) {
+      const out = await c.run(["systemd-analyze", "security", unit, "--no-pager"]);
+      const level = new RegExp(`Overall exposure level for ${unit.replace(".", "\\.")}: ([\\d.]+)`).exec(out)?.[1];
+      assert.ok(level !== undefined, out);
+      assert.ok(Number(level) <= 2.0, `${unit}: exposure ${level}:\n${out}`);
+    }
   });
 
   test("genpush-verify.timer is active; genpush-verify.service gets the credential from the genpush-.service.d drop-in and verifies", async () => {
@@ -273,8 +275,33 @@ describe("genpush under a real systemd", { skip: optedOut ? "GENPUSH_SKIP_E2E=1"
     assert.equal(line.PRIORITY, 6, line.MESSAGE);
   });
 
+  test("genpush enqueue (Nix's post-build-hook) starts genpush-queue.service through its path unit, and the queue drains", async () => {
+    await c.run(["systemctl", "enable", "--now", "genpush-queue.path", "genpush-queue.timer"]);
+    assert.equal((await c.show("genpush-queue.path", ["SubState"])).SubState, "waiting");
+    const [a, b] = await Promise.all([build(6, { seed: newSeed() }), build(6, { seed: newSeed() })]);
+    await c.run([...s.genpush, "enqueue", a.storePath]);
+    await s.waitPushed(c, cache, a.storePath, "genpush-queue.service");
+    // Queued right after: the path unit starts the service again (its condition is checked again when a run ends).
+    await c.run([...s.genpush, "enqueue", b.storePath]);
+    await s.waitPushed(c, cache, b.storePath, "genpush-queue.service");
+    for (const dir of ["new", "pending"]) {
+      assert.equal(await c.run(["ls", "-A", `/var/lib/genpush/queue/${dir}`]), "", `queue/${dir} is empty`);
+    }
+    const line = await s.waitJournalLine(c, "genpush-queue.service", /^queue: 1 entry done, 0 left$/);
+    assert.equal(line.PRIORITY, 6, line.MESSAGE);
+    const { DropInPaths = "" } = await c.show("genpush-queue.service", ["DropInPaths"]);
+    assert.ok(DropInPaths.includes(s.DROP_INS[0] as string), `the credentials drop-in: ${DropInPaths}`);
+    const timer = await c.show("genpush-queue.timer", ["ActiveState"]);
+    assert.equal(timer.ActiveState, "active");
+  });
+
   test("systemd reads each service's start time-out (a backstop above genpush's 6 h) and LimitCORE=0", async () => {
-    for (const unit of ["genpush-system.service", "genpush-comin.service", "genpush-verify.service"]) {
+    for (const unit of [
+      "genpush-system.service",
+      "genpush-comin.service",
+      "genpush-verify.service",
+      "genpush-queue.service",
+    ]) {
       const shown = await c.show(unit, ["TimeoutStartUSec", "LimitCORE"]);
       assert.equal(shown.TimeoutStartUSec, "6h 15min", `${unit}: ${JSON.stringify(shown)}`);
       assert.equal(shown.LimitCORE, "0", `${unit}: ${JSON.stringify(shown)}`);

@@ -27,6 +27,9 @@ describe("system units for the configured profiles", () => {
     assert.deepEqual(names(units), [
       "genpush-fleet.path",
       "genpush-fleet.service",
+      "genpush-queue.path",
+      "genpush-queue.service",
+      "genpush-queue.timer",
       "genpush-verify.service",
       "genpush-verify.timer",
     ]);

@@ -29,6 +29,7 @@ function timeSpanMs(value: string): number {
 test("every service ships (system and user)", () => {
   assert.deepEqual(services.map((s) => s.name).sort(), [
     "system/genpush-comin.service",
+    "system/genpush-queue.service",
     "system/genpush-system.service",
     "system/genpush-verify.service",
     "user/genpush-home-manager.service",
