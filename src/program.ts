@@ -119,9 +119,9 @@ export function program(signal: AbortSignal, exit: (code: ExitCode) => void): Co
     .addHelpText(
       "after",
       `${examples(
-        "genpush enqueue /nix/store/abc...-hello-2.12   # by hand or from a script",
-        "nix path-info ./result | genpush enqueue --stdin",
-        'genpush enqueue --hydra-json "$HYDRA_JSON"     # a Hydra RunCommand',
+        "genpush enqueue ./result                     # a build's output, by hand or from a script",
+        "genpush enqueue --stdin                      # store paths on standard input, one per line",
+        'genpush enqueue --hydra-json "$HYDRA_JSON"   # in a Hydra RunCommand',
       )}
 As Nix's post-build-hook, nix.conf names a script that runs it (on NixOS:
 services.genpush.postBuildHook.enable = true):

@@ -14,13 +14,13 @@ test("--version and --help work from the build", async () => {
   const v = await execa(process.execPath, [cli, "--version"]);
   assert.equal(v.stdout.trim(), version);
   const help = await execa(process.execPath, [cli, "--help"]);
-  for (const command of ["push", "diff", "status", "verify", "units", "config"]) {
+  for (const command of ["push", "enqueue", "diff", "status", "verify", "units", "config"]) {
     assert.match(help.stdout, new RegExp(`^  ${command}\\b`, "m"), `--help lists ${command}`);
   }
 });
 
 test("every command's --help shows defaults that say something: none of `(default: false)` or `(default: [])`", async () => {
-  const commands = [["push"], ["diff"], ["status"], ["verify"], ["units", "install"], ["config", "check"]];
+  const commands = [["push"], ["enqueue"], ["diff"], ["status"], ["verify"], ["units", "install"], ["config", "check"]];
   for (const command of commands) {
     const help = await execa(process.execPath, [cli, ...command, "--help"]);
     assert.doesNotMatch(help.stdout, /\(default: (false|\[\])\)/, `${command.join(" ")} --help:\n${help.stdout}`);

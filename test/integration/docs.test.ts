@@ -461,7 +461,16 @@ describe("the docs' examples", () => {
   });
 
   it("every example of every command's --help is a command line genpush and systemd take", async () => {
-    const commands = [[], ["push"], ["diff"], ["status"], ["verify"], ["units", "install"], ["config", "check"]];
+    const commands = [
+      [],
+      ["push"],
+      ["enqueue"],
+      ["diff"],
+      ["status"],
+      ["verify"],
+      ["units", "install"],
+      ["config", "check"],
+    ];
     let examples = 0;
     for (const command of commands) {
       const r = await execa(process.execPath, [cli, ...command, "--help"], { reject: false });

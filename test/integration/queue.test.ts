@@ -9,20 +9,7 @@ import { execa } from "execa";
 import { cliEntry, explain, repoRoot, runGenpush } from "./harness/cli.js";
 import { hashOf, type Scenario, scenario } from "./harness/fixture.js";
 import { narinfo } from "./harness/nginx.js";
-import { closureOf, collectGarbage, isValid, nix, nixEnv, tempDir } from "./harness/nix.js";
-
-/** `count` derivations, each with a dependency of its own, unique to `seed`; built by one nix-build. */
-function buildsExpr(seed: string, count: number): string {
-  return `
-let
-  mk = name: script: builtins.derivation {
-    name = "gpq-\${name}"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" script ];
-  };
-  one = i: let dep = mk "${seed}-dep-\${toString i}" "echo dep \${toString i} > $out";
-    in mk "${seed}-top-\${toString i}" "echo top \${toString i} \${dep} > $out";
-in builtins.genList one ${count}
-`;
-}
+import { buildDerivations, closureOf, collectGarbage, isValid, nixEnv, tempDir } from "./harness/nix.js";
 
 /** A script for Nix's post-build-hook that runs this checkout's `genpush enqueue`. */
 function hookScript(s: Scenario): string {
@@ -36,15 +23,6 @@ function hookScript(s: Scenario): string {
   return file;
 }
 
-/** nix-build with the post-build-hook set; returns the output paths. */
-function buildWithHook(expr: string, hook: string | null): string[] {
-  const args = ["--no-out-link", "--option", "sandbox", "false", "--option", "substituters", ""];
-  const withHook = hook ? ["--option", "post-build-hook", hook] : [];
-  return nix("nix-build", [...args, ...withHook, "--max-jobs", "4", "-E", expr])
-    .trim()
-    .split("\n");
-}
-
 function queued(s: Scenario, dir: "new" | "pending") {
   const path = join(s.stateDir, "queue", dir);
   if (!existsSync(path)) return [];
@@ -56,7 +34,7 @@ function queued(s: Scenario, dir: "new" | "pending") {
 test("every build with the post-build hook is queued, and push drains the queue into the cache", async (t) => {
   const s = await scenario();
   t.after(() => s.destroy());
-  const outs = buildWithHook(buildsExpr(s.seed, 3), hookScript(s));
+  const outs = buildDerivations(s.seed, 3, hookScript(s));
   assert.equal(outs.length, 3);
 
   const entries = queued(s, "new");
@@ -100,7 +78,7 @@ test("a cache that is down fails no build: everything stays queued and arrives o
   const s = await scenario();
   t.after(() => s.destroy());
   await s.cache.stop();
-  const outs = buildWithHook(buildsExpr(s.seed, 2), hookScript(s));
+  const outs = buildDerivations(s.seed, 2, hookScript(s));
   assert.equal(queued(s, "new").length, 4);
 
   s.config.caches[0].timeoutSeconds = 1;
@@ -126,7 +104,7 @@ test("a cache that is down fails no build: everything stays queued and arrives o
 test("garbage collection takes nothing queued; once pushed, the paths are free again", async (t) => {
   const s = await scenario();
   t.after(() => s.destroy());
-  const outs = buildWithHook(buildsExpr(s.seed, 1), null);
+  const outs = buildDerivations(s.seed, 1);
   const [out] = outs as [string];
   const dep = closureOf(out).find((p) => p !== out) as string;
   const r = await s.run("enqueue", out);
@@ -144,7 +122,7 @@ test("garbage collection takes nothing queued; once pushed, the paths are free a
 test("a burst of parallel enqueues loses no entry", async (t) => {
   const s = await scenario();
   t.after(() => s.destroy());
-  const outs = buildWithHook(buildsExpr(s.seed, 40), null);
+  const outs = buildDerivations(s.seed, 40);
   const config = s.configFile();
   const cli = join(repoRoot, "dist", "cli.js");
   // 80 hooks at once, as parallel nix-builds' hooks run: each path its own process.
@@ -168,7 +146,7 @@ test("a burst of parallel enqueues loses no entry", async (t) => {
 test("a Hydra RunCommand event's outputs are queued and pushed; a failed build's are not", async (t) => {
   const s = await scenario();
   t.after(() => s.destroy());
-  const [out] = buildWithHook(buildsExpr(s.seed, 1), null) as [string];
+  const [out] = buildDerivations(s.seed, 1) as [string];
   const dir = tempDir("genpush-hydra-");
   const event = join(dir, "event.json");
   writeFileSync(
@@ -202,7 +180,7 @@ test("a Hydra RunCommand event's outputs are queued and pushed; a failed build's
 test("push --paths pushes a build and its closure now, as a CI job would", async (t) => {
   const s = await scenario();
   t.after(() => s.destroy());
-  const [out] = buildWithHook(buildsExpr(s.seed, 1), null) as [string];
+  const [out] = buildDerivations(s.seed, 1) as [string];
   const link = join(tempDir("genpush-ci-"), "result");
   symlinkSync(out, link);
 

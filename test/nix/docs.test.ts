@@ -35,6 +35,7 @@ describe("the docs' Nix snippets", () => {
         ["README.md", "NixOS host (flake)", "nixos"],
         ["README.md", "home-manager user", "home-manager"],
         ["README.md", "comin host", "nixos"],
+        ["README.md", "Every build, not only switches: builder hosts, Hydra, CI", "nixos"],
         ["docs/nix.md", "NixOS host, one cache", "nixos"],
         ["docs/nix.md", "NixOS host, one cache", "nixos"],
         ["docs/nix.md", "comin host", "nixos"],

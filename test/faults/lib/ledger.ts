@@ -24,6 +24,7 @@ export const SCENARIOS = [
   "bad-input",
   "burst",
   "hostile",
+  "queue-kill",
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 

@@ -122,9 +122,32 @@ in mk "system" ("/bin/mkdir $out; printf %s \${sys} > $out/system; echo "
 
 /** Builds a Nix expression offline, without a sandbox; returns its (last) output path. */
 export function nixBuild(expr: string): string {
-  const args = ["--no-out-link", "--option", "sandbox", "false", "--option", "substituters", ""];
-  const out = nix("nix-build", [...args, "--max-jobs", "8", "-E", expr]);
-  return out.trim().split("\n").pop() ?? "";
+  return nixBuildAll(expr).pop() ?? "";
+}
+
+/** Builds a Nix expression offline, without a sandbox, with `options` (`--option NAME VALUE`...); its output paths. */
+function nixBuildAll(expr: string, options: string[] = []): string[] {
+  const args = ["--no-out-link", "--option", "sandbox", "false", "--option", "substituters", "", ...options];
+  return nix("nix-build", [...args, "--max-jobs", "8", "-E", expr])
+    .trim()
+    .split("\n");
+}
+
+/**
+ * `count` derivations unique to `seed`, each with a dependency of its own, built by one
+ * nix-build (with Nix's post-build-hook set to `hook`, if given); their output paths.
+ */
+export function buildDerivations(seed: string, count: number, hook?: string): string[] {
+  const expr = `
+let
+  mk = name: script: builtins.derivation {
+    name = "gpq-\${name}"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" script ];
+  };
+  one = i: let dep = mk "${seed}-dep-\${toString i}" "echo dep \${toString i} > $out";
+    in mk "${seed}-top-\${toString i}" "echo top \${toString i} \${dep} > $out";
+in builtins.genList one ${count}
+`;
+  return nixBuildAll(expr, hook ? ["--option", "post-build-hook", hook] : []);
 }
 
 export function buildGeneration(spec: GenerationSpec): Generation {
