@@ -11,7 +11,6 @@
  * (under the cache's identity: a moved cache has nothing), and leaves the
  * queue once every cache serving it is recorded. A failure keeps it pending.
  */
-import { readdir } from "node:fs/promises";
 import { cacheIdentity } from "./cache-identity.js";
 import type { CacheConfig } from "./config.js";
 import { readDerivation } from "./derivation.js";
@@ -21,7 +20,7 @@ import { hostSystem, invalidPaths, queryClosure } from "./nix.js";
 import type { PathInfo } from "./path-info.js";
 import { makePlan, type Plan, route } from "./plan.js";
 import type { PushContext } from "./push.js";
-import { listQueue, type QueueEntry, queueDirs, removeEntry, takeUpQueue, updateEntry } from "./queue.js";
+import { listQueue, type QueueEntry, removeEntry, takeUpQueue, updateEntry } from "./queue.js";
 import { claimStateDir } from "./state-dir.js";
 import type { StorePath } from "./store-path.js";
 
@@ -53,16 +52,6 @@ export interface QueueOutcome {
 type Label = "queue" | "paths";
 /** The queue's lock: no profile can be named so (profile names start with a letter or digit). */
 const QUEUE_LOCK = "_queue";
-
-/** Whether the queue holds anything: two directory listings, so a push with no queue stays cheap. */
-export async function queueHasEntries(stateDir: string): Promise<boolean> {
-  const dirs = queueDirs(stateDir);
-  for (const dir of [dirs.incoming, dirs.pending]) {
-    const names = await readdir(dir).catch(() => []);
-    if (names.some((name) => name.endsWith(".json"))) return true;
-  }
-  return false;
-}
 
 /** Push every entry of the queue to the caches serving it; entries all of whose caches have them leave it. */
 export async function pushQueue(ctx: PushContext): Promise<QueueOutcome> {

@@ -148,6 +148,12 @@ export async function listQueue(stateDir: string): Promise<QueueEntry[]> {
   return entries.filter((e): e is QueueEntry => typeof e === "object").sort((a, b) => a.id.localeCompare(b.id));
 }
 
+/** Whether the queue holds anything: two directory listings, so a push with nothing queued stays cheap. */
+export async function queueHasEntries(stateDir: string): Promise<boolean> {
+  const dirs = queueDirs(stateDir);
+  return (await entryNames(dirs.incoming)).length > 0 || (await entryNames(dirs.pending)).length > 0;
+}
+
 /** Record that `done` caches now have a pending entry. */
 export async function updateEntry(stateDir: string, entry: QueueEntry): Promise<void> {
   const dirs = queueDirs(stateDir);
