@@ -1,7 +1,8 @@
 /**
  * What a run measures, from the environment: `BENCH_QUICK=1` for development
  * (500 paths, 3 runs), and `BENCH_SIZES`, `BENCH_RUNS`, `BENCH_DELAY_MS`,
- * `BENCH_FIRST_PATHS`, `BENCH_UPDATE_PATHS`, `BENCH_UPDATE_RUNS`, `BENCH_LARGE_PATHS` to
+ * `BENCH_FIRST_PATHS`, `BENCH_UPDATE_PATHS`, `BENCH_UPDATE_RUNS`, `BENCH_LARGE_PATHS`,
+ * `BENCH_HOOK_BUILDS`, `BENCH_HOOK_RUNS` to
  * shrink or grow a run; `BENCH_SCENARIOS` to run only some of them.
  */
 
@@ -22,11 +23,15 @@ export interface BenchOptions {
   updateRuns: number;
   /** closure size of the large-closure scenario (memory) */
   largePaths: number;
-  /** which groups run: switch (switches, no-op, lost paths, first push, start-up), update, large */
+  /** derivations each build of the post-build hook scenario makes (a hook run each) */
+  hookBuilds: number;
+  /** runs of each hook cell */
+  hookRuns: number;
+  /** which groups run: switch (switches, no-op, lost paths, first push, start-up), update, large, hook */
   scenarios: Scenario[];
 }
 
-export const SCENARIOS = ["switch", "update", "large"] as const;
+export const SCENARIOS = ["switch", "update", "large", "hook"] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 function integers(name: string, text: string, min: number): number[] {
@@ -60,13 +65,28 @@ export function benchOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions
   const updatePaths = one(env, "BENCH_UPDATE_PATHS", quick ? 60 : 250, 13);
   const updateRuns = one(env, "BENCH_UPDATE_RUNS", quick ? 1 : 3, 1);
   const largePaths = one(env, "BENCH_LARGE_PATHS", quick ? 2000 : 20000, 3);
+  const hookBuilds = one(env, "BENCH_HOOK_BUILDS", quick ? 10 : 20, 1);
+  const hookRuns = one(env, "BENCH_HOOK_RUNS", quick ? 1 : 3, 1);
   const names = (env.BENCH_SCENARIOS ?? SCENARIOS.join(",")).split(/[\s,]+/).filter(Boolean);
   const unknown = names.filter((n) => !(SCENARIOS as readonly string[]).includes(n));
   if (unknown.length > 0 || names.length === 0) {
     throw new Error(`BENCH_SCENARIOS takes some of ${SCENARIOS.join(", ")}, got \`${env.BENCH_SCENARIOS}\``);
   }
   const scenarios = SCENARIOS.filter((s) => names.includes(s));
-  return { sizes: sorted, mainSize, firstPaths, runs, delayMs, quick, updatePaths, updateRuns, largePaths, scenarios };
+  return {
+    sizes: sorted,
+    mainSize,
+    firstPaths,
+    runs,
+    delayMs,
+    quick,
+    updatePaths,
+    updateRuns,
+    largePaths,
+    hookBuilds,
+    hookRuns,
+    scenarios,
+  };
 }
 
 /** Leaves that differ between two generations: 1% of the closure, at least one. */

@@ -21,6 +21,8 @@ export interface Row {
   /** the largest peak RSS over the runs, KiB */
   rssKiB: number | null;
   complete: number;
+  /** runs whose tool exited non-zero (a build the hook failed) */
+  failed: number;
   /** genpush's row of the same scenario divided by this one (nix copy rows only) */
   genpushRatio?: { time: number; requests: number };
 }
@@ -60,6 +62,7 @@ export function summarize(samples: Sample[]): Row[] {
       bytesUp: median(group.map((s) => s.bytesUp)),
       rssKiB: rss.length ? Math.max(...rss) : null,
       complete: group.filter((s) => s.complete).length,
+      failed: group.filter((s) => s.exitCode !== 0).length,
     };
   });
   for (const row of rows) {
@@ -104,7 +107,7 @@ export function markdownTable(rows: Row[]): string {
     const cells = [
       r.label,
       r.tool,
-      `${seconds(r.wallMs.median)} (${seconds(r.wallMs.min)}–${seconds(r.wallMs.max)})`,
+      `${seconds(r.wallMs.median)} (${seconds(r.wallMs.min)}–${seconds(r.wallMs.max)})${r.failed ? `, failed ${r.failed}/${r.runs}` : ""}`,
       `${q("HEAD")} / ${q("GET")} / ${q("PUT")}${other ? ` (+${other})` : ""}`,
       String(r.narinfoQueries),
       bytes(r.bytesUp),

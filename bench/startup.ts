@@ -29,6 +29,7 @@ export async function runStartup(ctx: RunContext, run: number): Promise<void> {
       bytesUp: 0,
       connections: 0,
       complete: true,
+      exitCode: t.code,
     };
     ctx.samples.push(sample);
   }

@@ -96,6 +96,7 @@ export function judgeTargets(rows: Row[], mainSize: number): Target[] {
   );
   targets.push(growth(rows));
   targets.push(...updateTargets(rows));
+  targets.push(...hookTargets(rows));
   return targets;
 }
 
@@ -169,4 +170,35 @@ function growth(rows: Row[]): Target {
     detail,
     "the time that grows is reading two closures with `nix path-info -r --json` and diffing them",
   );
+}
+
+/** The post-build hook: what each hook adds to a build, and whether a cache that is down fails a build. */
+function hookTargets(rows: Row[]): Target[] {
+  const hooks = rows.filter((r) => r.scenario === "post-build hook");
+  const row = (tool: string, down: boolean) =>
+    hooks.find((r) => r.tool === `nix-build, ${tool}` && r.label.endsWith(down ? "cache down" : "away"));
+  const none = row("no hook", false);
+  const ours = row("genpush enqueue", false);
+  const manual = row("nix copy (Nix manual)", false);
+  const perBuild = (r?: Row) =>
+    r && none ? `${((r.wallMs.median - none.wallMs.median) / r.paths).toFixed(0)} ms` : "?";
+  const added = (r?: Row) => (r && none ? r.wallMs.median - none.wallMs.median : Number.NaN);
+  const oursDown = row("genpush enqueue", true);
+  const manualDown = row("nix copy (Nix manual)", true);
+  return [
+    judge(
+      "post-build hook: genpush's adds less to each build than the Nix manual's `nix copy` hook",
+      ours && manual && none ? added(ours) < added(manual) : undefined,
+      ours && manual && none
+        ? `per build: genpush enqueue ${perBuild(ours)}, nix copy ${perBuild(manual)} (no hook: ${seconds(none.wallMs.median)} for ${none.paths} builds)`
+        : "no hook run (BENCH_SCENARIOS)",
+    ),
+    judge(
+      "post-build hook: a cache that is down fails no build, nor slows one (by 50 ms or more)",
+      oursDown && none ? oursDown.failed === 0 && added(oursDown) < added(ours) + 50 * oursDown.paths : undefined,
+      oursDown && none
+        ? `genpush enqueue: ${oursDown.failed}/${oursDown.runs} failed, ${perBuild(oursDown)} per build; nix copy: ${manualDown?.failed ?? "?"}/${manualDown?.runs ?? "?"} failed`
+        : "no hook run",
+    ),
+  ];
 }
