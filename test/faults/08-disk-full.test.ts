@@ -6,8 +6,10 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import {
   closeSync,
+  existsSync,
   ftruncateSync,
   openSync,
+  readdirSync,
   readFileSync,
   rmSync,
   statfsSync,
@@ -20,7 +22,7 @@ import { STATE_MARKER } from "../../src/state-dir.js";
 import { explain } from "../integration/harness/cli.js";
 import { scenario } from "../integration/harness/fixture.js";
 import { narinfo } from "../integration/harness/nginx.js";
-import { tempDir } from "../integration/harness/nix.js";
+import { buildDerivations, closureOf, tempDir } from "../integration/harness/nix.js";
 import { Ledger, summary } from "./lib/ledger.js";
 
 const PAGE = 4096;
@@ -122,4 +124,39 @@ test("the state directory full to the last byte: exit 1 with a clear error, neve
   books.reported(after.json);
   t.diagnostic(summary(books.settle(s.cache.dir, { cacheUrl: s.cache.url, publicKey: s.key?.publicKey })));
   assert.deepEqual(problems, [], said);
+});
+
+test("the push queue's state directory full: enqueue exits 1 saying so and leaves nothing half-written; with room, it queues", async (t) => {
+  const s = await scenario({ sign: true });
+  const mount = tempDir("genpush-tiny-state-");
+  execFileSync("mount", ["-t", "tmpfs", "-o", "size=128k,mode=0755", "genpush-faults", mount]);
+  t.after(async () => {
+    execFileSync("umount", [mount]);
+    await s.destroy();
+  });
+  s.config.stateDir = mount;
+  s.configFile();
+  const books = new Ledger("disk-full");
+  const [out] = buildDerivations(s.seed, 1) as [string];
+  books.switchedTo({ storePath: out, closure: closureOf(out), label: `queued ${out}` });
+  writeFileSync(join(mount, STATE_MARKER), "");
+  const filler = fillUp(mount, 0);
+  books.fault("state directory full as a build's hook queues it");
+  const full = await s.run("enqueue", out);
+  assert.equal(full.code, 1, explain(full));
+  assert.match(full.stderr, new RegExp(`the file system of ${mount} is full`), explain(full));
+  assert.doesNotMatch(full.stderr, /internal error|\n\s+at /, explain(full));
+  const queue = join(mount, "queue");
+  for (const dir of ["new", "pending", "roots"]) {
+    const path = join(queue, dir);
+    assert.deepEqual(existsSync(path) ? readdirSync(path) : [], [], `nothing left in queue/${dir}`);
+  }
+
+  rmSync(filler);
+  const queued = await s.run("enqueue", out);
+  assert.equal(queued.code, 0, explain(queued));
+  const pushed = await s.run("push", "--queue", "--json");
+  assert.equal(pushed.code, 0, explain(pushed));
+  books.mustHold(out);
+  t.diagnostic(summary(books.settle(s.cache.dir, { cacheUrl: s.cache.url, publicKey: s.key?.publicKey })));
 });

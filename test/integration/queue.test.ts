@@ -182,6 +182,21 @@ test("a Hydra RunCommand event's outputs are queued and pushed; a failed build's
   assert.deepEqual(queued(s, "new"), []);
 });
 
+test("enqueue --stdin queues the paths it reads, one per line, as one entry", async (t) => {
+  const s = await scenario();
+  t.after(() => s.destroy());
+  const outs = buildDerivations(s.seed, 2);
+  const r = await execa(
+    process.execPath,
+    [join(repoRoot, "dist", "cli.js"), "--config", s.configFile(), "enqueue", "--stdin"],
+    { env: nixEnv, input: `${outs.join("\n")}\n\n`, reject: false },
+  );
+  assert.equal(r.exitCode, 0, r.stderr);
+  const [entry, ...more] = queued(s, "new");
+  assert.deepEqual(more, []);
+  assert.deepEqual([...entry.paths].sort(), [...outs].sort());
+});
+
 test("push --paths pushes a build and its closure now, as a CI job would", async (t) => {
   const s = await scenario();
   t.after(() => s.destroy());
