@@ -40,7 +40,7 @@ const CLOSE = token(")");
 export async function* dumpPath(path: string): AsyncGenerator<Buffer> {
   let pending: Buffer[] = [];
   let size = 0;
-  for await (const piece of node(Buffer.from(path))) {
+  for await (const piece of narPieces(path)) {
     pending.push(piece);
     size += piece.length;
     if (size >= CHUNK) {
@@ -50,6 +50,15 @@ export async function* dumpPath(path: string): AsyncGenerator<Buffer> {
     }
   }
   if (size > 0) yield Buffer.concat(pending, size);
+}
+
+/**
+ * The NAR of `path` in the pieces it is made of, as they are read (many of a few bytes):
+ * for a reader that copies them into a buffer of its own, which dumpPath's chunks would
+ * make it copy twice.
+ */
+export function narPieces(path: string): AsyncGenerator<Buffer> {
+  return node(Buffer.from(path));
 }
 
 async function* node(path: Buffer, top = true): AsyncGenerator<Buffer> {

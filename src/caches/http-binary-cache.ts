@@ -18,7 +18,7 @@ import { Readable, Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { uploadAllowanceMs } from "../bounds.js";
 import { GenpushError } from "../errors.js";
-import { dumpPath } from "../nar.js";
+import { dumpPath, narPieces } from "../nar.js";
 import { formatNix32, toNix32 } from "../nix-hash.js";
 import type { NarinfoFields, PathInfo } from "../path-info.js";
 import { type RetryOptions, withRetry } from "../retry.js";
@@ -331,20 +331,26 @@ function narUrl(info: UploadablePath, upload: UploadOptions): string {
   return `nar/${toNix32(info.narinfo.narHash.digest)}.nar${upload.compression.extension}`;
 }
 
-/** A small NAR read whole from the store, checked against the hash and size Nix recorded. */
+/**
+ * A small NAR read whole from the store into one buffer of the size Nix recorded (each piece
+ * copied once), checked against that size and the hash.
+ */
 async function readNar(info: UploadablePath): Promise<Buffer> {
   const hash = createHash("sha256");
-  const chunks: Buffer[] = [];
+  const nar = Buffer.allocUnsafe(info.narSize);
   let size = 0;
-  for await (const chunk of dumpPath(info.path)) {
-    hash.update(chunk);
-    chunks.push(chunk);
-    size += chunk.length;
-    if (size > info.narSize) break;
+  for await (const piece of narPieces(info.path)) {
+    hash.update(piece);
+    if (size + piece.length > info.narSize) {
+      size += piece.length;
+      break;
+    }
+    piece.copy(nar, size);
+    size += piece.length;
   }
   const mismatch = narMismatch(info, size, hash.digest());
   if (mismatch) throw mismatch;
-  return Buffer.concat(chunks, size);
+  return nar;
 }
 
 /** The error for a NAR whose size or hash is not what the store recorded, if it is not. */

@@ -14,12 +14,19 @@
  */
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import http from "node:http";
-import https from "node:https";
+import type * as Http from "node:http";
+import type * as Https from "node:https";
+import { createRequire } from "node:module";
 import type { Readable } from "node:stream";
 import { GenpushError } from "../errors.js";
 import { nixSetting } from "../nix.js";
 import { parseRetryAfter, RetryableError } from "../retry.js";
+
+// Required, not imported: Node 22's ESM view of node:http reads every export, and its
+// WebSocket, CloseEvent and MessageEvent getters load undici (about 40 ms of start-up).
+const require = createRequire(import.meta.url);
+const http = require("node:http") as typeof Http;
+const https = require("node:https") as typeof Https;
 
 /** The largest answer body read unless a request allows more. */
 export const DEFAULT_MAX_BODY = 1024 * 1024;
@@ -63,7 +70,7 @@ export interface HttpAnswer {
 }
 
 export class HttpClient {
-  private agents: Promise<Record<"http:" | "https:", http.Agent>> | undefined;
+  private agents: Promise<Record<"http:" | "https:", Http.Agent>> | undefined;
   private authorization: Promise<string | undefined> | undefined;
 
   constructor(private readonly options: HttpClientOptions) {}
@@ -96,7 +103,7 @@ export class HttpClient {
     return this.authorization;
   }
 
-  private agentsFor(): Promise<Record<"http:" | "https:", http.Agent>> {
+  private agentsFor(): Promise<Record<"http:" | "https:", Http.Agent>> {
     this.agents ??= (async () => {
       const { maxSockets } = this.options;
       return {
@@ -107,7 +114,7 @@ export class HttpClient {
     return this.agents;
   }
 
-  private send(url: URL, init: HttpRequest, agent: http.Agent, authorization: string | undefined): Promise<HttpAnswer> {
+  private send(url: URL, init: HttpRequest, agent: Http.Agent, authorization: string | undefined): Promise<HttpAnswer> {
     const where = `cache ${this.options.cacheName}`;
     const what = `${init.method} ${url.pathname}`;
     const deadlineMs = init.deadlineMs ?? this.options.timeoutMs;
