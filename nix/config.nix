@@ -109,6 +109,8 @@ rec {
           {
             inherit (c) name type systems;
             timeoutSeconds = c.timeoutSeconds or null;
+            hosts = if (c.hosts or [ ]) == [ ] then null else c.hosts;
+            systemFeatures = if (c.systemFeatures or [ ]) == [ ] then null else c.systemFeatures;
           }
           // listToAttrs (
             map (k: {

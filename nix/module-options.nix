@@ -72,6 +72,22 @@ let
           defaultText = literalExpression "[ pkgs.stdenv.hostPlatform.system ]";
           description = "The Nix systems whose generations go to this cache.";
         };
+        hosts = mkOption {
+          type = types.listOf types.str;
+          default = [ ];
+          example = [ "build-*" ];
+          description = "Hostname globs: only these hosts' generations go to this cache (empty: every host's).";
+        };
+        systemFeatures = mkOption {
+          type = types.listOf types.str;
+          default = [ ];
+          example = [ "gccarch-skylake" ];
+          description = ''
+            Nix system features the host must have (its `nix.settings.system-features`, where
+            NixOS puts `gccarch-<arch>` for builds tuned to the processor): only such hosts'
+            generations go to this cache (empty: every host's).
+          '';
+        };
         store = optionalStr "`nix`: the store URI, e.g. `http://cache.lan:8080?compression=zstd`.";
         signingKeyFile = optionalStr ''
           `nix`, `cachix`: a file holding the signing key (a secret: an absolute path such as

@@ -28,7 +28,15 @@ export interface ProfileConfig {
   system?: string;
 }
 
-export interface NixCacheConfig {
+/** Which hosts a cache takes generations from, beside `systems` (src/host.ts). */
+export interface HostMatch {
+  /** Hostname globs; empty: every host. */
+  hosts: Glob[];
+  /** Nix `system-features` the host must have (e.g. `gccarch-skylake`); empty: none. */
+  systemFeatures: string[];
+}
+
+export interface NixCacheConfig extends HostMatch {
   name: string;
   type: "nix";
   systems: string[];
@@ -41,7 +49,7 @@ export interface NixCacheConfig {
   timeoutSeconds: number;
 }
 
-export interface AtticCacheConfig {
+export interface AtticCacheConfig extends HostMatch {
   name: string;
   type: "attic";
   systems: string[];
@@ -56,7 +64,7 @@ export interface AtticCacheConfig {
 
 export const DEFAULT_CACHIX_ENDPOINT = "https://cachix.org";
 
-export interface CachixCacheConfig {
+export interface CachixCacheConfig extends HostMatch {
   name: string;
   type: "cachix";
   systems: string[];
@@ -97,7 +105,9 @@ const SYSTEM_RE = /^[a-z0-9_]+-[a-z0-9_]+$/;
 const KEY_NAME_RE = /^[^\s:]+$/;
 const TOP_KEYS = ["stateDir", "profiles", "caches", "upstreamKeys", "exclude"] as const;
 const PROFILE_KEYS = ["name", "path", "system"] as const;
-const COMMON_CACHE_KEYS = ["name", "type", "systems", "timeoutSeconds"] as const;
+const COMMON_CACHE_KEYS = ["name", "type", "systems", "hosts", "systemFeatures", "timeoutSeconds"] as const;
+/** A Nix system feature: what `system-features` lists, e.g. `gccarch-skylake`, `kvm`, `big-parallel`. */
+const FEATURE_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
 const CACHE_KEYS: Record<CacheType, readonly string[]> = {
   nix: [...COMMON_CACHE_KEYS, "store", "signingKeyFile", "queryConcurrency"],
   attic: [...COMMON_CACHE_KEYS, "endpoint", "cache", "tokenFile", "atticPath"],
@@ -271,17 +281,31 @@ function validateCaches(
       check.required([...at, "cache"], raw.cache, what) ? nameOf(check, [...at, "cache"], raw.cache) : undefined;
     const timeoutSeconds =
       raw.timeoutSeconds === undefined ? 30 : check.integer([...at, "timeoutSeconds"], raw.timeoutSeconds, 1, 3600);
+    const hosts = raw.hosts === undefined ? [] : check.globList([...at, "hosts"], raw.hosts);
+    const systemFeatures =
+      raw.systemFeatures === undefined
+        ? []
+        : check.stringList(
+            [...at, "systemFeatures"],
+            raw.systemFeatures,
+            FEATURE_RE,
+            "a Nix system feature such as `gccarch-skylake`",
+          );
     if (!type) return undefined;
     const ok =
       name !== undefined &&
       systems !== undefined &&
       systems.length > 0 &&
       systems.every((s) => s !== undefined) &&
+      hosts !== undefined &&
+      systemFeatures !== undefined &&
       timeoutSeconds !== undefined;
     const common = {
       name: name as string,
       type,
       systems: systems as string[],
+      hosts: hosts as Glob[],
+      systemFeatures: systemFeatures as string[],
       timeoutSeconds: timeoutSeconds as number,
     };
 

@@ -14,6 +14,8 @@
  * - candidates are ordered dependencies first, so an upload never gets ahead
  *   of what it refers to.
  */
+import type { HostMatch } from "./config.js";
+import { type Host, hostMismatch } from "./host.js";
 import type { PathInfo } from "./path-info.js";
 import { namePart, type StorePath } from "./store-path.js";
 
@@ -174,13 +176,23 @@ export function globToRegExp(glob: string): RegExp {
 
 export interface Route<C> {
   caches: C[];
-  /** Set when no cache serves the system: names it and the systems that have caches. */
+  /** Set when no cache serves the generation here: names the system, and what each cache would need. */
   warning?: string;
 }
 
-export function route<C extends { systems: readonly string[] }>(system: string, caches: readonly C[]): Route<C> {
-  const matching = caches.filter((cache) => cache.systems.includes(system));
+/** The caches that take a generation of `system` built on `host`: its system listed, and the host matched. */
+export function route<C extends { name: string; systems: readonly string[] } & HostMatch>(
+  system: string,
+  caches: readonly C[],
+  host: Host,
+): Route<C> {
+  const matching = caches.filter((cache) => cache.systems.includes(system) && !hostMismatch(cache, host));
   if (matching.length > 0) return { caches: matching };
+  const forSystem = caches.filter((cache) => cache.systems.includes(system));
+  if (forSystem.length > 0) {
+    const why = forSystem.map((cache) => `${cache.name} ${hostMismatch(cache, host)}`).join("; ");
+    return { caches: [], warning: `no cache takes ${system} generations of this host (${host.name}): ${why}` };
+  }
   const served = [...new Set(caches.flatMap((cache) => cache.systems))].sort();
   return {
     caches: [],

@@ -15,6 +15,7 @@ import { cacheIdentity } from "./cache-identity.js";
 import type { CacheConfig } from "./config.js";
 import { readDerivation } from "./derivation.js";
 import { describeError, UsageError } from "./errors.js";
+import { type Host, hostMismatch, thisHost } from "./host.js";
 import { lockProfile } from "./lock.js";
 import { hostSystem, invalidPaths, queryClosure } from "./nix.js";
 import type { PathInfo } from "./path-info.js";
@@ -104,19 +105,20 @@ export async function pushPaths(
     );
   }
   const warnings: string[] = [];
+  const host = await thisHost(ctx.config.caches);
   const closure = await readClosure(paths, ctx.signal);
   const systems = new Map<StorePath, string>();
   for (const path of paths) systems.set(path, await builtFor(closure.get(path), null));
   const results: ClosureResult[] = [];
   for (const cache of only ? [only] : ctx.config.caches) {
-    const mine = paths.filter((path) => only || cache.systems.includes(systems.get(path) as string));
+    const mine = paths.filter((path) => only || serves(cache, systems.get(path) as string, host));
     if (mine.length > 0) results.push(await pushClosure(ctx, "paths", cache, mine, 0, closure));
   }
   const unserved = [...new Set(paths.map((path) => systems.get(path) as string))].filter(
-    (system) => !only && route(system, ctx.config.caches).caches.length === 0,
+    (system) => !only && route(system, ctx.config.caches, host).caches.length === 0,
   );
   for (const system of unserved) {
-    const warning = route(system, ctx.config.caches).warning as string;
+    const warning = route(system, ctx.config.caches, host).warning as string;
     warnings.push(warning);
     ctx.events.onWarning?.(warning);
   }
@@ -132,13 +134,15 @@ async function pushEntries(
   await dropInvalid(ctx, entries, warn);
   const live = entries.filter((entry) => entry.paths.length > 0);
   if (live.length === 0) return [];
+  const host = await thisHost(ctx.config.caches);
   const closure = await readClosure([...new Set(live.flatMap((entry) => entry.paths))], ctx.signal);
   const systems = new Map<QueueEntry, string>();
   for (const entry of live) systems.set(entry, await builtFor(closure.get(entry.paths[0] as StorePath), entry));
   for (const entry of live) {
     const system = systems.get(entry) as string;
-    if (route(system, ctx.config.caches).caches.length === 0) {
-      warn(`queued ${entry.paths[0]}: ${route(system, ctx.config.caches).warning}; it leaves the queue`);
+    const routed = route(system, ctx.config.caches, host);
+    if (routed.caches.length === 0) {
+      warn(`queued ${entry.paths[0]}: ${routed.warning}; it leaves the queue`);
       entry.paths = [];
     }
   }
@@ -148,7 +152,7 @@ async function pushEntries(
     const mine = live.filter(
       (entry) =>
         entry.paths.length > 0 &&
-        cache.systems.includes(systems.get(entry) as string) &&
+        serves(cache, systems.get(entry) as string, host) &&
         !entry.done.some((d) => d.cache === cache.name && d.target === target),
     );
     if (mine.length === 0) continue;
@@ -181,7 +185,11 @@ async function dropInvalid(ctx: PushContext, entries: QueueEntry[], warn: (messa
 }
 
 async function servedByAll(ctx: PushContext, entry: QueueEntry): Promise<boolean> {
-  const serving = route(entry.system ?? (await hostSystem()), ctx.config.caches).caches;
+  const serving = route(
+    entry.system ?? (await hostSystem()),
+    ctx.config.caches,
+    await thisHost(ctx.config.caches),
+  ).caches;
   return serving.every((cache) => entry.done.some((d) => d.cache === cache.name && d.target === cacheIdentity(cache)));
 }
 
@@ -195,6 +203,11 @@ async function builtFor(info: PathInfo | undefined, entry: QueueEntry | null): P
   const system = drv ? (await readDerivation(drv))?.system : undefined;
   if (entry && system) entry.system = system;
   return system ?? (await hostSystem());
+}
+
+/** Whether `cache` takes paths built for `system` on `host`. */
+function serves(cache: CacheConfig, system: string, host: Host): boolean {
+  return cache.systems.includes(system) && hostMismatch(cache, host) === undefined;
 }
 
 /** The closure of `paths`, every path's info by its path. */

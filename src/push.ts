@@ -17,6 +17,7 @@ import type { CacheConfig, Config, ProfileConfig } from "./config.js";
 import { describeError } from "./errors.js";
 import { generationLabel } from "./format.js";
 import { holdGeneration, releaseGeneration } from "./gc-root.js";
+import { thisHost } from "./host.js";
 import { type Lock, lockProfile } from "./lock.js";
 import { type Plan, route } from "./plan.js";
 import { currentGeneration, type Generation, profileDirectoryQuiet } from "./profiles.js";
@@ -125,7 +126,7 @@ async function pushRound(ctx: PushContext, profile: ProfileConfig, reader: Closu
     ctx.events.onInfo?.(`profile ${profile.name} does not exist yet (${profile.path}): nothing to push`);
     return { ...outcome, status: "absent" };
   }
-  const routed = route(generation.system, ctx.config.caches);
+  const routed = route(generation.system, ctx.config.caches, await thisHost(ctx.config.caches));
   if (routed.warning) {
     const warning = `profile ${profile.name}: ${routed.warning}`;
     outcome.warnings.push(warning);

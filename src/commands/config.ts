@@ -6,6 +6,7 @@ import { lstat } from "node:fs/promises";
 import { stringify } from "yaml";
 import type { ProfileConfig } from "../config.js";
 import { ExitCode } from "../errors.js";
+import { hostMismatch, thisHost } from "../host.js";
 import { closeContext, type GlobalOptions, openContext, printJson } from "./context.js";
 
 export async function configCheckCommand(
@@ -17,8 +18,32 @@ export async function configCheckCommand(
     const { file, warnings: loadWarnings, ...resolved } = ctx.config;
     const warnings = [...loadWarnings, ...(await missingProfiles(ctx.config.profiles))];
     for (const warning of warnings.slice(loadWarnings.length)) ctx.log.warn(warning);
-    if (options.json) printJson({ file, config: resolved, warnings });
-    else process.stdout.write(`# ${file}: valid; resolved with defaults:\n${stringify(resolved)}`);
+    const host = await thisHost(ctx.config.caches);
+    const here = ctx.config.caches.map((cache) => {
+      const why = hostMismatch(cache, host);
+      return { cache: cache.name, takesThisHost: why === undefined, ...(why ? { why } : {}) };
+    });
+    const features = host.features ? [...host.features].sort() : null;
+    if (options.json) {
+      printJson({
+        file,
+        config: resolved,
+        host: { name: host.name, systemFeatures: features },
+        caches: here,
+        warnings,
+      });
+    } else {
+      process.stdout.write(`# ${file}: valid; resolved with defaults:\n${stringify(resolved)}`);
+      const known = features
+        ? `Nix system features: ${features.join(" ") || "none"}${host.featuresUnknown ? ` (not read: ${host.featuresUnknown})` : ""}`
+        : "no cache names systemFeatures";
+      process.stdout.write(`# this host: ${host.name} (${known})\n`);
+      for (const c of here) {
+        process.stdout.write(
+          `#   ${c.cache}: ${c.takesThisHost ? "takes its generations (of the systems it lists)" : `not for this host: ${c.why}`}\n`,
+        );
+      }
+    }
     return ExitCode.ok;
   } finally {
     await closeContext(ctx);

@@ -8,6 +8,7 @@ import { planForCache } from "../cache-plan.js";
 import { ClosureReader } from "../closures.js";
 import { describeError, ExitCode } from "../errors.js";
 import { formatBytes, generationLabel, plural } from "../format.js";
+import { thisHost } from "../host.js";
 import { route } from "../plan.js";
 import { currentGeneration, numberedGeneration } from "../profiles.js";
 import { readState, targetState } from "../state.js";
@@ -35,7 +36,7 @@ export async function diffCommand(globals: GlobalOptions, options: DiffOptions):
     }
     const from = options.from === undefined ? null : await numberedGeneration(profile, options.from);
     const { state } = await readState(ctx.config.stateDir, profile.name);
-    const routed = route(to.system, ctx.config.caches);
+    const routed = route(to.system, ctx.config.caches, await thisHost(ctx.config.caches));
     if (routed.warning) ctx.log.warn(routed.warning);
     const reader = new ClosureReader(ctx.signal);
 

@@ -10,6 +10,7 @@ import { cacheIdentity } from "../cache-identity.js";
 import type { Config } from "../config.js";
 import { describeError, ExitCode } from "../errors.js";
 import { formatWhen, plural } from "../format.js";
+import { type Host, hostMismatch, thisHost } from "../host.js";
 import { hostSystem } from "../nix.js";
 import { route } from "../plan.js";
 import { unitsForProfiles } from "../profile-units.js";
@@ -26,6 +27,7 @@ export async function statusCommand(globals: GlobalOptions, options: { json: boo
   try {
     const profiles = [];
     const states = new Map<string, ProfileState>();
+    const host = await thisHost(ctx.config.caches);
     for (const profile of ctx.config.profiles) {
       let current: Generation | null = null;
       let error: { message: string; hint?: string } | undefined;
@@ -37,11 +39,18 @@ export async function statusCommand(globals: GlobalOptions, options: { json: boo
       const loaded = await readState(ctx.config.stateDir, profile.name);
       if (loaded.problem) ctx.log.warn(loaded.problem);
       states.set(profile.name, loaded.state);
-      const routed = current ? route(current.system, ctx.config.caches).caches : ctx.config.caches;
+      const routed = current ? route(current.system, ctx.config.caches, host).caches : ctx.config.caches;
       // Caches that do not take this generation, and why: a typo in `systems` shows here.
       const otherCaches = ctx.config.caches
         .filter((cache) => !routed.includes(cache))
-        .map((cache) => ({ cache: cache.name, systems: cache.systems }));
+        .map((cache) => ({
+          cache: cache.name,
+          systems: cache.systems,
+          why:
+            current && cache.systems.includes(current.system)
+              ? (hostMismatch(cache, host) as string)
+              : `serves ${cache.systems.join(", ")}`,
+        }));
       const caches = routed.map((cache) => {
         const { lastPushed, lastResult, targetChanged } = targetState(loaded.state, cache.name, cacheIdentity(cache));
         const pending = current !== null && lastPushed?.storePath !== current.storePath;
@@ -70,7 +79,7 @@ export async function statusCommand(globals: GlobalOptions, options: { json: boo
     const queue = await queueStatus(ctx.config);
     const units = await readUnitStates(ctx.config);
     if (options.json) {
-      printJson({ profiles, queue, units });
+      printJson({ host: hostJson(host), profiles, queue, units });
       return ExitCode.ok;
     }
     for (const p of profiles) {
@@ -93,7 +102,7 @@ export async function statusCommand(globals: GlobalOptions, options: { json: boo
         process.stdout.write(`  ${c.cache}: ${state}, ${pushed}${result}\n`);
       }
       for (const o of p.otherCaches) {
-        process.stdout.write(`  ${o.cache}: not for this generation: serves ${o.systems.join(", ")}\n`);
+        process.stdout.write(`  ${o.cache}: not for this generation: ${o.why}\n`);
       }
     }
     if (queue.entries > 0) {
@@ -121,10 +130,18 @@ export async function statusCommand(globals: GlobalOptions, options: { json: boo
   }
 }
 
+function hostJson(host: Host) {
+  return {
+    name: host.name,
+    systemFeatures: host.features ? [...host.features].sort() : null,
+    ...(host.featuresUnknown ? { systemFeaturesUnknown: host.featuresUnknown } : {}),
+  };
+}
+
 /** The push queue: entries, paths, the oldest, and per cache how many entries it still lacks. */
 async function queueStatus(config: Config) {
   const entries = await listQueue(config.stateDir);
-  const host = entries.some((entry) => entry.system === null) ? await hostSystem().catch(() => null) : null;
+  const hostSystemName = entries.some((entry) => entry.system === null) ? await hostSystem().catch(() => null) : null;
   return {
     entries: entries.length,
     paths: entries.reduce((sum, entry) => sum + entry.paths.length, 0),
@@ -133,7 +150,7 @@ async function queueStatus(config: Config) {
       cache: cache.name,
       pending: entries.filter(
         (entry) =>
-          cache.systems.includes(entry.system ?? host ?? "") &&
+          cache.systems.includes(entry.system ?? hostSystemName ?? "") &&
           !entry.done.some((d) => d.cache === cache.name && d.target === cacheIdentity(cache)),
       ).length,
     })),

@@ -15,6 +15,7 @@ import { ClosureReader } from "../closures.js";
 import type { ProfileConfig } from "../config.js";
 import { describeError, ExitCode } from "../errors.js";
 import { formatBytes, generationLabel, plural } from "../format.js";
+import { thisHost } from "../host.js";
 import { type Lock, lockProfile } from "../lock.js";
 import { route } from "../plan.js";
 import { currentGeneration } from "../profiles.js";
@@ -98,7 +99,7 @@ async function verifyProfile(ctx: Context, profile: ProfileConfig, repair: boole
     ctx.log.info(`profile ${profile.name} does not exist yet (${profile.path}): nothing to verify`);
     return null;
   }
-  const routed = route(generation.system, ctx.config.caches);
+  const routed = route(generation.system, ctx.config.caches, await thisHost(ctx.config.caches));
   if (routed.warning) ctx.log.warn(routed.warning);
   const reader = new ClosureReader(ctx.signal);
   const caches = await Promise.all(

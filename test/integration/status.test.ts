@@ -133,5 +133,5 @@ test("status names the caches that do not serve a generation's system, with the 
     p.caches.map((c: { cache: string }) => c.cache),
     ["local"],
   );
-  assert.deepEqual(p.otherCaches, [{ cache: "arm", systems: ["aarch64-linux"] }]);
+  assert.deepEqual(p.otherCaches, [{ cache: "arm", systems: ["aarch64-linux"], why: "serves aarch64-linux" }]);
 });

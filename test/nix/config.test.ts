@@ -15,7 +15,7 @@ import { nixEval, ROOT, runAsBuilder, standIns } from "./lib.js";
 const PRELUDE = `
   config = import ./nix/config.nix;
   cache = attrs: {
-    systems = [ "x86_64-linux" ];
+    systems = [ "x86_64-linux" ]; hosts = [ ]; systemFeatures = [ ];
     store = null; signingKeyFile = null; queryConcurrency = null; timeoutSeconds = null; endpoint = null;
     cache = null; tokenFile = null; atticPath = null; cachixPath = null;
   } // attrs;
@@ -56,7 +56,8 @@ const FULL = `{
   };
   caches = {
     lan = cache { name = "lan"; type = "nix"; store = "http://cache.lan:8080?compression=zstd";
-      signingKeyFile = "$CREDENTIALS_DIRECTORY/signing-key"; queryConcurrency = 8; timeoutSeconds = 20; };
+      signingKeyFile = "$CREDENTIALS_DIRECTORY/signing-key"; queryConcurrency = 8; timeoutSeconds = 20;
+      hosts = [ "desk-*" ]; systemFeatures = [ "gccarch-skylake" ]; };
     arm = cache { name = "arm"; type = "attic"; systems = [ "aarch64-linux" ]; endpoint = "https://attic.lan";
       cache = "fort-arm"; tokenFile = "/run/agenix/attic-token"; atticPath = "/run/current-system/sw/bin/attic"; };
     public = cache { name = "public"; type = "cachix"; cache = "modular-workspace";
@@ -77,6 +78,8 @@ describe("nix/config.nix", () => {
         name: "lan",
         type: "nix",
         systems: ["x86_64-linux"],
+        hosts: ["desk-*"],
+        systemFeatures: ["gccarch-skylake"],
         store: "http://cache.lan:8080?compression=zstd",
         signingKeyFile: "$CREDENTIALS_DIRECTORY/signing-key",
         queryConcurrency: 8,

@@ -5,7 +5,7 @@ import { describe, it } from "node:test";
 import { cacheIdentity, storeIdentity } from "../../src/cache-identity.js";
 import type { CacheConfig } from "../../src/config.js";
 
-const common = { name: "c", systems: ["x86_64-linux"], timeoutSeconds: 30 };
+const common = { name: "c", systems: ["x86_64-linux"], hosts: [], systemFeatures: [], timeoutSeconds: 30 };
 const nix = (store: string): CacheConfig => ({ ...common, type: "nix", store, queryConcurrency: 32 });
 
 describe("cache identity: the same place, however it is written", () => {

@@ -55,6 +55,8 @@ describe("configuration: valid files resolve with every default", () => {
         name: "lan",
         type: "nix",
         systems: ["x86_64-linux"],
+        hosts: [],
+        systemFeatures: [],
         store: "http://127.0.0.1:8080",
         queryConcurrency: 32,
         timeoutSeconds: 30,
@@ -155,6 +157,8 @@ describe("configuration: Attic and Cachix caches", () => {
         name: "arm",
         type: "attic",
         systems: ["aarch64-linux"],
+        hosts: [],
+        systemFeatures: [],
         endpoint: "https://attic.lan",
         cache: "fort-arm",
         tokenFile: token,
@@ -164,6 +168,8 @@ describe("configuration: Attic and Cachix caches", () => {
         name: "pub",
         type: "cachix",
         systems: ["x86_64-linux"],
+        hosts: [],
+        systemFeatures: [],
         cache: "mine",
         tokenFile: token,
         endpoint: "https://cachix.org",
@@ -171,6 +177,17 @@ describe("configuration: Attic and Cachix caches", () => {
         timeoutSeconds: 30,
       },
     ]);
+  });
+  it("hosts are globs and systemFeatures Nix feature names, on every backend", async () => {
+    const config = await load(`${CACHE}    hosts: ["desk-*", laptop]\n    systemFeatures: [gccarch-skylake, kvm]\n`);
+    assert.deepEqual(JSON.parse(JSON.stringify(config.caches[0])).hosts, ["desk-*", "laptop"]);
+    assert.deepEqual(config.caches[0]?.systemFeatures, ["gccarch-skylake", "kvm"]);
+    await rejects(
+      `${CACHE}    hosts: ["[z-a]*"]\n    systemFeatures: ["gcc arch", 3]\n`,
+      "caches[0].hosts[0]: `[z-a]*` is not a valid glob (range out of order in character class)",
+      "caches[0].systemFeatures[0]: expected a Nix system feature such as `gccarch-skylake`",
+      "caches[0].systemFeatures[1]: expected a non-empty string",
+    );
   });
   it("attic needs endpoint, cache and tokenFile", () =>
     rejects(

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { type Host, hostMismatch } from "../../src/host.js";
 import type { PathInfo } from "../../src/path-info.js";
 import { dependenciesFirst, Glob, globToRegExp, makePlan, route } from "../../src/plan.js";
 import type { StorePath } from "../../src/store-path.js";
@@ -165,25 +166,54 @@ describe("plan: dependencies first", () => {
   });
 });
 
-describe("route: by the generation's system", () => {
+describe("route: by the generation's system, and by the host", () => {
+  const anyHost = { hosts: [], systemFeatures: [] };
   const caches = [
-    { name: "x86", systems: ["x86_64-linux"] },
-    { name: "both", systems: ["x86_64-linux", "aarch64-linux"] },
-    { name: "arm", systems: ["aarch64-linux"] },
+    { name: "x86", systems: ["x86_64-linux"], ...anyHost },
+    { name: "both", systems: ["x86_64-linux", "aarch64-linux"], ...anyHost },
+    { name: "arm", systems: ["aarch64-linux"], ...anyHost },
   ];
+  const host: Host = { name: "desk", features: null };
   it("every cache listing the system", () => {
     assert.deepEqual(
-      route("x86_64-linux", caches).caches.map((c) => c.name),
+      route("x86_64-linux", caches, host).caches.map((c) => c.name),
       ["x86", "both"],
     );
     assert.deepEqual(
-      route("aarch64-linux", caches).caches.map((c) => c.name),
+      route("aarch64-linux", caches, host).caches.map((c) => c.name),
       ["both", "arm"],
     );
   });
   it("no cache: a warning naming the system and the systems served", () => {
-    const r = route("riscv64-linux", caches);
+    const r = route("riscv64-linux", caches, host);
     assert.deepEqual(r.caches, []);
     assert.equal(r.warning, "no cache is configured for riscv64-linux; caches serve aarch64-linux, x86_64-linux");
+  });
+
+  const tuned = [
+    { name: "skylake", systems: ["x86_64-linux"], hosts: [], systemFeatures: ["gccarch-skylake"] },
+    { name: "zen3", systems: ["x86_64-linux"], hosts: [], systemFeatures: ["gccarch-znver3"] },
+    { name: "builders", systems: ["x86_64-linux"], hosts: [new Glob("build-*")], systemFeatures: [] },
+    { name: "shared", systems: ["x86_64-linux"], ...anyHost },
+  ];
+  const machine = (name: string, ...features: string[]): Host => ({ name, features: new Set(features) });
+  it("a cache with systemFeatures takes the hosts whose Nix has them all; one with hosts, the hosts they match", () => {
+    const names = (h: Host) => route("x86_64-linux", tuned, h).caches.map((c) => c.name);
+    assert.deepEqual(names(machine("laptop", "gccarch-skylake", "kvm")), ["skylake", "shared"]);
+    assert.deepEqual(names(machine("desk", "gccarch-znver3")), ["zen3", "shared"]);
+    assert.deepEqual(names(machine("build-1", "kvm")), ["builders", "shared"]);
+    assert.deepEqual(names(machine("other")), ["shared"]);
+  });
+  it("no cache takes this host's generations: a warning saying what each would need", () => {
+    const r = route("x86_64-linux", tuned.slice(0, 3), machine("other", "kvm"));
+    assert.deepEqual(r.caches, []);
+    assert.equal(
+      r.warning,
+      "no cache takes x86_64-linux generations of this host (other): " +
+        "skylake needs the Nix system feature gccarch-skylake, which other lacks; " +
+        "zen3 needs the Nix system feature gccarch-znver3, which other lacks; " +
+        "builders takes hosts build-*, not other",
+    );
+    assert.equal(hostMismatch(tuned[0] as (typeof tuned)[number], machine("laptop", "gccarch-skylake")), undefined);
   });
 });
