@@ -180,13 +180,18 @@ export interface Route<C> {
   warning?: string;
 }
 
+/** Whether `cache` takes what was built for `system` on `host`. */
+export function serves(cache: { systems: readonly string[] } & HostMatch, system: string, host: Host): boolean {
+  return cache.systems.includes(system) && hostMismatch(cache, host) === undefined;
+}
+
 /** The caches that take a generation of `system` built on `host`: its system listed, and the host matched. */
 export function route<C extends { name: string; systems: readonly string[] } & HostMatch>(
   system: string,
   caches: readonly C[],
   host: Host,
 ): Route<C> {
-  const matching = caches.filter((cache) => cache.systems.includes(system) && !hostMismatch(cache, host));
+  const matching = caches.filter((cache) => serves(cache, system, host));
   if (matching.length > 0) return { caches: matching };
   const forSystem = caches.filter((cache) => cache.systems.includes(system));
   if (forSystem.length > 0) {

@@ -15,11 +15,11 @@ import { cacheIdentity } from "./cache-identity.js";
 import type { CacheConfig } from "./config.js";
 import { readDerivation } from "./derivation.js";
 import { describeError, UsageError } from "./errors.js";
-import { type Host, hostMismatch, thisHost } from "./host.js";
+import { thisHost } from "./host.js";
 import { lockProfile } from "./lock.js";
 import { hostSystem, invalidPaths, queryClosure } from "./nix.js";
 import type { PathInfo } from "./path-info.js";
-import { makePlan, type Plan, route } from "./plan.js";
+import { makePlan, type Plan, route, serves } from "./plan.js";
 import type { PushContext } from "./push.js";
 import { listQueue, type QueueEntry, removeEntry, takeUpQueue, updateEntry } from "./queue.js";
 import { claimStateDir } from "./state-dir.js";
@@ -203,11 +203,6 @@ async function builtFor(info: PathInfo | undefined, entry: QueueEntry | null): P
   const system = drv ? (await readDerivation(drv))?.system : undefined;
   if (entry && system) entry.system = system;
   return system ?? (await hostSystem());
-}
-
-/** Whether `cache` takes paths built for `system` on `host`. */
-function serves(cache: CacheConfig, system: string, host: Host): boolean {
-  return cache.systems.includes(system) && hostMismatch(cache, host) === undefined;
 }
 
 /** The closure of `paths`, every path's info by its path. */
