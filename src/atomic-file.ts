@@ -6,10 +6,14 @@
 import { mkdir, open, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 
-export async function writeFileAtomic(path: string, content: string, mode = 0o644): Promise<void> {
+/**
+ * `tmpDir`, on the same file system, takes the temp file instead of the file's own
+ * directory: for a directory whose every entry counts (a systemd `DirectoryNotEmpty=`).
+ */
+export async function writeFileAtomic(path: string, content: string, mode = 0o644, tmpDir?: string): Promise<void> {
   const dir = dirname(path);
   await mkdir(dir, { recursive: true, mode: 0o755 });
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
+  const tmp = join(tmpDir ?? dir, `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
   try {
     const handle = await open(tmp, "wx", mode);
     try {

@@ -21,7 +21,7 @@ import { hostSystem, invalidPaths, queryClosure } from "./nix.js";
 import type { PathInfo } from "./path-info.js";
 import { makePlan, type Plan, route, serves } from "./plan.js";
 import type { PushContext } from "./push.js";
-import { listQueue, type QueueEntry, removeEntry, takeUpQueue, updateEntry } from "./queue.js";
+import { entryHas, listQueue, type QueueEntry, removeEntry, takeUpQueue, updateEntry } from "./queue.js";
 import { claimStateDir } from "./state-dir.js";
 import type { StorePath } from "./store-path.js";
 
@@ -65,7 +65,7 @@ export async function pushQueue(ctx: PushContext): Promise<QueueOutcome> {
   if (ctx.dryRun) {
     const entries = await listQueue(stateDir);
     outcome.entries = entries.length;
-    if (entries.length > 0) outcome.results = await pushEntries(ctx, entries, warn);
+    if (entries.length > 0) outcome.results = (await pushEntries(ctx, entries, warn)).results;
     return outcome;
   }
   await claimStateDir(stateDir);
@@ -78,13 +78,10 @@ export async function pushQueue(ctx: PushContext): Promise<QueueOutcome> {
     const entries = await takeUpQueue(stateDir, warn);
     outcome.entries = entries.length;
     if (entries.length === 0) return outcome;
-    outcome.results = await pushEntries(ctx, entries, warn);
-    for (const entry of entries) {
-      if (entry.paths.length === 0 || (await servedByAll(ctx, entry))) {
-        await removeEntry(stateDir, entry);
-        outcome.done++;
-      }
-    }
+    const pushed = await pushEntries(ctx, entries, warn);
+    outcome.results = pushed.results;
+    for (const entry of pushed.complete) await removeEntry(stateDir, entry);
+    outcome.done = pushed.complete.length;
     return outcome;
   } finally {
     await lock.release();
@@ -114,26 +111,28 @@ export async function pushPaths(
     const mine = paths.filter((path) => only || serves(cache, systems.get(path) as string, host));
     if (mine.length > 0) results.push(await pushClosure(ctx, "paths", cache, mine, 0, closure));
   }
-  const unserved = [...new Set(paths.map((path) => systems.get(path) as string))].filter(
-    (system) => !only && route(system, ctx.config.caches, host).caches.length === 0,
-  );
-  for (const system of unserved) {
-    const warning = route(system, ctx.config.caches, host).warning as string;
+  for (const system of only ? [] : new Set(systems.values())) {
+    const { warning } = route(system, ctx.config.caches, host);
+    if (warning === undefined) continue;
     warnings.push(warning);
     ctx.events.onWarning?.(warning);
   }
   return { results, warnings };
 }
 
-/** One push per cache of the entries it serves and does not have yet; each that succeeds is recorded. */
+/**
+ * One push per cache of the entries it serves and does not have yet; each that succeeds is
+ * recorded. `complete`: the entries every cache serving them now has (or that no cache takes,
+ * or whose paths are all gone).
+ */
 async function pushEntries(
   ctx: PushContext,
   entries: QueueEntry[],
   warn: (message: string) => void,
-): Promise<ClosureResult[]> {
+): Promise<{ results: ClosureResult[]; complete: QueueEntry[] }> {
   await dropInvalid(ctx, entries, warn);
   const live = entries.filter((entry) => entry.paths.length > 0);
-  if (live.length === 0) return [];
+  if (live.length === 0) return { results: [], complete: entries };
   const host = await thisHost(ctx.config.caches);
   const closure = await readClosure([...new Set(live.flatMap((entry) => entry.paths))], ctx.signal);
   const systems = new Map<QueueEntry, string>();
@@ -150,10 +149,7 @@ async function pushEntries(
   for (const cache of ctx.config.caches) {
     const target = cacheIdentity(cache);
     const mine = live.filter(
-      (entry) =>
-        entry.paths.length > 0 &&
-        serves(cache, systems.get(entry) as string, host) &&
-        !entry.done.some((d) => d.cache === cache.name && d.target === target),
+      (entry) => entry.paths.length > 0 && serves(cache, systems.get(entry) as string, host) && !entryHas(entry, cache),
     );
     if (mine.length === 0) continue;
     const paths = [...new Set(mine.flatMap((entry) => entry.paths))];
@@ -165,7 +161,12 @@ async function pushEntries(
       await updateEntry(ctx.config.stateDir, entry);
     }
   }
-  return results;
+  const complete = entries.filter(
+    (entry) =>
+      entry.paths.length === 0 ||
+      route(systems.get(entry) as string, ctx.config.caches, host).caches.every((cache) => entryHas(entry, cache)),
+  );
+  return { results, complete };
 }
 
 /** Paths gone from the local store (an entry's roots removed by hand) can never be pushed: said, and dropped. */
@@ -182,15 +183,6 @@ async function dropInvalid(ctx: PushContext, entries: QueueEntry[], warn: (messa
     entry.paths = entry.paths.filter((path) => !invalid.has(path));
     if (!ctx.dryRun && entry.paths.length > 0) await updateEntry(ctx.config.stateDir, entry);
   }
-}
-
-async function servedByAll(ctx: PushContext, entry: QueueEntry): Promise<boolean> {
-  const serving = route(
-    entry.system ?? (await hostSystem()),
-    ctx.config.caches,
-    await thisHost(ctx.config.caches),
-  ).caches;
-  return serving.every((cache) => entry.done.some((d) => d.cache === cache.name && d.target === cacheIdentity(cache)));
 }
 
 /**

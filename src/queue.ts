@@ -21,8 +21,11 @@
  * every path of its closure that the cache takes.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { writeFileAtomic } from "./atomic-file.js";
+import { cacheIdentity } from "./cache-identity.js";
+import type { CacheConfig } from "./config.js";
 import { GenpushError } from "./errors.js";
 import { addIndirectRoots } from "./nix.js";
 import { claimStateDir } from "./state-dir.js";
@@ -154,6 +157,12 @@ export async function queueHasEntries(stateDir: string): Promise<boolean> {
   return (await entryNames(dirs.incoming)).length > 0 || (await entryNames(dirs.pending)).length > 0;
 }
 
+/** Whether `cache`, where it is now (its identity), has the entry's closure. */
+export function entryHas(entry: QueueEntry, cache: CacheConfig): boolean {
+  const target = cacheIdentity(cache);
+  return entry.done.some((d) => d.cache === cache.name && d.target === target);
+}
+
 /** Record that `done` caches now have a pending entry. */
 export async function updateEntry(stateDir: string, entry: QueueEntry): Promise<void> {
   const dirs = queueDirs(stateDir);
@@ -211,27 +220,8 @@ function isEntry(data: unknown): data is QueueEntry {
 }
 
 /** Written in `tmp`, synced, renamed into `dir`, and `dir` synced: it appears whole or not at all. */
-async function writeEntry(tmp: string, dir: string, entry: QueueEntry): Promise<void> {
-  const temp = join(tmp, `${entry.id}.${process.pid}.${randomBytes(4).toString("hex")}`);
-  try {
-    const handle = await open(temp, "wx", 0o600);
-    try {
-      await handle.writeFile(`${JSON.stringify(entry)}\n`, "utf8");
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, join(dir, `${entry.id}.json`));
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
-  const handle = await open(dir, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+function writeEntry(tmp: string, dir: string, entry: QueueEntry): Promise<void> {
+  return writeFileAtomic(join(dir, `${entry.id}.json`), `${JSON.stringify(entry)}\n`, 0o600, tmp);
 }
 
 async function removeOrphanRoots(dirs: ReturnType<typeof queueDirs>, live: ReadonlySet<string>): Promise<void> {

@@ -77,7 +77,7 @@ export async function pushCommand(globals: GlobalOptions, options: PushOptions):
       progress("");
       const ok = pushed.results.every((result) => result.status !== "failed");
       if (options.json) printJson({ ok, paths: pushed.results, warnings: pushed.warnings });
-      else for (const result of pushed.results) reportClosure(ctx, result, "paths");
+      else for (const result of pushed.results) say(ctx, closureLine(result, "paths"), result);
       return ok ? ExitCode.ok : ExitCode.failed;
     }
     const profiles = options.queue ? [] : selectProfiles(ctx.config, options.profile);
@@ -135,12 +135,14 @@ function report(ctx: Context, outcome: ProfileOutcome): void {
   if (outcome.error) {
     ctx.log.error({ hint: outcome.error.hint }, `${outcome.error.message}; the other profiles go on`);
   }
-  for (const result of outcome.results) {
-    const line = resultLine(result);
-    if (result.status === "failed") ctx.log.error({ hint: result.error?.hint }, line);
-    else if (ctx.journal) ctx.log.info(line);
-    else process.stdout.write(`${line}\n`);
-  }
+  for (const result of outcome.results) say(ctx, resultLine(result), result);
+}
+
+/** A result line: a failure is an error with its hint; anything else goes to the journal, or stdout. */
+function say(ctx: Context, line: string, result?: { status: string; error?: { hint?: string } }): void {
+  if (result?.status === "failed") ctx.log.error({ hint: result.error?.hint }, line);
+  else if (ctx.journal) ctx.log.info(line);
+  else process.stdout.write(`${line}\n`);
 }
 
 export function resultLine(r: PushResult): string {
@@ -198,23 +200,11 @@ function selectCache(ctx: Context, name: string): CacheConfig {
 
 function reportQueue(ctx: Context, queue: QueueOutcome): void {
   if (queue.entries === 0) {
-    const line = "queue: nothing queued";
-    if (ctx.journal) ctx.log.info(line);
-    else process.stdout.write(`${line}\n`);
+    say(ctx, "queue: nothing queued");
     return;
   }
-  for (const result of queue.results) reportClosure(ctx, result, "queue");
-  const left = queue.entries - queue.done;
-  const line = `queue: ${plural(queue.done, "entry", "entries")} done, ${left} left`;
-  if (ctx.journal) ctx.log.info(line);
-  else process.stdout.write(`${line}\n`);
-}
-
-function reportClosure(ctx: Context, result: ClosureResult, kind: "queue" | "paths"): void {
-  const line = closureLine(result, kind);
-  if (result.status === "failed") ctx.log.error({ hint: result.error?.hint }, line);
-  else if (ctx.journal) ctx.log.info(line);
-  else process.stdout.write(`${line}\n`);
+  for (const result of queue.results) say(ctx, closureLine(result, "queue"), result);
+  say(ctx, `queue: ${plural(queue.done, "entry", "entries")} done, ${queue.entries - queue.done} left`);
 }
 
 export function closureLine(r: ClosureResult, kind: "queue" | "paths"): string {

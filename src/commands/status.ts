@@ -12,10 +12,10 @@ import { describeError, ExitCode } from "../errors.js";
 import { formatWhen, plural } from "../format.js";
 import { type Host, hostMismatch, thisHost } from "../host.js";
 import { hostSystem } from "../nix.js";
-import { route } from "../plan.js";
+import { route, serves } from "../plan.js";
 import { unitsForProfiles } from "../profile-units.js";
 import { currentGeneration, type Generation } from "../profiles.js";
-import { listQueue } from "../queue.js";
+import { entryHas, listQueue } from "../queue.js";
 import { type CacheState, cacheState, type ProfileState, readState, targetState } from "../state.js";
 import { type BusKind, busKindFor, type UnitState, unitStates } from "../systemd/bus.js";
 import { renderUnits } from "../units.js";
@@ -76,7 +76,7 @@ export async function statusCommand(globals: GlobalOptions, options: { json: boo
         otherCaches,
       });
     }
-    const queue = await queueStatus(ctx.config);
+    const queue = await queueStatus(ctx.config, host);
     const units = await readUnitStates(ctx.config);
     if (options.json) {
       printJson({ host: hostJson(host), profiles, queue, units });
@@ -139,7 +139,7 @@ function hostJson(host: Host) {
 }
 
 /** The push queue: entries, paths, the oldest, and per cache how many entries it still lacks. */
-async function queueStatus(config: Config) {
+async function queueStatus(config: Config, host: Host) {
   const entries = await listQueue(config.stateDir);
   const hostSystemName = entries.some((entry) => entry.system === null) ? await hostSystem().catch(() => null) : null;
   return {
@@ -149,9 +149,7 @@ async function queueStatus(config: Config) {
     caches: config.caches.map((cache) => ({
       cache: cache.name,
       pending: entries.filter(
-        (entry) =>
-          cache.systems.includes(entry.system ?? hostSystemName ?? "") &&
-          !entry.done.some((d) => d.cache === cache.name && d.target === cacheIdentity(cache)),
+        (entry) => serves(cache, entry.system ?? hostSystemName ?? "", host) && !entryHas(entry, cache),
       ).length,
     })),
   };

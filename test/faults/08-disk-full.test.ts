@@ -17,10 +17,10 @@ import {
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
-import { test } from "node:test";
+import { type TestContext, test } from "node:test";
 import { STATE_MARKER } from "../../src/state-dir.js";
 import { explain } from "../integration/harness/cli.js";
-import { scenario } from "../integration/harness/fixture.js";
+import { type ScenarioOptions, scenario } from "../integration/harness/fixture.js";
 import { narinfo } from "../integration/harness/nginx.js";
 import { buildDerivations, closureOf, tempDir } from "../integration/harness/nix.js";
 import { Ledger, summary } from "./lib/ledger.js";
@@ -43,16 +43,22 @@ function fillUp(dir: string, pages: number): string {
   return file;
 }
 
-test("the state directory full: a clear error, the old state intact, pending; recorded once there is room", async (t) => {
-  const s = await scenario({ paths: 12, changed: 3, sign: true });
+/** A scenario whose state directory is a tmpfs of `kib` KiB of its own, unmounted after the test. */
+async function onTinyStateDir(t: TestContext, options: ScenarioOptions, kib: number) {
+  const s = await scenario(options);
   const mount = tempDir("genpush-tiny-state-");
-  execFileSync("mount", ["-t", "tmpfs", "-o", "size=256k,mode=0755", "genpush-faults", mount]);
+  execFileSync("mount", ["-t", "tmpfs", "-o", `size=${kib}k,mode=0755`, "genpush-faults", mount]);
   t.after(async () => {
     execFileSync("umount", [mount]);
     await s.destroy();
   });
   s.config.stateDir = mount;
   s.configFile();
+  return { s, mount };
+}
+
+test("the state directory full: a clear error, the old state intact, pending; recorded once there is room", async (t) => {
+  const { s, mount } = await onTinyStateDir(t, { paths: 12, changed: 3, sign: true }, 256);
   const stateFile = join(mount, "profiles", "test.json");
   const books = new Ledger("disk-full");
   const g1 = s.switchTo(0);
@@ -91,15 +97,7 @@ test("the state directory full: a clear error, the old state intact, pending; re
 });
 
 test("the state directory full to the last byte: exit 1 with a clear error, never a crash", async (t) => {
-  const s = await scenario({ paths: 8, changed: 2, sign: true });
-  const mount = tempDir("genpush-tiny-state-");
-  execFileSync("mount", ["-t", "tmpfs", "-o", "size=128k,mode=0755", "genpush-faults", mount]);
-  t.after(async () => {
-    execFileSync("umount", [mount]);
-    await s.destroy();
-  });
-  s.config.stateDir = mount;
-  s.configFile();
+  const { s, mount } = await onTinyStateDir(t, { paths: 8, changed: 2, sign: true }, 128);
   const books = new Ledger("disk-full");
   const gen = s.switchTo(0);
   books.switchedTo({ ...gen, label: "test generation 1" });
@@ -127,15 +125,7 @@ test("the state directory full to the last byte: exit 1 with a clear error, neve
 });
 
 test("the push queue's state directory full: enqueue exits 1 saying so and leaves nothing half-written; with room, it queues", async (t) => {
-  const s = await scenario({ sign: true });
-  const mount = tempDir("genpush-tiny-state-");
-  execFileSync("mount", ["-t", "tmpfs", "-o", "size=128k,mode=0755", "genpush-faults", mount]);
-  t.after(async () => {
-    execFileSync("umount", [mount]);
-    await s.destroy();
-  });
-  s.config.stateDir = mount;
-  s.configFile();
+  const { s, mount } = await onTinyStateDir(t, { sign: true }, 128);
   const books = new Ledger("disk-full");
   const [out] = buildDerivations(s.seed, 1) as [string];
   books.switchedTo({ storePath: out, closure: closureOf(out), label: `queued ${out}` });

@@ -11,7 +11,7 @@ import { test } from "node:test";
 import { explain, runGenpush } from "./harness/cli.js";
 import { hashOf, scenario } from "./harness/fixture.js";
 import { startCache } from "./harness/nginx.js";
-import { nixEnv } from "./harness/nix.js";
+import { buildDerivations, nixEnv } from "./harness/nix.js";
 
 const TUNED = { NIX_CONFIG: `${nixEnv.NIX_CONFIG}\nsystem-features = gccarch-genpushtest kvm` };
 
@@ -90,4 +90,10 @@ test("a generation no cache takes on this host: a warning naming what each cache
   assert.deepEqual(r.json.warnings, [
     `profile test: no cache takes x86_64-linux generations of this host (${hostname()}): local takes hosts build-*, not ${hostname()}`,
   ]);
+  // A queued build the cache does not take from this host is pending for none.
+  const [out] = buildDerivations(s.seed, 1) as [string];
+  const queued = await runGenpush(["enqueue", out], { config });
+  assert.equal(queued.code, 0, explain(queued));
+  const status = await runGenpush(["status", "--json"], { config });
+  assert.deepEqual(status.json.queue.caches, [{ cache: "local", pending: 0 }], explain(status));
 });
