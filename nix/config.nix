@@ -126,6 +126,8 @@ rec {
       caches = map cache (attrValues (settings.caches or { }));
       upstreamKeys = settings.upstreamKeys or null;
       exclude = if (settings.exclude or [ ]) == [ ] then null else settings.exclude;
+      notify = settings.notify or null;
+      meteredLimit = settings.meteredLimit or null;
     };
 
   # Every setting the module refuses, each a full sentence naming the option.

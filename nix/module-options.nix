@@ -183,6 +183,33 @@ in
         example = [ "*.iso" ];
         description = "Globs on store path names (the part after the hash) never pushed.";
       };
+      notify = mkOption {
+        type = types.nullOr (
+          types.enum [
+            "failures"
+            "always"
+            "never"
+          ]
+        );
+        default = null;
+        example = "always";
+        description = ''
+          Desktop notifications over the session bus: `failures` (genpush's default) tells once
+          when a generation fails to reach a cache and once when it gets there; `always` also
+          tells of every upload; `never` sends none. Where no session bus answers (the system
+          services), none is sent.
+        '';
+      };
+      meteredLimit = mkOption {
+        type = types.nullOr (types.either types.int types.str);
+        default = null;
+        example = "200 MB";
+        description = ''
+          On a network NetworkManager calls metered, uploads of more NAR bytes than this wait
+          for an unmetered one (genpush's default: `"50 MB"`); `0` holds back every upload, `-1`
+          ignores metering.
+        '';
+      };
     };
 
     credentials = mkOption {

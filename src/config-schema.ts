@@ -62,6 +62,25 @@ export class Checker {
       : this.fail(path, `an integer from ${min} to ${max}`, value);
   }
 
+  /**
+   * A size in bytes: an integer, or a number with a unit (`50 MB`, `1.5GiB`; kB, MB, GB, TB are
+   * powers of 1000, KiB, MiB, GiB, TiB of 1024). `specials` are integers taken as they are (-1).
+   */
+  size(path: KeyPath, value: unknown, specials: readonly number[] = []): number | undefined {
+    const what = `a size such as \`50 MB\` or \`2GiB\` (a number alone is bytes)${specials.length > 0 ? `, or ${specials.map((n) => `\`${n}\``).join(", ")}` : ""}`;
+    if (typeof value === "number") {
+      return Number.isSafeInteger(value) && (value >= 0 || specials.includes(value))
+        ? value
+        : this.fail(path, what, value);
+    }
+    const match = typeof value === "string" ? SIZE_RE.exec(value.trim()) : null;
+    if (!match) return this.fail(path, what, value);
+    const number = Number(match[1]);
+    if (number < 0) return specials.includes(number) && !match[2] ? number : this.fail(path, what, value);
+    const bytes = Math.round(number * (SIZE_UNITS[(match[2] ?? "b").toLowerCase()] ?? 1));
+    return Number.isSafeInteger(bytes) ? bytes : this.fail(path, what, value);
+  }
+
   stringList(path: KeyPath, value: unknown, pattern?: RegExp, what = "strings"): string[] | undefined {
     const items = this.list(path, value);
     if (!items) return undefined;
@@ -92,6 +111,19 @@ export class Checker {
     return out;
   }
 }
+
+const SIZE_RE = /^(-?\d+(?:\.\d+)?)\s*([kKMGT]i?B|B)?$/;
+const SIZE_UNITS: Record<string, number> = {
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  tb: 1e12,
+  kib: 2 ** 10,
+  mib: 2 ** 20,
+  gib: 2 ** 30,
+  tib: 2 ** 40,
+};
 
 export function describe(value: unknown): string {
   if (value === undefined) return "nothing";

@@ -86,6 +86,13 @@ export interface Config {
   caches: CacheConfig[];
   upstreamKeys: string[];
   exclude: Glob[];
+  /** Desktop notices of pushes (notify.ts): on failures and recoveries, also on every push, or never. */
+  notify: NotifyMode;
+  /**
+   * On a metered network (NetworkManager's `Metered`), uploads of more NAR bytes than this wait
+   * for an unmetered one (metered.ts); 0 defers every upload, -1 ignores metering.
+   */
+  meteredLimit: number;
   /** Problems worth a warning that do not stop genpush, such as a secret others may read. */
   warnings: string[];
 }
@@ -103,7 +110,11 @@ export function currentEnvironment(): Environment {
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const SYSTEM_RE = /^[a-z0-9_]+-[a-z0-9_]+$/;
 const KEY_NAME_RE = /^[^\s:]+$/;
-const TOP_KEYS = ["stateDir", "profiles", "caches", "upstreamKeys", "exclude"] as const;
+const TOP_KEYS = ["stateDir", "profiles", "caches", "upstreamKeys", "exclude", "notify", "meteredLimit"] as const;
+export const NOTIFY_MODES = ["failures", "always", "never"] as const;
+export type NotifyMode = (typeof NOTIFY_MODES)[number];
+/** 50 MB: a first push of gigabytes waits for another network, a small switch does not. */
+export const DEFAULT_METERED_LIMIT = 50_000_000;
 const PROFILE_KEYS = ["name", "path", "system"] as const;
 const COMMON_CACHE_KEYS = ["name", "type", "systems", "hosts", "systemFeatures", "timeoutSeconds"] as const;
 /** A Nix system feature: what `system-features` lists, e.g. `gccarch-skylake`, `kvm`, `big-parallel`. */
@@ -190,6 +201,9 @@ export async function validateConfig(
       ? ["cache.nixos.org-1"]
       : check.stringList(["upstreamKeys"], raw.upstreamKeys, KEY_NAME_RE, "a key name such as `cache.nixos.org-1`");
   const exclude = raw.exclude === undefined ? [] : check.globList(["exclude"], raw.exclude);
+  const notify = raw.notify === undefined ? undefined : check.oneOf(["notify"], raw.notify, NOTIFY_MODES);
+  const meteredLimit =
+    raw.meteredLimit === undefined ? undefined : check.size(["meteredLimit"], raw.meteredLimit, [-1]);
 
   const warnings: string[] = [];
   if (secrets) for (const secret of secretFiles) await checkSecretFile(check, secret, warnings);
@@ -202,7 +216,17 @@ export async function validateConfig(
   }
 
   return resolveConfig(
-    { file: source.file, stateDir, profiles, caches: caches as CacheConfig[], upstreamKeys, exclude, warnings },
+    {
+      file: source.file,
+      stateDir,
+      profiles,
+      caches: caches as CacheConfig[],
+      upstreamKeys,
+      exclude,
+      notify,
+      meteredLimit,
+      warnings,
+    },
     environment,
   );
 }
@@ -214,6 +238,8 @@ interface Validated {
   caches: CacheConfig[];
   upstreamKeys: string[] | undefined;
   exclude: Glob[] | undefined;
+  notify: NotifyMode | undefined;
+  meteredLimit: number | undefined;
   warnings: string[];
 }
 
@@ -525,6 +551,8 @@ function resolveConfig(v: Validated, environment: Environment): Config {
     caches: v.caches,
     upstreamKeys: v.upstreamKeys ?? ["cache.nixos.org-1"],
     exclude: v.exclude ?? [],
+    notify: v.notify ?? "failures",
+    meteredLimit: v.meteredLimit ?? DEFAULT_METERED_LIMIT,
     warnings: v.warnings,
   };
 }

@@ -87,6 +87,11 @@ export function program(signal: AbortSignal, exit: (code: ExitCode) => void): Co
       "push these store paths and their closures now, instead of profiles and queue (for CI jobs and scripts)",
     )
     .option("--cache <name>", "with --paths: push to this configured cache only")
+    .option(
+      "--ignore-metered",
+      "upload on a metered network too, whatever the configuration's meteredLimit (default: larger uploads wait)",
+      false,
+    )
     .option("--json", "print one JSON document with every result on stdout", false)
     .addOption(lockTimeout())
     .addHelpText(
@@ -96,6 +101,7 @@ export function program(signal: AbortSignal, exit: (code: ExitCode) => void): Co
         "genpush push --profile system --dry-run",
         "genpush push --queue              # only what `genpush enqueue` recorded",
         "genpush push --paths ./result --cache lan   # a CI job's build, now",
+        "genpush push --ignore-metered     # on a phone's hotspot, push what would wait",
         "genpush push --to file:///var/cache/nix-local   # no configuration file needed",
         "genpush push --to 'http://cache.lan:8080?compression=zstd' --signing-key /run/secrets/cache-key",
         'genpush push --profile-path ~/.nix-profile --to "file://$HOME/.cache/genpush/demo-cache"',
@@ -170,6 +176,7 @@ genpush-queue.path starts genpush-queue.service (genpush push --queue) when some
     .description("ask each cache about the whole closure of the current generation (finds what a cache lost)")
     .option("--profile <name>", "verify only this profile (repeatable; default: all configured)", collect, [])
     .option("--repair", "upload whatever is missing", false)
+    .option("--ignore-metered", "with --repair: upload on a metered network too, whatever meteredLimit says", false)
     .option("--json", "print one JSON document on stdout", false)
     .addOption(lockTimeout())
     .addHelpText(

@@ -25,7 +25,7 @@ import { entryHas, listQueue, type QueueEntry, removeEntry, takeUpQueue, updateE
 import { claimStateDir } from "./state-dir.js";
 import type { StorePath } from "./store-path.js";
 
-export type ClosureStatus = "pushed" | "up-to-date" | "planned" | "failed";
+export type ClosureStatus = "pushed" | "up-to-date" | "planned" | "failed" | "deferred";
 
 export interface ClosureResult {
   cache: string;
@@ -38,6 +38,8 @@ export interface ClosureResult {
   narBytes: number;
   durationMs: number;
   error?: { message: string; hint?: string };
+  /** Why the upload waits (status `deferred`): a metered network. */
+  reason?: string;
 }
 
 export interface QueueOutcome {
@@ -155,7 +157,8 @@ async function pushEntries(
     const paths = [...new Set(mine.flatMap((entry) => entry.paths))];
     const result = await pushClosure(ctx, "queue", cache, paths, mine.length, closure);
     results.push(result);
-    if (result.status === "failed" || ctx.dryRun) continue;
+    // Failed, deferred or planned: the entries stay pending for this cache.
+    if (result.status !== "pushed" && result.status !== "up-to-date") continue;
     for (const entry of mine) {
       entry.done = [...entry.done.filter((d) => d.cache !== cache.name), { cache: cache.name, target }];
       await updateEntry(ctx.config.stateDir, entry);
@@ -268,6 +271,8 @@ async function pushClosure(
     result.narBytes = missing.reduce((sum, info) => sum + info.narSize, 0);
     if (ctx.dryRun) return finish("planned");
     if (missing.length === 0) return finish("up-to-date");
+    const reason = await ctx.deferUpload?.(cacheConfig, result.narBytes);
+    if (reason) return { ...finish("deferred"), reason };
     ctx.events.onUploadStart?.(label, cache.name, missing.length, result.narBytes);
     const upload = () =>
       cache.push(

@@ -21,11 +21,19 @@ import { thisHost } from "./host.js";
 import { type Lock, lockProfile } from "./lock.js";
 import { type Plan, route } from "./plan.js";
 import { currentGeneration, type Generation, profileDirectoryQuiet } from "./profiles.js";
-import { cacheState, HELD_LIMIT, type ProfileState, readState, targetState, writeState } from "./state.js";
+import {
+  cacheState,
+  HELD_LIMIT,
+  type LastResult,
+  type ProfileState,
+  readState,
+  targetState,
+  writeState,
+} from "./state.js";
 import { claimStateDir } from "./state-dir.js";
 import { hashPart } from "./store-path.js";
 
-export type PushStatus = "pushed" | "up-to-date" | "planned" | "failed";
+export type PushStatus = "pushed" | "up-to-date" | "planned" | "failed" | "deferred";
 
 export interface PushResult {
   profile: string;
@@ -37,6 +45,8 @@ export interface PushResult {
   narBytes: number;
   durationMs: number;
   error?: { message: string; hint?: string };
+  /** Why the upload waits (status `deferred`): a metered network. */
+  reason?: string;
 }
 
 export interface ProfileOutcome {
@@ -54,6 +64,8 @@ export interface PushEvents {
   onUploadStart?(profile: string, cache: string, paths: number, narBytes: number): void;
   /** `narBytes`: of the paths done, where the backend knows which they are. */
   onUploadProgress?(profile: string, cache: string, done: number, total: number, narBytes?: number): void;
+  /** A result recorded (not in a dry run), with the result recorded before it for the same profile and cache. */
+  onResult?(result: PushResult, previous: LastResult | null): void;
 }
 
 export interface PushContext {
@@ -66,6 +78,8 @@ export interface PushContext {
   signal?: AbortSignal;
   /** Wraps each upload, e.g. to hold off sleep while it runs. */
   aroundUpload?: <T>(what: string, upload: () => Promise<T>) => Promise<T>;
+  /** Why an upload of `narBytes` to `cache` must wait (a metered network), or undefined. */
+  deferUpload?(cache: CacheConfig, narBytes: number): Promise<string | undefined>;
 }
 
 /** Enough rounds for a burst of switches; each round pushes the newest generation. */
@@ -153,11 +167,18 @@ async function pushRound(ctx: PushContext, profile: ProfileConfig, reader: Closu
   }
 
   outcome.results = await Promise.all(
-    routed.caches.map((cacheConfig) => pushToCache(ctx, generation, cacheConfig, state, reader, record)),
+    routed.caches.map(async (cacheConfig) => {
+      const previous = cacheState(state, cacheConfig.name).lastResult;
+      const result = await pushToCache(ctx, generation, cacheConfig, state, reader, record);
+      if (!ctx.dryRun) ctx.events.onResult?.(result, previous);
+      return result;
+    }),
   );
   if (outcome.results.some((result) => result.status === "failed")) outcome.status = "failed";
-  // Pushed everywhere: no longer needs protecting. Failed: stays held until pushed or superseded.
-  else if (holding) await releaseGeneration(ctx.config.stateDir, profile.name);
+  // Pushed everywhere: no longer needs protecting. Failed or deferred: stays held until pushed or superseded.
+  else if (holding && outcome.results.every((result) => result.status !== "deferred")) {
+    await releaseGeneration(ctx.config.stateDir, profile.name);
+  }
   return outcome;
 }
 
@@ -222,6 +243,11 @@ async function pushToCache(
     result.narBytes = narBytes;
     if (ctx.dryRun) return { ...finish(), status: "planned" };
 
+    const reason = missing.length > 0 ? await ctx.deferUpload?.(cacheConfig, result.narBytes) : undefined;
+    if (reason) {
+      await record(() => recordUnpushed(state, cacheConfig.name, generation, "deferred", reason));
+      return { ...finish(), status: "deferred", reason };
+    }
     if (missing.length > 0) {
       ctx.events.onUploadStart?.(generation.profile, cache.name, missing.length, result.narBytes);
       const upload = () =>
@@ -257,26 +283,34 @@ async function pushToCache(
     const described = describeError(error);
     const failed: PushResult = { ...finish(), status: "failed", error: described };
     if (!ctx.dryRun) {
-      await record(() => {
-        // What was pushed, and where to, stays as it was: a failure proves nothing about either.
-        const previous = cacheState(state, cacheConfig.name);
-        state.caches[cacheConfig.name] = {
-          ...previous,
-          held: previous.held ?? null,
-          lastResult: {
-            status: "failed",
-            at: new Date().toISOString(),
-            generation: generation.number,
-            storePath: generation.storePath,
-            message: described.message,
-          },
-        };
-      }).catch((writeError) =>
-        ctx.events.onWarning?.(`could not record the failure: ${describeError(writeError).message}`),
+      await record(() => recordUnpushed(state, cacheConfig.name, generation, "failed", described.message)).catch(
+        (writeError) => ctx.events.onWarning?.(`could not record the failure: ${describeError(writeError).message}`),
       );
     }
     return failed;
   }
+}
+
+/** A push that did not happen (failed, deferred): what was pushed, and where to, stays as it was. */
+function recordUnpushed(
+  state: ProfileState,
+  cache: string,
+  generation: Generation,
+  status: "failed" | "deferred",
+  message: string,
+): void {
+  const previous = cacheState(state, cache);
+  state.caches[cache] = {
+    ...previous,
+    held: previous.held ?? null,
+    lastResult: {
+      status,
+      at: new Date().toISOString(),
+      generation: generation.number,
+      storePath: generation.storePath,
+      message,
+    },
+  };
 }
 
 /** State changes from caches pushed in parallel, written one after another. */

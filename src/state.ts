@@ -24,7 +24,8 @@ export interface PushedGeneration {
 }
 
 export interface LastResult {
-  status: "ok" | "failed";
+  /** `deferred`: the upload waits for an unmetered network (`message` says why). */
+  status: "ok" | "failed" | "deferred";
   at: string;
   generation: number | null;
   storePath: StorePath;

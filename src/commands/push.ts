@@ -6,6 +6,8 @@
 import type { CacheConfig, ProfileConfig } from "../config.js";
 import { ExitCode, UsageError } from "../errors.js";
 import { formatBytes, formatDuration, generationLabel, plural, progressText } from "../format.js";
+import { MeteredGate } from "../metered.js";
+import { type Notice, noticeFor, sendNotice } from "../notify.js";
 import { type ProfileOutcome, type PushContext, type PushResult, pushProfile } from "../push.js";
 import { type ClosureResult, pushPaths, pushQueue, type QueueOutcome } from "../push-closure.js";
 import { queueHasEntries } from "../queue.js";
@@ -28,6 +30,8 @@ export interface PushOptions {
   paths?: string[];
   /** With `paths`: only this cache. */
   cache?: string;
+  /** Upload on a metered network whatever `meteredLimit` says. */
+  ignoreMetered: boolean;
 }
 
 export async function pushCommand(globals: GlobalOptions, options: PushOptions): Promise<ExitCode> {
@@ -38,11 +42,17 @@ export async function pushCommand(globals: GlobalOptions, options: PushOptions):
   };
   checkSelection(options);
   const ctx = await openContext(globals, { commandLine });
+  const notices: Promise<void>[] = [];
   try {
     const only = options.cache === undefined ? undefined : selectCache(ctx, options.cache);
     const outcomes: ProfileOutcome[] = [];
     const progress = progressLine(!options.json && !ctx.journal && process.stderr.isTTY === true);
     const uploads = new Map<string, { started: number; bytes: number }>();
+    const metered = options.ignoreMetered
+      ? undefined
+      : new MeteredGate(ctx.config.meteredLimit, (network) =>
+          ctx.log.debug(`network metered: ${network.metered ? "yes" : "no"} (${network.detail})`),
+        );
     const push: PushContext = {
       config: ctx.config,
       cache: ctx.cache,
@@ -50,7 +60,12 @@ export async function pushCommand(globals: GlobalOptions, options: PushOptions):
       lockTimeoutMs: options.lockTimeout * 1000,
       ...(ctx.signal ? { signal: ctx.signal } : {}),
       aroundUpload: (what, upload) => withSleepInhibited(ctx, what, upload),
+      ...(metered ? { deferUpload: (cache, narBytes) => metered.defer(cache, narBytes) } : {}),
       events: {
+        onResult: (result, previous) => {
+          const notice = noticeFor(ctx.config.notify, noticeResult(result), previous);
+          if (notice) notices.push(sendDesktopNotice(ctx, notice));
+        },
         onInfo: (message) => ctx.log.info(message),
         onWarning: (message) => ctx.log.warn(message),
         onUploadStart: (p, cache, n, bytes) => {
@@ -108,8 +123,20 @@ export async function pushCommand(globals: GlobalOptions, options: PushOptions):
     if (options.json) printJson(pushJson(ok, outcomes, queue));
     return ok ? ExitCode.ok : ExitCode.failed;
   } finally {
+    await Promise.all(notices);
     await closeContext(ctx);
   }
+}
+
+function noticeResult(r: PushResult) {
+  const message = r.status === "deferred" ? r.reason : r.error?.message;
+  return { ...r, uploaded: r.counts.uploaded, ...(message === undefined ? {} : { message }) };
+}
+
+/** A desktop notice where a session bus has a notification server; a debug line where not. */
+async function sendDesktopNotice(ctx: Context, notice: Notice): Promise<void> {
+  const { sent, why } = await sendNotice(notice);
+  if (!sent) ctx.log.debug(`no desktop notice (${notice.summary}): ${why}`);
 }
 
 /** No profile exists here yet: say so, and where else genpush could look. */
@@ -138,12 +165,19 @@ function report(ctx: Context, outcome: ProfileOutcome): void {
   for (const result of outcome.results) say(ctx, resultLine(result), result);
 }
 
-/** A result line: a failure is an error with its hint; anything else goes to the journal, or stdout. */
+/**
+ * A result line: a failure is an error with its hint, a deferral a warning; anything else goes
+ * to the journal, or stdout.
+ */
 function say(ctx: Context, line: string, result?: { status: string; error?: { hint?: string } }): void {
   if (result?.status === "failed") ctx.log.error({ hint: result.error?.hint }, line);
+  else if (result?.status === "deferred") ctx.log.warn({ hint: DEFERRED_HINT }, line);
   else if (ctx.journal) ctx.log.info(line);
   else process.stdout.write(`${line}\n`);
 }
+
+const DEFERRED_HINT =
+  "`genpush push --ignore-metered` uploads it now; `meteredLimit` in the configuration sets the size";
 
 export function resultLine(r: PushResult): string {
   const what = generationLabel(r.profile, r.generation);
@@ -160,6 +194,8 @@ export function resultLine(r: PushResult): string {
       return `pushed ${r.counts.uploaded} of ${plural(r.counts.closure, "path")} (${nar}) of ${what} to ${r.cache} in ${time}${skipped(r)}`;
     case "failed":
       return `failed to push ${what} to ${r.cache} after ${time}: ${r.error?.message ?? "unknown error"}; it stays pending`;
+    case "deferred":
+      return `did not push ${r.counts.missing} of ${plural(r.counts.closure, "path")} (${nar}) of ${what} to ${r.cache}: ${r.reason}; it stays pending`;
   }
 }
 
@@ -222,6 +258,8 @@ export function closureLine(r: ClosureResult, kind: "queue" | "paths"): string {
       return `pushed ${r.counts.uploaded} of ${plural(r.counts.closure, "path")} (${nar}) of ${what} and their closure to ${r.cache} in ${formatDuration(r.durationMs)}${skipped(r)}`;
     case "failed":
       return `failed to push ${what} to ${r.cache} after ${formatDuration(r.durationMs)}: ${r.error?.message ?? "unknown error"}${kind === "queue" ? "; they stay queued" : ""}`;
+    case "deferred":
+      return `did not push ${r.counts.missing} of ${plural(r.counts.closure, "path")} (${nar}) of ${what} and their closure to ${r.cache}: ${r.reason}${kind === "queue" ? "; they stay queued" : ""}`;
   }
 }
 

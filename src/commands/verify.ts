@@ -17,6 +17,7 @@ import { describeError, ExitCode } from "../errors.js";
 import { formatBytes, generationLabel, plural } from "../format.js";
 import { thisHost } from "../host.js";
 import { type Lock, lockProfile } from "../lock.js";
+import { MeteredGate } from "../metered.js";
 import { route } from "../plan.js";
 import { currentGeneration } from "../profiles.js";
 import { claimStateDir } from "../state-dir.js";
@@ -27,9 +28,12 @@ export interface VerifyOptions {
   repair: boolean;
   json: boolean;
   lockTimeout: number;
+  /** Repair on a metered network too, whatever `meteredLimit` says. */
+  ignoreMetered: boolean;
 }
 
-type Status = "complete" | "incomplete" | "repaired" | "failed";
+/** `deferred`: a repair that waits for an unmetered network (`reason`). */
+type Status = "complete" | "incomplete" | "repaired" | "failed" | "deferred";
 
 interface CacheReport {
   cache: string;
@@ -39,6 +43,7 @@ interface CacheReport {
   repaired: number;
   status: Status;
   error?: { message: string; hint?: string };
+  reason?: string;
 }
 
 interface ProfileReport {
@@ -54,8 +59,16 @@ export async function verifyCommand(globals: GlobalOptions, options: VerifyOptio
   const ctx = await openContext(globals);
   try {
     const reports: ProfileReport[] = [];
+    const metered =
+      options.repair && !options.ignoreMetered
+        ? new MeteredGate(ctx.config.meteredLimit, (network) =>
+            ctx.log.debug(`network metered: ${network.metered ? "yes" : "no"} (${network.detail})`),
+          )
+        : undefined;
     for (const profile of selectProfiles(ctx.config, options.profile)) {
-      const report = options.repair ? await locked(ctx, profile, options) : await verifyProfile(ctx, profile, false);
+      const report = options.repair
+        ? await locked(ctx, profile, options, metered)
+        : await verifyProfile(ctx, profile, false);
       if (!report) continue;
       reports.push(report);
       if (!options.json) print(ctx, report);
@@ -72,7 +85,12 @@ export async function verifyCommand(globals: GlobalOptions, options: VerifyOptio
 }
 
 /** verifyProfile with repair, holding the profile's lock. */
-async function locked(ctx: Context, profile: ProfileConfig, options: VerifyOptions): Promise<ProfileReport | null> {
+async function locked(
+  ctx: Context,
+  profile: ProfileConfig,
+  options: VerifyOptions,
+  metered?: MeteredGate,
+): Promise<ProfileReport | null> {
   // Before the lock creates locks/ in it: a directory that is not genpush's is a usage error (exit 2).
   await claimStateDir(ctx.config.stateDir);
   let lock: Lock;
@@ -86,14 +104,19 @@ async function locked(ctx: Context, profile: ProfileConfig, options: VerifyOptio
     return { profile: profile.name, generation: null, storePath: null, caches: [], error: describeError(error) };
   }
   try {
-    return await verifyProfile(ctx, profile, true);
+    return await verifyProfile(ctx, profile, true, metered);
   } finally {
     await lock.release();
   }
 }
 
 /** Null when the profile does not exist yet. */
-async function verifyProfile(ctx: Context, profile: ProfileConfig, repair: boolean): Promise<ProfileReport | null> {
+async function verifyProfile(
+  ctx: Context,
+  profile: ProfileConfig,
+  repair: boolean,
+  metered?: MeteredGate,
+): Promise<ProfileReport | null> {
   const generation = await currentGeneration(profile);
   if (!generation) {
     ctx.log.info(`profile ${profile.name} does not exist yet (${profile.path}): nothing to verify`);
@@ -104,8 +127,8 @@ async function verifyProfile(ctx: Context, profile: ProfileConfig, repair: boole
   const reader = new ClosureReader(ctx.signal);
   const caches = await Promise.all(
     routed.caches.map(async (cacheConfig): Promise<CacheReport> => {
-      const cache = await ctx.cache(cacheConfig);
       try {
+        const cache = await ctx.cache(cacheConfig);
         const { closure, missing, narBytes } = await planForCache(
           ctx.config,
           cache,
@@ -116,22 +139,25 @@ async function verifyProfile(ctx: Context, profile: ProfileConfig, repair: boole
           true,
         );
         let status: Status = missing.length === 0 ? "complete" : "incomplete";
-        if (missing.length > 0 && repair) {
+        const reason = missing.length > 0 && repair ? await metered?.defer(cacheConfig, narBytes) : undefined;
+        if (reason) status = "deferred";
+        else if (missing.length > 0 && repair) {
           await cache.push(missing, {}, ctx.signal);
           status = "repaired";
         }
         const repaired = status === "repaired" ? missing.length : 0;
         return {
-          cache: cache.name,
+          cache: cacheConfig.name,
           closure: closure.length,
           missing: missing.map((i) => i.path),
           narBytes,
           repaired,
           status,
+          ...(reason ? { reason } : {}),
         };
       } catch (error) {
         return {
-          cache: cache.name,
+          cache: cacheConfig.name,
           closure: 0,
           missing: [],
           narBytes: 0,
@@ -159,7 +185,9 @@ function print(ctx: Context, report: ProfileReport): void {
       const verb = c.status === "repaired" ? "repaired: uploaded" : "lacks";
       const line = `${c.cache} ${verb} ${c.missing.length} of ${plural(c.closure, "path")} of ${what} (${formatBytes(c.narBytes)} NAR)`;
       if (c.status === "repaired") process.stdout.write(`${line}\n`);
-      else ctx.log.error({ hint: "run `genpush verify --repair` to upload them" }, line);
+      else if (c.status === "deferred") {
+        ctx.log.warn({ hint: "`genpush verify --repair --ignore-metered` uploads them now" }, `${line}: ${c.reason}`);
+      } else ctx.log.error({ hint: "run `genpush verify --repair` to upload them" }, line);
     }
   }
 }

@@ -6,7 +6,14 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { type Cache, startCache } from "../integration/harness/nginx.js";
 import { newSeed, pullIntoFreshStore } from "../integration/harness/nix.js";
-import { bootContainer, type Container, e2eUnavailable, type JournalEntry, waitUntil } from "./harness/container.js";
+import {
+  bootContainer,
+  type Container,
+  e2eUnavailable,
+  GENPUSH_ROOT,
+  type JournalEntry,
+  waitUntil,
+} from "./harness/container.js";
 import { type Built, buildInside, switchInside } from "./harness/generations.js";
 import * as s from "./harness/scene.js";
 import { startSlowProxy } from "./harness/slow-proxy.js";
@@ -245,6 +252,52 @@ describe("genpush under a real systemd", { skip: optedOut ? "GENPUSH_SKIP_E2E=1"
     );
   });
 
+  test("on a metered network (NetworkManager on the system bus) the service's upload waits; unmetered, the next run pushes it", async (t) => {
+    // A stand-in owns NetworkManager's name (NetworkManager cannot manage devices here), under a
+    // policy of the kind NetworkManager installs: root owns the name, anyone reads properties.
+    const policy = "/etc/dbus-1/system.d/genpush-test-network-manager.conf";
+    await c.writeFile(policy, NM_POLICY);
+    const reload = ["busctl", "call", "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus"];
+    await c.run([...reload, "ReloadConfig"]);
+    const standIn = `${GENPUSH_ROOT}/test/stand-ins/network-manager.mjs`;
+    await c.run(["systemd-run", "--unit=genpush-test-nm", "--property=Type=exec", "node", standIn, "1"]);
+    await c.writeFile(s.CONFIG, `${s.systemConfig(cache.url)}meteredLimit: 0\n`);
+    t.after(async () => {
+      await c.exec(["systemctl", "stop", "genpush-test-nm"]);
+      await c.writeFile(s.CONFIG, s.systemConfig(cache.url));
+      await c.exec(["rm", "-f", policy]);
+      await c.exec([...reload, "ReloadConfig"]);
+    });
+    const nm = ["org.freedesktop.NetworkManager", "/org/freedesktop/NetworkManager", "org.freedesktop.NetworkManager"];
+    await waitUntil(
+      async () => (await c.exec(["busctl", "get-property", ...nm, "Metered"])).stdout.trim() === "u 1",
+      10_000,
+      "the stand-in NetworkManager on the system bus",
+    );
+
+    const gen = await build();
+    await switchInside(c, s.SYSTEM, [gen.storePath]);
+    const n = await s.generationOf(c, s.SYSTEM);
+    const deferred = new RegExp(
+      `^did not push \\d+ of \\d+ paths .* of system generation ${n} to lan: the network is metered \\(NetworkManager: yes\\)`,
+    );
+    const line = await s.waitJournalLine(c, "genpush-system.service", deferred);
+    assert.equal(line.PRIORITY, 4, `a deferral is a warning: ${line.MESSAGE}`);
+    await s.waitIdle(c, "genpush-system.service");
+    assert.equal((await c.show("genpush-system.service", ["Result"])).Result, "success", "deferring is no failure");
+    assert.equal(s.inCache(cache, gen.storePath), false, "nothing uploaded on the metered network");
+    const status = await s.genpushJson(c, ["status"]);
+    const [lan] = status.profiles.find((p: { profile: string }) => p.profile === "system").caches;
+    assert.equal(lan.pending, true, JSON.stringify(lan));
+    assert.equal(lan.lastResult.status, "deferred", JSON.stringify(lan));
+
+    // NetworkManager gone (as on another network without it): the next run pushes.
+    await c.run(["systemctl", "stop", "genpush-test-nm"]);
+    await c.exec(["systemctl", "start", "genpush-system.service"]);
+    assert.equal((await c.show("genpush-system.service", ["Result"])).Result, "success");
+    assert.ok(s.inCache(cache, gen.storePath), await s.journalText(c, "genpush-system.service"));
+  });
+
   test("the system services' sandbox rates an exposure of 2.0 or less", async () => {
     for (const unit of ["genpush-system.service", "genpush-queue.service"]) {
       const out = await c.run(["systemd-analyze", "security", unit, "--no-pager"]);
@@ -363,4 +416,85 @@ describe("genpush under a real systemd", { skip: optedOut ? "GENPUSH_SKIP_E2E=1"
     assert.equal(hm?.caches?.[0]?.pending, false, `${JSON.stringify(hm)}\nstate files: ${stateFiles.stdout}`);
     assert.equal(status.units?.bus, "user", JSON.stringify(status.units));
   });
+
+  test("a push that fails in the user service is a desktop notice on the user's session bus", async (t) => {
+    const alice = { user: "alice" };
+    const { uid } = await c.user("alice");
+    const address = `unix:path=/run/user/${uid}/bus`;
+    // A session bus and the suite's notification server, as a desktop session has them.
+    const systemdRun = ["systemd-run", "--user", "--property=Type=exec"];
+    await c.run(
+      [...systemdRun, "--unit=genpush-test-bus", "dbus-daemon", "--session", `--address=${address}`, "--nofork"],
+      alice,
+    );
+    const server = `${GENPUSH_ROOT}/test/stand-ins/notification-server.mjs`;
+    await waitUntil(
+      async () => (await c.exec(["test", "-S", `/run/user/${uid}/bus`])).code === 0,
+      10_000,
+      "alice's session bus",
+    );
+    await c.run(
+      [
+        ...systemdRun,
+        "--unit=genpush-test-notifications",
+        `--setenv=DBUS_SESSION_BUS_ADDRESS=${address}`,
+        "node",
+        server,
+      ],
+      alice,
+    );
+    await cache.stop();
+    let down = true;
+    t.after(async () => {
+      if (down) await cache.start();
+      await c.exec(["systemctl", "--user", "stop", "genpush-test-notifications", "genpush-test-bus"], alice);
+    });
+    const notices = async () =>
+      (await c.journal("genpush-test-notifications", alice))
+        .map((e) => e.MESSAGE)
+        .filter((m) => m.startsWith("{"))
+        .map((m) => JSON.parse(m) as { summary: string; urgency: number });
+    await waitUntil(
+      async () => (await c.journal("genpush-test-notifications", alice)).some((e) => e.MESSAGE === "ready"),
+      10_000,
+      "the notification server",
+    );
+
+    const gen = await build(20, { ...alice, seed: newSeed() });
+    const { home } = await c.user("alice");
+    await switchInside(c, `${home}/.local/state/nix/profiles/home-manager`, [gen.storePath], alice);
+    const n = await s.generationOf(c, `${home}/.local/state/nix/profiles/home-manager`, alice);
+    const said = await waitUntil(
+      async () =>
+        (await notices()).find((x) => x.summary === `genpush: home-manager generation ${n} did not reach lan`),
+      60_000,
+      "the failure notice",
+    ).catch(async (e) => assert.fail(`${e.message}\n${await s.journalText(c, "genpush-home-manager.service", alice)}`));
+    assert.equal(said.urgency, 1);
+
+    await cache.start();
+    down = false;
+    await c.exec(["systemctl", "--user", "start", "genpush-home-manager.service"], alice);
+    assert.ok(s.inCache(cache, gen.storePath), await s.journalText(c, "genpush-home-manager.service", alice));
+    await waitUntil(
+      async () => (await notices()).some((x) => x.summary === `genpush: lan has home-manager generation ${n} now`),
+      10_000,
+      "the recovery notice",
+    );
+    assert.equal((await notices()).length, 2, JSON.stringify(await notices()));
+  });
 });
+
+/** The D-Bus policy for the stand-in NetworkManager, as NetworkManager's own package has one. */
+const NM_POLICY = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <policy user="root">
+    <allow own="org.freedesktop.NetworkManager"/>
+  </policy>
+  <policy context="default">
+    <allow send_destination="org.freedesktop.NetworkManager" send_interface="org.freedesktop.DBus.Properties"/>
+    <allow send_destination="org.freedesktop.NetworkManager" send_interface="org.freedesktop.DBus.Introspectable"/>
+  </policy>
+</busconfig>
+`;

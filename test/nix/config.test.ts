@@ -20,7 +20,9 @@ const PRELUDE = `
     cache = null; tokenFile = null; atticPath = null; cachixPath = null;
   } // attrs;
   profile = attrs: { system = null; } // attrs;
-  mk = settings: { stateDir = null; profiles = { }; caches = { }; upstreamKeys = null; exclude = [ ]; } // settings;`;
+  mk = settings: {
+    stateDir = null; profiles = { }; caches = { }; upstreamKeys = null; exclude = [ ]; notify = null; meteredLimit = null;
+  } // settings;`;
 
 function render(settings: string): unknown {
   return nixEval(`let ${PRELUDE} in config.render (mk (${settings}))`);
@@ -67,6 +69,8 @@ const FULL = `{
   upstreamKeys = [ "cache.nixos.org-1" "nix-community.cachix.org-1" ];
   exclude = [ "*.iso" ];
   stateDir = "/var/lib/genpush";
+  notify = "always";
+  meteredLimit = "200 MB";
 }`;
 
 describe("nix/config.nix", () => {
@@ -93,6 +97,8 @@ describe("nix/config.nix", () => {
         path: "/nix/var/nix/profiles/system",
       },
     );
+    assert.equal((config as Record<string, unknown>).notify, "always");
+    assert.equal((config as Record<string, unknown>).meteredLimit, "200 MB");
     const run = check(config);
     assert.equal(run.status, 0, `genpush config check refused it:\n${run.stderr}`);
   });

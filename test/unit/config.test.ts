@@ -64,6 +64,8 @@ describe("configuration: valid files resolve with every default", () => {
     ]);
     assert.deepEqual(config.upstreamKeys, ["cache.nixos.org-1"]);
     assert.deepEqual(config.exclude, []);
+    assert.equal(config.notify, "failures");
+    assert.equal(config.meteredLimit, 50_000_000);
     assert.equal(config.stateDir, "/home/alice/.local/state/genpush");
     assert.equal(config.profiles[0]?.name, "home-manager");
   });
@@ -102,6 +104,34 @@ ${CACHE}    signingKeyFile: $CREDENTIALS_DIRECTORY/signing-key
       "/c/genpush/config.yaml",
     );
     assert.equal(defaultConfigFile({ env: { GENPUSH_CONFIG: "/g.yaml" }, uid: 1000, home: "/h" }), "/g.yaml");
+  });
+});
+
+describe("configuration: desktop notices and metered networks", () => {
+  it("notify is failures, always or never", async () => {
+    for (const mode of ["failures", "always", "never"])
+      assert.equal((await load(`notify: ${mode}\n${CACHE}`)).notify, mode);
+    await rejects(`notify: yes\n${CACHE}`, "notify: expected one of `failures`, `always`, `never`, got `yes`");
+  });
+
+  it("meteredLimit is a size in bytes, with or without a unit; 0 and -1 as they are", async () => {
+    const cases: [string, number][] = [
+      ["0", 0],
+      ["-1", -1],
+      ["1000000", 1_000_000],
+      ['"50 MB"', 50_000_000],
+      ["1.5GB", 1_500_000_000],
+      ["200MiB", 200 * 2 ** 20],
+      ["2 KiB", 2048],
+      ["10kB", 10_000],
+      ['"-1"', -1],
+    ];
+    for (const [text, bytes] of cases) {
+      assert.equal((await load(`meteredLimit: ${text}\n${CACHE}`)).meteredLimit, bytes, text);
+    }
+    for (const bad of ["-2", "50 furlongs", "MB", "1.5", "-1 MB", "[1]"]) {
+      await rejects(`meteredLimit: ${bad}\n${CACHE}`, "meteredLimit: expected a size such as `50 MB`");
+    }
   });
 });
 
