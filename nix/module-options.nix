@@ -196,7 +196,8 @@ in
         description = ''
           Desktop notifications over the session bus: `failures` (genpush's default) tells once
           when a generation fails to reach a cache and once when it gets there; `always` also
-          tells of every upload; `never` sends none. Where no session bus answers (the system
+          tells of every upload and every upload deferred on a metered network; `never` sends
+          none. Where no session bus answers (the system
           services), none is sent.
         '';
       };

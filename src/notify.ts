@@ -33,16 +33,19 @@ export interface NoticeResult {
 /** The longest body sent: a server shows a few lines of it anyway. */
 const BODY_LIMIT = 600;
 
-/**
- * The notice a result is worth, given the last result recorded for the same profile and
- * cache before it; null for none.
- */
-export function noticeFor(mode: NotifyMode, result: NoticeResult, previous: LastResult | null): Notice | null {
+/** What was recorded for the same profile and cache before the result. */
+export interface NoticeHistory {
+  lastResult: LastResult | null;
+  /** The generation whose failure was told, until a push there works. */
+  failing?: string;
+}
+
+/** The notice a result is worth, given what was recorded before it; null for none. */
+export function noticeFor(mode: NotifyMode, result: NoticeResult, previous: NoticeHistory): Notice | null {
   if (mode === "never" || result.status === "planned") return null;
   const what = generationLabel(result.profile, result.generation);
-  const same = previous?.storePath === result.storePath;
   if (result.status === "failed") {
-    if (previous?.status === "failed" && same) return null;
+    if (previous.failing === result.storePath) return null;
     return {
       summary: `${what} did not reach ${result.cache}`,
       body: `${result.message ?? "unknown error"}. It stays pending: the next switch or the verify timer tries again; \`genpush status\` says more.`,
@@ -50,17 +53,20 @@ export function noticeFor(mode: NotifyMode, result: NoticeResult, previous: Last
     };
   }
   if (result.status === "deferred") {
-    if (mode !== "always" || (previous?.status === "deferred" && same)) return null;
+    const told = previous.lastResult?.status === "deferred" && previous.lastResult.storePath === result.storePath;
+    if (mode !== "always" || told) return null;
     return { summary: `${what} waits for an unmetered network`, body: result.message ?? "", urgency: "low" };
   }
-  if (previous?.status === "failed") {
+  // Only an upload recovers: "up-to-date" is a generation pushed before (a rollback), no news.
+  if (result.status !== "pushed") return null;
+  if (previous.failing !== undefined) {
     return {
       summary: `${result.cache} has ${what} now`,
       body: `The push that failed before went through${result.uploaded > 0 ? `: ${result.uploaded} paths uploaded` : ""}.`,
       urgency: "low",
     };
   }
-  if (mode === "always" && result.status === "pushed" && result.uploaded > 0) {
+  if (mode === "always" && result.uploaded > 0) {
     return { summary: `${what} pushed to ${result.cache}`, body: `${result.uploaded} paths uploaded.`, urgency: "low" };
   }
   return null;

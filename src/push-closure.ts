@@ -271,7 +271,8 @@ async function pushClosure(
     result.narBytes = missing.reduce((sum, info) => sum + info.narSize, 0);
     if (ctx.dryRun) return finish("planned");
     if (missing.length === 0) return finish("up-to-date");
-    const reason = await ctx.deferUpload?.(cacheConfig, result.narBytes);
+    // Given paths are pushed now or fail: with no queue or state behind them, a deferral would lose them.
+    const reason = label === "queue" ? await ctx.deferUpload?.(cacheConfig, result.narBytes) : undefined;
     if (reason) return { ...finish("deferred"), reason };
     ctx.events.onUploadStart?.(label, cache.name, missing.length, result.narBytes);
     const upload = () =>

@@ -22,9 +22,9 @@ import { type Lock, lockProfile } from "./lock.js";
 import { type Plan, route } from "./plan.js";
 import { currentGeneration, type Generation, profileDirectoryQuiet } from "./profiles.js";
 import {
+  type CacheState,
   cacheState,
   HELD_LIMIT,
-  type LastResult,
   type ProfileState,
   readState,
   targetState,
@@ -64,8 +64,8 @@ export interface PushEvents {
   onUploadStart?(profile: string, cache: string, paths: number, narBytes: number): void;
   /** `narBytes`: of the paths done, where the backend knows which they are. */
   onUploadProgress?(profile: string, cache: string, done: number, total: number, narBytes?: number): void;
-  /** A result recorded (not in a dry run), with the result recorded before it for the same profile and cache. */
-  onResult?(result: PushResult, previous: LastResult | null): void;
+  /** A result recorded (not in a dry run), with what was recorded before it for the same profile and cache. */
+  onResult?(result: PushResult, previous: CacheState): void;
 }
 
 export interface PushContext {
@@ -168,7 +168,7 @@ async function pushRound(ctx: PushContext, profile: ProfileConfig, reader: Closu
 
   outcome.results = await Promise.all(
     routed.caches.map(async (cacheConfig) => {
-      const previous = cacheState(state, cacheConfig.name).lastResult;
+      const previous = cacheState(state, cacheConfig.name);
       const result = await pushToCache(ctx, generation, cacheConfig, state, reader, record);
       if (!ctx.dryRun) ctx.events.onResult?.(result, previous);
       return result;
@@ -303,6 +303,8 @@ function recordUnpushed(
   state.caches[cache] = {
     ...previous,
     held: previous.held ?? null,
+    // A failure is remembered until a push works (notify.ts); a deferral keeps what was.
+    ...(status === "failed" ? { failing: generation.storePath } : {}),
     lastResult: {
       status,
       at: new Date().toISOString(),

@@ -43,6 +43,11 @@ export interface CacheState {
    */
   held?: string[] | null;
   /**
+   * The generation whose failure to get here the desktop was told of (notify.ts), until a push
+   * here works: a deferral in between neither repeats nor forgets it.
+   */
+  failing?: StorePath;
+  /**
    * The identity of the cache `lastPushed` and `held` went to (cache-identity.ts).
    * Absent in entries written before it was recorded.
    */
@@ -147,8 +152,9 @@ export function targetState(state: ProfileState, cache: string, target: string):
   const entry = cacheState(state, cache);
   const claims = entry.lastPushed !== null || (entry.held?.length ?? 0) > 0;
   if (!claims || entry.target === target) return { ...entry, targetChanged: false };
-  // A success records its target, so an ok result is about the other place; a failure may be this one's.
-  const lastResult = entry.lastResult?.status === "failed" ? entry.lastResult : null;
+  // A success records its target, so an ok result is about the other place; a failure or a
+  // deferral may be this one's.
+  const lastResult = entry.lastResult?.status === "ok" ? null : entry.lastResult;
   return { lastPushed: null, held: null, lastResult, targetChanged: true };
 }
 
@@ -171,6 +177,9 @@ function checkState(data: unknown, profile: string): ProfileState {
     const held = entry.held;
     if (held !== undefined && held !== null && !(Array.isArray(held) && held.every((h) => HASH_RE.test(h)))) {
       throw new Error(`held of cache ${name} is not a list of store hashes`);
+    }
+    if (entry.failing !== undefined && !(typeof entry.failing === "string" && isStorePath(entry.failing))) {
+      throw new Error(`failing of cache ${name} is not a store path`);
     }
     if (entry.target !== undefined && typeof entry.target !== "string") {
       throw new Error(`target of cache ${name} is not a string`);

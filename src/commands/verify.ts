@@ -13,7 +13,7 @@
 import { planForCache } from "../cache-plan.js";
 import { ClosureReader } from "../closures.js";
 import type { ProfileConfig } from "../config.js";
-import { describeError, ExitCode } from "../errors.js";
+import { describeError, ExitCode, UsageError } from "../errors.js";
 import { formatBytes, generationLabel, plural } from "../format.js";
 import { thisHost } from "../host.js";
 import { type Lock, lockProfile } from "../lock.js";
@@ -56,6 +56,12 @@ interface ProfileReport {
 }
 
 export async function verifyCommand(globals: GlobalOptions, options: VerifyOptions): Promise<ExitCode> {
+  if (options.ignoreMetered && !options.repair) {
+    throw new UsageError(
+      "--ignore-metered goes with --repair: a plain verify uploads nothing",
+      "genpush verify --repair --ignore-metered",
+    );
+  }
   const ctx = await openContext(globals);
   try {
     const reports: ProfileReport[] = [];

@@ -33,6 +33,9 @@ export async function withBus<T>(kind: BusKind, use: (bus: MessageBus) => Promis
   } finally {
     clearTimeout(timer);
     bus.disconnect();
+    // disconnect() only half-closes the socket: a bus that never closes its side would keep
+    // a oneshot run alive after the time-out.
+    (bus as unknown as { _connection?: { stream?: { destroy?(): void } } })._connection?.stream?.destroy?.();
   }
 }
 

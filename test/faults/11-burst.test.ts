@@ -1,5 +1,5 @@
-// A burst under the real path unit: 100 switches of the system profile within 10 seconds
-// inside a booted systemd (e2e harness), alternating between two prebuilt generations (a
+// A burst under the real path unit: 100 switches of the system profile, as fast as nix-env
+// makes them (about 6 s on 2 idle cores), inside a booted systemd (e2e harness), alternating between two prebuilt generations (a
 // `nix-env --set` to the newest generation's own path would reuse it) and ending on a third.
 // At the end the last generation is in the cache, genpush-system.service did not fail, the
 // path unit did not hit its trigger limit, and the service ran far fewer times than there were
@@ -17,7 +17,7 @@ import { type Gen, Ledger, summary } from "./lib/ledger.js";
 const SWITCHES = 100;
 const UNIT = "genpush-system.service";
 
-test("100 switches in 10 seconds under genpush-system.path: the last one pushed, no failed unit", async (t) => {
+test("100 switches in a burst under genpush-system.path: the last one pushed, no failed unit", async (t) => {
   const [c, cache] = await Promise.all([bootContainer(), startCache()]);
   t.after(async () => {
     await c.destroy();
@@ -47,7 +47,9 @@ nix-env --profile "$1" --set "$2" 2>/dev/null; nix-env --profile "$1" --set "$4"
   books.fault(`a burst of ${SWITCHES} switches in ${took} ms`);
   const links = Number((await c.run(["sh", "-c", count])).trim());
   assert.equal(links - before, SWITCHES, "one generation per switch");
-  assert.ok(took < 10_000, `the ${SWITCHES} switches took ${took} ms`);
+  // How fast the burst came depends on the machine's load: what makes it a burst is asserted
+  // below, where the service ran far fewer times than there were switches.
+  t.diagnostic(`the ${SWITCHES} switches took ${took} ms`);
   const targets = new Map<number, string>();
   const top = await scene.generationOf(c, scene.SYSTEM);
   for (let n = top - SWITCHES + 1; n <= top; n++) {

@@ -11,6 +11,7 @@ import { explain, runGenpush } from "./harness/cli.js";
 import { type Bus, type StandIn, startBus, startStandIn } from "./harness/dbus.js";
 import { hashOf, onlyResult, scenario } from "./harness/fixture.js";
 import { waitFor } from "./harness/nginx.js";
+import { tempDir } from "./harness/nix.js";
 
 interface Notify {
   appName: string;
@@ -226,13 +227,68 @@ test("metering: the verify timer's repair and the queue wait too; no NetworkMana
   assert.equal(queue.json.queue.results[0].status, "deferred");
   assert.equal(queue.json.queue.done, 0, "the entry stays queued");
 
+  // Given paths are pushed now or fail: nothing would ever push them later.
+  const given = await runGenpush(["push", "--paths", gen.closure[0] as string, "--json"], { config, env });
+  assert.equal(given.code, 0, explain(given));
+  assert.equal(given.json.paths[0].status, "pushed");
+
   // NetworkManager gone from the bus: not metered, everything goes.
   await nm.stop();
-  const sent = await runGenpush(["push", "--queue", "--json"], { config, env });
-  assert.equal(sent.code, 0, explain(sent));
-  assert.equal(sent.json.queue.results[0].status, "pushed");
-  assert.equal(sent.json.queue.done, 1);
   const repaired = await runGenpush(["verify", "--repair", "--json"], { config, env });
   assert.equal(repaired.code, 0, explain(repaired));
-  assert.ok(["repaired", "complete"].includes(repaired.json.profiles[0].caches[0].status), explain(repaired));
+  assert.equal(repaired.json.profiles[0].caches[0].status, "repaired", explain(repaired));
+  const sent = await runGenpush(["push", "--queue", "--json"], { config, env });
+  assert.equal(sent.code, 0, explain(sent));
+  assert.equal(sent.json.queue.done, 1, "the entry leaves the queue");
+});
+
+test("metering: a cache on this machine is never held back, and the generation stays held for the one that is", async (t) => {
+  const { env } = await networkManager(t, 1);
+  const s = await scenario({ paths: 8 });
+  t.after(() => s.destroy());
+  const disk = tempDir("genpush-disk-cache-");
+  s.config.meteredLimit = 0;
+  s.config.caches.push({ name: "disk", type: "nix", systems: ["x86_64-linux"], store: `file://${disk}` });
+  const gen = s.switchTo(0);
+  const r = await runGenpush(["push", "--json"], { config: s.configFile(), env });
+  assert.equal(r.code, 0, explain(r));
+  assert.deepEqual(
+    r.json.results.map((x: { cache: string; status: string }) => [x.cache, x.status]),
+    [
+      ["local", "deferred"],
+      ["disk", "pushed"],
+    ],
+  );
+  assert.equal(readlinkSync(join(s.stateDir, "gcroots", "test")), gen.storePath, "still held for the cache that waits");
+});
+
+test("a deferral between a failure and its recovery neither repeats the failure's notice nor loses the recovery's", async (t) => {
+  const { bus, notices } = await notificationServer(t);
+  const { env: system, nm } = await networkManager(t, 1);
+  const s = await scenario({ paths: 8 });
+  t.after(() => s.destroy());
+  s.config.meteredLimit = 0;
+  const config = s.configFile();
+  const env = { ...system, DBUS_SESSION_BUS_ADDRESS: bus.address };
+  const push = () => runGenpush(["push", "--json"], { config, env });
+  s.switchTo(0);
+
+  await s.cache.stop();
+  assert.equal(onlyResult(await push()).status, "failed");
+  await s.cache.start();
+  assert.equal(onlyResult(await push()).status, "deferred");
+  await s.cache.stop();
+  assert.equal(onlyResult(await push()).status, "failed");
+  assert.deepEqual(
+    notices().map((n) => n.summary),
+    ["genpush: test generation 1 did not reach local"],
+  );
+  await s.cache.start();
+  nm.send("2");
+  await waitFor("the stand-in to take the new value", () => nm.lines.includes("set 2"));
+  assert.equal(onlyResult(await push()).status, "pushed");
+  assert.deepEqual(
+    notices().map((n) => n.summary),
+    ["genpush: test generation 1 did not reach local", "genpush: local has test generation 1 now"],
+  );
 });
