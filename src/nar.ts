@@ -40,7 +40,7 @@ const CLOSE = token(")");
 export async function* dumpPath(path: string): AsyncGenerator<Buffer> {
   let pending: Buffer[] = [];
   let size = 0;
-  for await (const piece of narPieces(path)) {
+  for await (const piece of node(Buffer.from(path))) {
     pending.push(piece);
     size += piece.length;
     if (size >= CHUNK) {
@@ -53,15 +53,28 @@ export async function* dumpPath(path: string): AsyncGenerator<Buffer> {
 }
 
 /**
- * The NAR of `path` in the pieces it is made of, as they are read (many of a few bytes):
- * for a reader that copies them into a buffer of its own, which dumpPath's chunks would
- * make it copy twice.
+ * Writes the NAR of `path` into `target` (a NAR whose size is known: the store recorded it),
+ * files read straight into it, no piece copied twice; returns the NAR's size. A NAR larger
+ * than `target` is counted to its end and written only as far as it fits: the caller
+ * compares the size with what the store recorded.
  */
-export function narPieces(path: string): AsyncGenerator<Buffer> {
-  return node(Buffer.from(path));
+export async function narInto(path: string, target: Buffer): Promise<number> {
+  let size = 0;
+  const readInto = async (file: Buffer, stat: Stats) => {
+    if (size + stat.size <= target.length) await readWhole(file, target.subarray(size, size + stat.size));
+    size += stat.size;
+  };
+  for await (const piece of node(Buffer.from(path), true, readInto)) {
+    if (size + piece.length <= target.length) piece.copy(target, size);
+    size += piece.length;
+  }
+  return size;
 }
 
-async function* node(path: Buffer, top = true): AsyncGenerator<Buffer> {
+/** Where a file's contents go: handed on in pieces (by default), or read into place by the consumer. */
+type ReadInto = (path: Buffer, stat: Stats) => Promise<void>;
+
+async function* node(path: Buffer, top = true, readInto?: ReadInto): AsyncGenerator<Buffer> {
   if (top) yield HEADER;
   const stat = await lstat(path);
   if (stat.isSymbolicLink()) {
@@ -74,7 +87,8 @@ async function* node(path: Buffer, top = true): AsyncGenerator<Buffer> {
     const length = Buffer.alloc(8);
     length.writeBigUInt64LE(BigInt(stat.size));
     yield length;
-    yield* contents(path, stat);
+    if (readInto) await readInto(path, stat);
+    else yield* contents(path, stat);
     yield Buffer.alloc(padding(stat.size));
   } else if (stat.isDirectory()) {
     yield DIRECTORY;
@@ -83,13 +97,27 @@ async function* node(path: Buffer, top = true): AsyncGenerator<Buffer> {
       yield ENTRY;
       yield str(name);
       yield NODE;
-      yield* node(Buffer.concat([path, SLASH, name]), false);
+      yield* node(Buffer.concat([path, SLASH, name]), false, readInto);
       yield CLOSE;
     }
   } else {
     throw new GenpushError(`${path.toString()} is neither a file, a directory nor a symlink: it cannot be in a NAR`);
   }
   yield CLOSE;
+}
+
+/** The file's first `into.length` bytes (its size when it was looked at), read into `into`. */
+async function readWhole(path: Buffer, into: Buffer): Promise<void> {
+  const file = await open(path, "r");
+  try {
+    for (let done = 0; done < into.length; ) {
+      const { bytesRead } = await file.read(into, done, into.length - done, done);
+      if (bytesRead === 0) throw new GenpushError(`${path.toString()} shrank while it was being read`);
+      done += bytesRead;
+    }
+  } finally {
+    await file.close();
+  }
 }
 
 async function* contents(path: Buffer, stat: Stats): AsyncGenerator<Buffer> {

@@ -18,7 +18,7 @@ import { Readable, Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { uploadAllowanceMs } from "../bounds.js";
 import { GenpushError } from "../errors.js";
-import { dumpPath, narPieces } from "../nar.js";
+import { dumpPath, narInto } from "../nar.js";
 import { formatNix32, toNix32 } from "../nix-hash.js";
 import type { NarinfoFields, PathInfo } from "../path-info.js";
 import { type RetryOptions, withRetry } from "../retry.js";
@@ -336,19 +336,11 @@ function narUrl(info: UploadablePath, upload: UploadOptions): string {
  * copied once), checked against that size and the hash.
  */
 async function readNar(info: UploadablePath): Promise<Buffer> {
-  const hash = createHash("sha256");
   const nar = Buffer.allocUnsafe(info.narSize);
-  let size = 0;
-  for await (const piece of narPieces(info.path)) {
-    hash.update(piece);
-    if (size + piece.length > info.narSize) {
-      size += piece.length;
-      break;
-    }
-    piece.copy(nar, size);
-    size += piece.length;
-  }
-  const mismatch = narMismatch(info, size, hash.digest());
+  const size = await narInto(info.path, nar);
+  // A NAR of another size fails on its size: its hash need not be computed.
+  const digest = size === info.narSize ? createHash("sha256").update(nar).digest() : Buffer.alloc(0);
+  const mismatch = narMismatch(info, size, digest);
   if (mismatch) throw mismatch;
   return nar;
 }

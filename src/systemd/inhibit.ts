@@ -9,12 +9,19 @@
  * so a killed genpush never leaves sleep blocked.
  */
 import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 
 export interface Inhibitor {
   release(): void;
 }
 
 export function inhibitSleep(why: string, onUnavailable: (reason: string) => void): Inhibitor {
+  // Not booted with systemd (sd_booted(3)): no logind to ask, and no process to start for it
+  // (a fork of a large Node process costs tens of milliseconds on some machines).
+  if (!existsSync("/run/systemd/system")) {
+    onUnavailable("this machine was not booted with systemd");
+    return { release() {} };
+  }
   const child = spawn("systemd-inhibit", ["--what=sleep", "--mode=delay", "--who=genpush", `--why=${why}`, "cat"], {
     stdio: ["pipe", "ignore", "pipe"],
   });

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { test } from "node:test";
-import { dumpPath } from "../../src/nar.js";
+import { dumpPath, narInto } from "../../src/nar.js";
 import { newSeed, nix, nixBuild } from "./harness/nix.js";
 
 async function narSha256(path: string): Promise<{ hex: string; size: number }> {
@@ -59,5 +59,13 @@ for (const [what, script] of cases) {
     const info = JSON.parse(nix("nix", ["path-info", "--json", path]))[0];
     assert.equal(info.narSize, mine.size);
     assert.equal(info.narHash, `sha256-${Buffer.from(mine.hex, "hex").toString("base64")}`);
+
+    // Written into a buffer of the recorded size (small NARs), files read straight into it: the same bytes.
+    const into = Buffer.alloc(mine.size);
+    assert.equal(await narInto(path, into), mine.size);
+    assert.equal(createHash("sha256").update(into).digest("hex"), mine.hex);
+    // A buffer too small: counted to the end, written as far as it fits, nothing beyond.
+    const short = Buffer.alloc(mine.size - 1);
+    assert.equal(await narInto(path, short), mine.size);
   });
 }
