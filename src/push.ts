@@ -207,6 +207,15 @@ async function pushToCache(
   // The common trigger: a link renamed, a GC, a switch to the same generation.
   if (last?.storePath === generation.storePath) {
     result.counts.closure = last.counts.closure;
+    const entry = cacheState(state, cacheConfig.name);
+    if (!ctx.dryRun && entry.lastResult !== null && entry.lastResult.status !== "ok") {
+      // A rollback to what the cache has: the failure or deferral since was another generation's.
+      const { failing: _, ...rest } = entry;
+      const ok = { status: "ok" as const, at: new Date().toISOString(), generation: generation.number };
+      await record(() => {
+        state.caches[cacheConfig.name] = { ...rest, lastResult: { ...ok, storePath: generation.storePath } };
+      }).catch((error) => ctx.events.onWarning?.(`could not record the result: ${describeError(error).message}`));
+    }
     return finish();
   }
 

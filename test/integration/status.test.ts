@@ -5,7 +5,7 @@ import { test } from "node:test";
 import { explain, runGenpush } from "./harness/cli.js";
 import { narinfoUris, onlyResult, scenario } from "./harness/fixture.js";
 import { narinfo } from "./harness/nginx.js";
-import { minus } from "./harness/nix.js";
+import { minus, rollback } from "./harness/nix.js";
 
 test("cache down: push fails and stays pending; back up: the next push uploads", async (t) => {
   const s = await scenario({ paths: 60, changed: 3 });
@@ -58,6 +58,26 @@ test("cache down: push fails and stays pending; back up: the next push uploads",
   assert.equal(after.lastPushed?.generation, 2);
   assert.equal(after.lastPushed?.storePath, g2.storePath);
   assert.equal(after.lastResult?.status, "ok");
+});
+
+test("a rollback to the generation the cache has, after a newer one failed: up to date, last result ok", async (t) => {
+  const s = await scenario({ paths: 8 });
+  t.after(() => s.destroy());
+  s.switchTo(0);
+  assert.equal(onlyResult(await s.run("push", "--json")).status, "pushed");
+  s.switchTo(1);
+  await s.cache.stop();
+  assert.equal(onlyResult(await s.run("push", "--json")).status, "failed");
+  await s.cache.start();
+
+  rollback(s.profile);
+  const back = await s.run("push", "--json");
+  assert.equal(onlyResult(back).status, "up-to-date", explain(back));
+  const status = await s.run("status", "--json");
+  const [cache] = status.json.profiles[0].caches;
+  assert.equal(cache.pending, false);
+  assert.equal(cache.lastResult.status, "ok", "the failure was the newer generation's, not this one's");
+  assert.equal(cache.lastResult.generation, 1);
 });
 
 test("status before any push: current generation known, nothing pushed, work pending", async (t) => {
