@@ -71,6 +71,8 @@ async function inspect(dir: string): Promise<Found> {
   if (typeof entries === "string") return entries === "ENOENT" ? "absent" : "unreadable";
   if (entries === null) return { foreign: "it is not a directory" };
   if (entries.length === 0) return "empty";
+  // Marked between the stat and the listing, by a genpush claiming it at the same moment.
+  if (entries.some((entry) => entry.name === STATE_MARKER && entry.isFile())) return "marked";
   const others = entries.filter((entry) => !(LAYOUT.has(entry.name) && entry.isDirectory()));
   if (others.length > 0) return { foreign: `it holds ${names(others)} and no ${STATE_MARKER} file` };
   const profiles = await list(join(dir, "profiles"));
