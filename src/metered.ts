@@ -66,7 +66,8 @@ export class MeteredGate {
 
   constructor(
     private readonly limit: number,
-    private readonly onAsked: (state: NetworkState) => void = () => {},
+    /** Told once what NetworkManager said, as a sentence for the debug log. */
+    private readonly debug: (line: string) => void = () => {},
     private readonly ask: () => Promise<NetworkState> = networkState,
   ) {}
 
@@ -74,7 +75,7 @@ export class MeteredGate {
   async defer(cache: CacheConfig, narBytes: number): Promise<string | undefined> {
     if (this.limit < 0 || narBytes <= this.limit || !crossesNetwork(cache)) return undefined;
     this.state ??= this.ask().then((state) => {
-      this.onAsked(state);
+      this.debug(`network metered: ${state.metered ? "yes" : "no"} (${state.detail})`);
       return state;
     });
     const { metered, detail } = await this.state;

@@ -50,9 +50,7 @@ export async function pushCommand(globals: GlobalOptions, options: PushOptions):
     const uploads = new Map<string, { started: number; bytes: number }>();
     const metered = options.ignoreMetered
       ? undefined
-      : new MeteredGate(ctx.config.meteredLimit, (network) =>
-          ctx.log.debug(`network metered: ${network.metered ? "yes" : "no"} (${network.detail})`),
-        );
+      : new MeteredGate(ctx.config.meteredLimit, (line) => ctx.log.debug(line));
     const push: PushContext = {
       config: ctx.config,
       cache: ctx.cache,

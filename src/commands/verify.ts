@@ -67,9 +67,7 @@ export async function verifyCommand(globals: GlobalOptions, options: VerifyOptio
     const reports: ProfileReport[] = [];
     const metered =
       options.repair && !options.ignoreMetered
-        ? new MeteredGate(ctx.config.meteredLimit, (network) =>
-            ctx.log.debug(`network metered: ${network.metered ? "yes" : "no"} (${network.detail})`),
-          )
+        ? new MeteredGate(ctx.config.meteredLimit, (line) => ctx.log.debug(line))
         : undefined;
     for (const profile of selectProfiles(ctx.config, options.profile)) {
       const report = options.repair
