@@ -1,6 +1,6 @@
 /**
- * The two tools as users run them: the built genpush CLI (`node dist/cli.js`,
- * with the NODE_OPTIONS of the service unit that runs that command) and `nix copy`, each a child process timed from spawn to exit, with peak RSS
+ * The two tools as users run them: the built genpush CLI (`node dist/cli.js`, in the
+ * environment its units give it) and `nix copy`, each a child process timed from spawn to exit, with peak RSS
  * from GNU time (`%M`: the largest of the process and the children it waited
  * for, so genpush's figure covers the nix processes it runs too).
  */
@@ -107,20 +107,14 @@ export function writeGenpushConfig(dir: string, setup: GenpushSetup): string {
   return file;
 }
 
-/** `Environment=NODE_OPTIONS=...` of the system unit that runs `command`: genpush runs as its service runs it. */
-export function serviceNodeOptions(command: string): string {
-  const service = command === "verify" ? "genpush-verify.service" : "genpush-system.service";
-  const unit = readFileSync(join(repoRoot, "units", "system", service), "utf8");
-  return /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit)?.[1] ?? "";
-}
-
 /**
  * Node as a unit starts it: without NODE_EXTRA_CA_CERTS, which a shell may set (this
- * machine's does) and no unit passes; Node parses that whole bundle before running
- * anything (about 60 ms here), for `node -e 0` as for genpush.
+ * machine's does) and no unit passes (Node parses that whole bundle before running
+ * anything, about 60 ms here), and without NODE_OPTIONS, which no unit sets; for
+ * `node -e 0` as for genpush.
  */
 export function unitNodeEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const { NODE_EXTRA_CA_CERTS: _, ...rest } = env;
+  const { NODE_EXTRA_CA_CERTS: _, NODE_OPTIONS: __, ...rest } = env;
   return rest;
 }
 
@@ -134,7 +128,6 @@ export async function genpush(
   const r = await timed(node, [cliEntry(), "--config", config, "--log-format", "json", ...args], {
     ...unitNodeEnv(toolEnv(xdgCacheHome)),
     JOURNAL_STREAM: "",
-    NODE_OPTIONS: serviceNodeOptions(args[0] ?? ""),
   });
   if (r.code !== 0) throw new Error(`genpush ${args.join(" ")} exited ${r.code}:\n${r.stderr}`);
   return r;
