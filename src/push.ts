@@ -150,15 +150,17 @@ async function pushRound(ctx: PushContext, profile: ProfileConfig, reader: Closu
   if (loaded.problem) ctx.events.onWarning?.(loaded.problem);
   const state = loaded.state;
   const record = serialWriter(ctx.config.stateDir, state);
+  const lacking = routed.caches.filter(
+    (c) => targetState(state, c.name, cacheIdentity(c)).lastPushed?.storePath !== generation.storePath,
+  );
   // Only when some cache still lacks it: a trigger with nothing new stays free of nix calls.
-  const holding =
-    !ctx.dryRun &&
-    routed.caches.some(
-      (c) => targetState(state, c.name, cacheIdentity(c)).lastPushed?.storePath !== generation.storePath,
-    );
+  const holding = !ctx.dryRun && lacking.length > 0;
   if (holding) {
-    // The closure is read while the root is made (the profile's link holds it meanwhile).
+    // The closure is read, and the caches that lack it opened (their code loaded, Nix's
+    // settings for the first request read), while the root is made (the profile's link
+    // holds it meanwhile). A cache that fails to open says so when its push awaits it.
     reader.closure(generation.storePath).catch(() => {});
+    for (const cacheConfig of lacking) ctx.cache(cacheConfig).catch(() => {});
     await holdGeneration(ctx.config.stateDir, profile.name, generation.storePath).catch((error) =>
       ctx.events.onWarning?.(
         `could not protect ${generation.storePath} from garbage collection: ${describeError(error).message}`,
