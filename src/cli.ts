@@ -19,7 +19,7 @@ import { scrubSecrets } from "./secrets.js";
 setFlagsFromString("--heap-growing-percent=50");
 // And the young generation stays at the size it starts with (1 MiB a semi-space) rather than
 // growing to V8's 16: a push's garbage is short-lived, and an update's push peaked about
-// 20 MiB higher with it grown, in no less time. (--max-semi-space-size in NODE_OPTIONS does
+// 20 MiB higher with it grown; it costs about 30 ms more scavenging. (--max-semi-space-size in NODE_OPTIONS does
 // the same, but any heap flag there costs Node its start-up snapshot: 15 ms a run.)
 setFlagsFromString("--semi-space-growth-factor=1");
 
