@@ -54,8 +54,14 @@ export async function planForCache(
     exclude: config.exclude,
     wholeClosures: cache.wholeClosures,
   });
-  const candidates = plan.candidates.map((info) => info.path);
-  const lacking = new Set(await (whole ? cache.incomplete(candidates, signal) : cache.missing(candidates, signal)));
+  const lacking = new Set(
+    await (whole
+      ? cache.incomplete(plan.candidates, signal)
+      : cache.missing(
+          plan.candidates.map((info) => info.path),
+          signal,
+        )),
+  );
   const missing = plan.candidates.filter((info) => lacking.has(info.path));
   return {
     closure,

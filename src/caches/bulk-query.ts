@@ -103,8 +103,11 @@ export abstract class BulkQueryCache<C extends AtticCacheConfig | CachixCacheCon
   }
 
   /** Attic and Cachix keep a path's NAR with its narinfo on the server: asking for the narinfo is enough. */
-  incomplete(paths: readonly StorePath[], signal?: AbortSignal): Promise<StorePath[]> {
-    return this.missing(paths, signal);
+  incomplete(paths: readonly PathInfo[], signal?: AbortSignal): Promise<StorePath[]> {
+    return this.missing(
+      paths.map((info) => info.path),
+      signal,
+    );
   }
 
   close(): void {

@@ -25,6 +25,7 @@ import { type RetryOptions, withRetry } from "../retry.js";
 import { hashPart, STORE_DIR, type StorePath } from "../store-path.js";
 import { type Compression, SMALL_NAR_BYTES } from "./compression.js";
 import type { HttpAnswer, HttpClient } from "./http.js";
+import { checkNarinfo, type TrustedKey } from "./narinfo.js";
 import { fingerprint, type SigningKey, signFingerprint } from "./signing.js";
 import type { PushProgress } from "./types.js";
 
@@ -35,6 +36,8 @@ export interface HttpBinaryCacheOptions {
   retry: RetryOptions;
   /** A request's bound (the cache's `timeoutSeconds`); a NAR upload adds the time its bytes may take. */
   timeoutMs: number;
+  /** A narinfo refused (counted as missing): a sentence for the log, at warning priority. */
+  onRefused?: (message: string) => void;
 }
 
 export interface UploadOptions {
@@ -79,16 +82,19 @@ export class HttpBinaryCache {
   }
 
   /** The subset of `hashes` whose narinfo the cache does not have: one HEAD each. */
-  missing(hashes: readonly string[], signal?: AbortSignal): Promise<Set<string>> {
-    return this.lacking(hashes, (hash, stop) => this.has(hash, stop), signal);
+  async missing(hashes: readonly string[], signal?: AbortSignal): Promise<Set<string>> {
+    const found = await this.lacking(hashes, (hash, stop) => this.has(hash, stop), signal);
+    return new Set(found);
   }
 
   /**
-   * The subset of `hashes` the cache does not have whole: no narinfo, or a narinfo whose NAR
+   * The paths of `infos` the cache does not have whole: no narinfo, a narinfo that does not
+   * pass checkNarinfo (another path, other content, not signed by `key`), or one whose NAR
    * file is gone. Two requests each: GET the narinfo, HEAD the NAR it names.
    */
-  incomplete(hashes: readonly string[], signal?: AbortSignal): Promise<Set<string>> {
-    return this.lacking(hashes, (hash, stop) => this.hasWhole(hash, stop), signal);
+  async incomplete(infos: readonly PathInfo[], key?: TrustedKey, signal?: AbortSignal): Promise<Set<StorePath>> {
+    const found = await this.lacking(infos, (info, stop) => this.hasWhole(info, key, stop), signal);
+    return new Set(found.map((info) => info.path));
   }
 
   /** Upload `paths` (dependencies first). */
@@ -164,16 +170,16 @@ export class HttpBinaryCache {
     this.http.close();
   }
 
-  private async lacking(
-    hashes: readonly string[],
-    has: (hash: string, signal: AbortSignal) => Promise<boolean>,
+  private async lacking<T>(
+    items: readonly T[],
+    has: (item: T, signal: AbortSignal) => Promise<boolean>,
     signal?: AbortSignal,
-  ): Promise<Set<string>> {
-    const missing = new Set<string>();
+  ): Promise<T[]> {
+    const missing: T[] = [];
     await runAll(
-      hashes,
-      async (hash, stop) => {
-        if (!(await has(hash, stop))) missing.add(hash);
+      items,
+      async (item, stop) => {
+        if (!(await has(item, stop))) missing.push(item);
       },
       signal,
       this.options.concurrency,
@@ -181,12 +187,17 @@ export class HttpBinaryCache {
     return missing;
   }
 
-  private async hasWhole(hash: string, signal: AbortSignal): Promise<boolean> {
-    const narinfo = await this.ask(`${hash}.narinfo`, "GET", signal);
-    if (!narinfo) return false;
-    const nar = /^URL: (\S+)$/m.exec(narinfo.body.toString("utf8"))?.[1];
-    // A narinfo that names no NAR offers nothing to substitute.
-    return nar !== undefined && (await this.ask(nar, "HEAD", signal)) !== undefined;
+  private async hasWhole(info: PathInfo, key: TrustedKey | undefined, signal: AbortSignal): Promise<boolean> {
+    const answer = await this.ask(`${hashPart(info.path)}.narinfo`, "GET", signal);
+    if (!answer) return false;
+    const narinfo = checkNarinfo(answer.body.toString("utf8"), info, key);
+    if (typeof narinfo === "string") {
+      this.options.onRefused?.(
+        `cache ${this.options.cacheName}: the narinfo of ${info.path} ${narinfo}; counted as missing`,
+      );
+      return false;
+    }
+    return (await this.ask(narinfo.url, "HEAD", signal)) !== undefined;
   }
 
   private async has(hash: string, signal: AbortSignal): Promise<boolean> {

@@ -21,6 +21,7 @@ import { nixFailure } from "./client-process.js";
 import { findCompression } from "./compression.js";
 import { HttpClient } from "./http.js";
 import { HttpBinaryCache, type UploadablePath, type UploadOptions } from "./http-binary-cache.js";
+import { checkNarinfo, type TrustedKey, trustedKey } from "./narinfo.js";
 import { nixNetrcAuthorization } from "./netrc.js";
 import { type CacheOptions, retryOptions } from "./options.js";
 import { readSigningKey } from "./signing.js";
@@ -46,41 +47,76 @@ export class NixStoreCache implements Cache {
     if (isHttp(config.store)) this.httpCache().warm();
   }
 
-  missing(paths: readonly StorePath[], signal?: AbortSignal): Promise<StorePath[]> {
-    return this.lacking(paths, false, signal);
-  }
-
-  incomplete(paths: readonly StorePath[], signal?: AbortSignal): Promise<StorePath[]> {
-    return this.lacking(paths, true, signal);
-  }
-
   /**
-   * Which of `paths` the cache lacks; `whole`: or holds only the narinfo of (what verify
-   * asks). An HTTP cache: a HEAD of each narinfo, or a GET of it and a HEAD of the NAR it
-   * names. A file:// cache: the same looked up on disk. Other stores keep a path whole or
-   * not at all: `nix-store --check-validity` either way.
+   * Which of `paths` the cache lacks: a HEAD of each narinfo for an HTTP cache, a look-up on
+   * disk for a file:// cache, `nix-store --check-validity` for other stores.
    */
-  private async lacking(paths: readonly StorePath[], whole: boolean, signal?: AbortSignal): Promise<StorePath[]> {
+  async missing(paths: readonly StorePath[], signal?: AbortSignal): Promise<StorePath[]> {
     if (paths.length === 0) return [];
     const { store } = this.config;
     if (isHttp(store)) {
-      const hashes = paths.map(hashPart);
-      const http = this.httpCache();
-      const lacking = await (whole ? http.incomplete(hashes, signal) : http.missing(hashes, signal));
+      const lacking = await this.httpCache().missing(paths.map(hashPart), signal);
       return paths.filter((path) => lacking.has(hashPart(path)));
     }
     const dir = this.fileCacheDir();
     if (dir) {
-      const present = await Promise.all(
-        paths.map((path) =>
-          whole ? fileNarPresent(dir, hashPart(path)) : fileExists(join(dir, `${hashPart(path)}.narinfo`)),
-        ),
-      );
+      const present = await Promise.all(paths.map((path) => fileExists(join(dir, `${hashPart(path)}.narinfo`))));
       return paths.filter((_, i) => !present[i]);
     }
-    return invalidPaths(paths, store, signal, this.config.timeoutSeconds).catch((error) => {
+    return this.invalid(paths, signal);
+  }
+
+  /**
+   * Which of `paths` the cache lacks whole (what verify asks): no narinfo, a narinfo that is
+   * not the path as the local store holds it (checkNarinfo, with the cache's signing key
+   * where it has one), or a narinfo whose NAR is gone. An HTTP cache: a GET of each narinfo
+   * and a HEAD of the NAR it names; a file:// cache: the same read on disk. Other stores keep
+   * a path whole or not at all, and check it themselves: `nix-store --check-validity`.
+   */
+  async incomplete(paths: readonly PathInfo[], signal?: AbortSignal): Promise<StorePath[]> {
+    if (paths.length === 0) return [];
+    if (isHttp(this.config.store)) {
+      const lacking = await this.httpCache().incomplete(paths, await this.trustedKey(), signal);
+      return paths.filter((info) => lacking.has(info.path)).map((info) => info.path);
+    }
+    const dir = this.fileCacheDir();
+    if (dir) {
+      const key = await this.trustedKey();
+      const present = await Promise.all(paths.map((info) => this.fileHoldsWhole(dir, info, key)));
+      return paths.filter((_, i) => !present[i]).map((info) => info.path);
+    }
+    return this.invalid(
+      paths.map((info) => info.path),
+      signal,
+    );
+  }
+
+  private invalid(paths: readonly StorePath[], signal?: AbortSignal): Promise<StorePath[]> {
+    return invalidPaths(paths, this.config.store, signal, this.config.timeoutSeconds).catch((error) => {
       throw nixFailure(error, this.name);
     });
+  }
+
+  /** The public half of the cache's signing key, which its narinfos must be signed by; none without one. */
+  private async trustedKey(): Promise<TrustedKey | undefined> {
+    const keyFile = this.signingKeyFile();
+    return keyFile ? trustedKey(await readSigningKey(keyFile, this.name)) : undefined;
+  }
+
+  /** A file:// cache's narinfo for `info` is there, passes checkNarinfo, and the NAR file it names is there. */
+  private async fileHoldsWhole(dir: string, info: PathInfo, key: TrustedKey | undefined): Promise<boolean> {
+    let text: string;
+    try {
+      text = await readFile(join(dir, `${hashPart(info.path)}.narinfo`), "utf8");
+    } catch {
+      return false;
+    }
+    const narinfo = checkNarinfo(text, info, key);
+    if (typeof narinfo === "string") {
+      this.options.onRefused?.(`cache ${this.name}: the narinfo of ${info.path} ${narinfo}; counted as missing`);
+      return false;
+    }
+    return fileExists(join(dir, narinfo.url));
   }
 
   async push(paths: readonly PathInfo[], events: PushProgress, signal?: AbortSignal): Promise<void> {
@@ -95,9 +131,17 @@ export class NixStoreCache implements Cache {
     // them from whatever nix or the server says (and finds a bad key before any upload).
     if (isHttp(this.config.store)) await nixNetrcAuthorization(new URL(this.config.store));
     const keyFile = this.signingKeyFile();
-    if (keyFile) await readSigningKey(keyFile, this.name);
+    const key = keyFile ? trustedKey(await readSigningKey(keyFile, this.name)) : undefined;
     const dir = this.fileCacheDir();
-    if (dir) await dropDanglingNarinfos(dir, paths);
+    // `nix copy` takes a path whose narinfo is there for uploaded, so a narinfo that does not
+    // offer the path whole (its NAR lost, or refused by checkNarinfo) goes first.
+    if (dir)
+      await Promise.all(
+        paths.map(async (info) => {
+          if (!(await this.fileHoldsWhole(dir, info, key)))
+            await rm(join(dir, `${hashPart(info.path)}.narinfo`), { force: true });
+        }),
+      );
     const narBytes = paths.reduce((sum, info) => sum + info.narSize, 0);
     // Each try asks the cache again first, so what an earlier try uploaded is not sent twice.
     await withRetry(
@@ -143,6 +187,7 @@ export class NixStoreCache implements Cache {
         concurrency: this.config.queryConcurrency,
         retry: retryOptions(this.options),
         timeoutMs: this.options.timeoutMs,
+        ...(this.options.onRefused ? { onRefused: this.options.onRefused } : {}),
       },
     );
     return this.http;
@@ -183,32 +228,6 @@ export class NixStoreCache implements Cache {
 
 function isHttp(store: string): boolean {
   return /^https?:\/\//.test(store);
-}
-
-/**
- * `nix copy` takes a path whose narinfo is there for uploaded, so a NAR lost behind its
- * narinfo would never be sent again: a file:// cache's narinfo that names no NAR on disk
- * goes first (it offers nothing a substituter could fetch anyway).
- */
-async function dropDanglingNarinfos(dir: string, paths: readonly PathInfo[]): Promise<void> {
-  await Promise.all(
-    paths.map(async ({ path }) => {
-      if (!(await fileNarPresent(dir, hashPart(path))))
-        await rm(join(dir, `${hashPart(path)}.narinfo`), { force: true });
-    }),
-  );
-}
-
-/** A file:// cache's narinfo for `hash` is there, and so is the NAR file it names. */
-async function fileNarPresent(dir: string, hash: string): Promise<boolean> {
-  let narinfo: string;
-  try {
-    narinfo = await readFile(join(dir, `${hash}.narinfo`), "utf8");
-  } catch {
-    return false;
-  }
-  const nar = /^URL: (\S+)$/m.exec(narinfo)?.[1];
-  return nar !== undefined && (await fileExists(join(dir, nar)));
 }
 
 async function fileExists(path: string): Promise<boolean> {

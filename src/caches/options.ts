@@ -5,6 +5,8 @@ export interface CacheOptions {
   retry: RetryPolicy;
   /** A retry is about to happen: a sentence for the log, at warning priority. */
   onRetry?: (message: string, attempt: number) => void;
+  /** A cache's narinfo refused, the path counted as missing: a sentence for the log, at warning priority. */
+  onRefused?: (message: string) => void;
   /** Per-request time-out for cache APIs. */
   timeoutMs: number;
 }

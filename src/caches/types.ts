@@ -20,11 +20,13 @@ export interface Cache {
   /** Which of `paths` the cache lacks, asked fresh (no cached answers). */
   missing(paths: readonly StorePath[], signal?: AbortSignal): Promise<StorePath[]>;
   /**
-   * Which of `paths` the cache lacks whole: no narinfo, or a narinfo whose NAR is gone (what
-   * `verify` asks: a cache's own clean-up may take one without the other). Where the
-   * backend keeps the two together, the same as `missing`.
+   * Which of `paths` the cache lacks whole: no narinfo, a narinfo that is not the path as the
+   * local store holds it (malformed, another store path, other content, not signed by the
+   * cache's key), or a narinfo whose NAR is gone (what `verify` asks: a cache's own clean-up
+   * may take one without the other). Where the backend keeps the two together and its
+   * narinfo is not read, the same as `missing`.
    */
-  incomplete(paths: readonly StorePath[], signal?: AbortSignal): Promise<StorePath[]>;
+  incomplete(paths: readonly PathInfo[], signal?: AbortSignal): Promise<StorePath[]>;
   /** Upload `paths`, ordered dependencies first. */
   push(paths: readonly PathInfo[], events: PushProgress, signal?: AbortSignal): Promise<void>;
   /** Release connections. */

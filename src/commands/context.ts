@@ -59,7 +59,9 @@ export async function openContext(options: GlobalOptions, load: LoadOptions = {}
     let open = opened.get(cacheConfig.name);
     if (!open) {
       const onRetry = retryReporter(log);
-      open = import("../caches/index.js").then(({ openCache }) => openCache(cacheConfig, { onRetry }));
+      const onRefused = (message: string) =>
+        log.warn({ hint: "`genpush verify --repair` uploads the path again, over that narinfo" }, message);
+      open = import("../caches/index.js").then(({ openCache }) => openCache(cacheConfig, { onRetry, onRefused }));
       opened.set(cacheConfig.name, open);
     }
     return open;
