@@ -1,12 +1,13 @@
 // What really is in the cache: verify/repair against files deleted behind genpush's
 // back, and pulls into an empty store that check signatures.
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, unlinkSync } from "node:fs";
+import { createPrivateKey, sign } from "node:crypto";
+import { existsSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { explain } from "./harness/cli.js";
 import { hashOf, onlyResult, scenario } from "./harness/fixture.js";
-import { makeKey, pullIntoFreshStore, tempDir } from "./harness/nix.js";
+import { type Key, makeKey, pullIntoFreshStore, tempDir } from "./harness/nix.js";
 
 test("verify reports a narinfo lost from the cache and --repair restores it", async (t) => {
   const s = await scenario({ paths: 60, sign: true });
@@ -117,4 +118,122 @@ test("an empty store pulls the pushed generations, with signature checking", asy
   assert.equal(r2.code, 0, explain(r2));
   const pulled = pullIntoFreshStore(s.cache.url, g2.storePath, key.publicKey);
   assert.ok(pulled.ok, pulled.stderr);
+});
+
+/** A narinfo field's value. */
+const field = (text: string, name: string) => new RegExp(`^${name}: (.*)$`, "m").exec(text)?.[1] ?? "";
+
+/** `text` with its signatures replaced by one of `key`'s over Nix's fingerprint of what it says. */
+function signedBy(text: string, key: Key): string {
+  const references = field(text, "References")
+    .split(" ")
+    .filter(Boolean)
+    .map((ref) => `/nix/store/${ref}`)
+    .sort()
+    .join(",");
+  const fingerprint = `1;${field(text, "StorePath")};${field(text, "NarHash")};${field(text, "NarSize")};${references}`;
+  const secret = Buffer.from(readFileSync(key.secretKeyFile, "utf8").trim().split(":")[1] ?? "", "base64");
+  const jwk = {
+    kty: "OKP",
+    crv: "Ed25519",
+    d: secret.subarray(0, 32).toString("base64url"),
+    x: secret.subarray(32).toString("base64url"),
+  };
+  const sig = sign(null, Buffer.from(fingerprint), createPrivateKey({ format: "jwk", key: jwk })).toString("base64");
+  return `${text.replace(/^Sig: .*\n/gm, "")}Sig: ${key.name}:${sig}\n`;
+}
+
+// A narinfo Nix would refuse, or that describes other content, is not the path in the cache.
+const tampered: {
+  what: string;
+  kind: "http" | "file";
+  reason: RegExp;
+  make(victim: string, other: string, key: Key): string;
+}[] = [
+  {
+    what: "another path's narinfo in its place",
+    kind: "http",
+    reason: /describes another path/,
+    make: (_victim, other) => other,
+  },
+  {
+    what: "another path's narinfo in its place",
+    kind: "file",
+    reason: /describes another path/,
+    make: (_victim, other) => other,
+  },
+  {
+    what: "its fields intact, signed by another key of the same name",
+    kind: "http",
+    reason: /no valid signature by the cache's key/,
+    make: (victim, _other, key) => signedBy(victim, makeKey(key.name)),
+  },
+  {
+    what: "another NarHash, signed by the cache's own key",
+    kind: "http",
+    reason: /another NarHash/,
+    make: (victim, other, key) =>
+      signedBy(victim.replace(/^NarHash: .*$/m, `NarHash: ${field(other, "NarHash")}`), key),
+  },
+];
+
+for (const { what, kind, reason, make } of tampered) {
+  test(`verify counts a narinfo that is not the path as missing (${what}, ${kind}), and --repair replaces it`, async (t) => {
+    const s = await scenario({ paths: 12, sign: true });
+    t.after(() => s.destroy());
+    const key = s.key as Key;
+    const dir = kind === "http" ? s.cache.dir : join(tempDir(), "cache");
+    const url = kind === "http" ? s.cache.url : `file://${dir}`;
+    if (kind === "file") {
+      s.config.caches[0].store = url;
+      s.configFile();
+    }
+    const gen = s.switchTo(0);
+    assert.equal((await s.run("push")).code, 0);
+
+    const leaves = gen.closure.filter((p) => p.includes("-leaf-"));
+    const victim = leaves[0] ?? "";
+    const file = join(dir, `${hashOf(victim)}.narinfo`);
+    const other = readFileSync(join(dir, `${hashOf(leaves[1] ?? "")}.narinfo`), "utf8");
+    writeFileSync(file, make(readFileSync(file, "utf8"), other, key));
+    assert.equal(pullIntoFreshStore(url, gen.storePath, key.publicKey).ok, false, "Nix refuses the cache as it is");
+
+    const v = await s.run("verify", "--profile", "test", "--json");
+    assert.equal(v.code, 1, explain(v));
+    assert.equal(v.json.profiles[0].caches[0].status, "incomplete", explain(v));
+    assert.deepEqual(v.json.profiles[0].caches[0].missing, [victim], explain(v));
+    assert.match(v.stderr, new RegExp(`the narinfo of ${victim} .*${reason.source}`), explain(v));
+    assert.ok(!v.stderr.includes(readFileSync(key.secretKeyFile, "utf8").trim().split(":")[1] ?? "?"), "no secret");
+
+    const repair = await s.run("verify", "--profile", "test", "--repair", "--json");
+    assert.equal(repair.code, 0, explain(repair));
+    assert.equal(repair.json.profiles[0].caches[0].status, "repaired", explain(repair));
+    assert.equal(repair.json.profiles[0].caches[0].repaired, 1, explain(repair));
+    assert.equal(field(readFileSync(file, "utf8"), "StorePath"), victim, "the narinfo was overwritten");
+
+    const again = await s.run("verify", "--profile", "test", "--json");
+    assert.equal(again.code, 0, explain(again));
+    assert.equal(again.json.profiles[0].caches[0].status, "complete", explain(again));
+    const pulled = pullIntoFreshStore(url, gen.storePath, key.publicKey);
+    assert.ok(pulled.ok, `Nix substitutes the whole closure from the repaired cache\n${pulled.stderr}`);
+  });
+}
+
+test("a cache without a key: an unsigned narinfo is the path; one for another path is not", async (t) => {
+  const s = await scenario({ paths: 12 });
+  t.after(() => s.destroy());
+  const gen = s.switchTo(0);
+  assert.equal((await s.run("push")).code, 0);
+  const clean = await s.run("verify", "--profile", "test", "--json");
+  assert.equal(clean.code, 0, explain(clean));
+  assert.equal(clean.json.profiles[0].caches[0].status, "complete", explain(clean));
+
+  const [victim = "", donor = ""] = gen.closure.filter((p) => p.includes("-leaf-"));
+  writeFileSync(
+    join(s.cache.dir, `${hashOf(victim)}.narinfo`),
+    readFileSync(join(s.cache.dir, `${hashOf(donor)}.narinfo`)),
+  );
+  const v = await s.run("verify", "--profile", "test", "--json");
+  assert.equal(v.code, 1, explain(v));
+  assert.deepEqual(v.json.profiles[0].caches[0].missing, [victim], explain(v));
 });
