@@ -1,14 +1,18 @@
-// Every documented bound of `genpush enqueue` (docs/commands.md, "Bounds") at its edge and just
-// past it, against the real Nix store: exactly the limit is accepted, one more is refused as
-// documented. And what enqueue, as Nix's post-build-hook, must not depend on: the secrets of
-// the configuration (they may exist only inside the push's unit), a state directory that is
-// not genpush's.
+// Every documented bound at its edge and just past it, against real parts: enqueue's (docs/commands.md,
+// "Bounds") against the real Nix store, the D-Bus bound against a real dbus-daemon and a service that
+// never answers, the compressor's groups through the real xz. And what must not happen: enqueue, as
+// Nix's post-build-hook, depending on the secrets of the configuration (they may exist only inside
+// the push's unit) or writing into a state directory not genpush's; an idle trigger running Nix; a
+// lock or a temporary directory left behind.
 import assert from "node:assert/strict";
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { execa } from "execa";
-import { cliEntry, explain, type RunResult, repoRoot, writeConfig } from "./harness/cli.js";
+import { hostShims } from "../faults/lib/shims.js";
+import { cliEntry, explain, type RunResult, repoRoot, runGenpush, writeConfig } from "./harness/cli.js";
+import { startBus, startStandIn } from "./harness/dbus.js";
+import { onlyResult, scenario } from "./harness/fixture.js";
 import { nix, nixEnv, tempDir } from "./harness/nix.js";
 
 /** The documented bounds (docs/commands.md). */
@@ -249,4 +253,91 @@ test("enqueue refuses a state directory that is not genpush's (exit 2) and creat
   assert.equal(r.code, 2, explain(r));
   assert.match(r.stderr, new RegExp(`state directory ${foreign} is not genpush's`));
   assert.deepEqual(readdirSync(foreign), ["notes.txt"], "nothing created in it");
+});
+
+test("a D-Bus service that takes the call and never answers costs 3 seconds: NetworkManager hung is not metered", async (t) => {
+  const bus = await startBus("system");
+  t.after(() => bus.stop());
+  process.env.DBUS_SYSTEM_BUS_ADDRESS = bus.address;
+  const hung = await startStandIn("silent-service", ["org.freedesktop.NetworkManager"], {
+    DBUS_SYSTEM_BUS_ADDRESS: bus.address,
+  });
+  t.after(() => hung.stop());
+
+  const { networkState } = await import("../../src/metered.js");
+  const started = performance.now();
+  const state = await Promise.race([
+    networkState(),
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error("no answer within 20 s")), 20_000)),
+  ]);
+  const seconds = (performance.now() - started) / 1000;
+  assert.deepEqual(hung.lines, ["called org.freedesktop.DBus.Properties.Get"], "the call was received");
+  assert.equal(state.metered, false);
+  assert.match(state.detail, /NetworkManager not reachable: D-Bus system bus did not answer within 3s/);
+  assert.ok(seconds >= 2.9, `it waited the bound out: ${seconds} s`);
+  assert.ok(seconds < 10, `and no longer: ${seconds} s`);
+});
+
+test("a trigger with nothing new runs no Nix command; Nix's system features are read only when a cache names some", async (t) => {
+  const s = await scenario();
+  t.after(() => s.destroy());
+  s.switchTo(1);
+  const first = await s.run("push");
+  assert.equal(first.code, 0, explain(first));
+
+  const shims = hostShims();
+  const idle = await runGenpush(["push", "--json"], { config: s.configFile(), env: { PATH: shims.path } });
+  assert.equal(idle.code, 0, explain(idle));
+  assert.equal(onlyResult(idle).status, "up-to-date");
+  assert.deepEqual(
+    shims.calls().map((c) => [c.name, ...c.args].join(" ")),
+    [],
+    "no child process at all",
+  );
+
+  const [feature] = (nix("nix", ["show-config"]).match(/^system-features = (.*)$/m)?.[1] ?? "").split(" ");
+  assert.ok(feature, "the host's Nix has system features");
+  s.config.caches[0].systemFeatures = [feature];
+  const named = await runGenpush(["push", "--json"], { config: s.configFile(), env: { PATH: shims.path } });
+  assert.equal(named.code, 0, explain(named));
+  assert.equal(onlyResult(named).status, "up-to-date");
+  assert.deepEqual(
+    shims.calls().map((c) => [c.name, ...c.args].join(" ")),
+    ["nix --extra-experimental-features nix-command show-config"],
+    "one `nix show-config`, for the features",
+  );
+});
+
+test("a push of the queue releases the queue's lock, and the compressor's groups: 64 NARs at most, in a temporary directory removed after", async (t) => {
+  const s = await scenario({ paths: 70 });
+  t.after(() => s.destroy());
+  const generation = s.build(1);
+  const enqueued = await s.run("enqueue", generation.storePath);
+  assert.equal(enqueued.code, 0, explain(enqueued));
+
+  const shims = hostShims();
+  const tmp = tempDir("genpush-tmpdir-");
+  const pushed = await runGenpush(["push", "--queue", "--json"], {
+    config: s.configFile(),
+    env: { PATH: shims.path, TMPDIR: tmp },
+  });
+  assert.equal(pushed.code, 0, explain(pushed));
+  assert.equal(pushed.json.queue.done, 1, explain(pushed));
+  assert.equal(pushed.json.queue.results[0].counts.uploaded, 70);
+
+  assert.deepEqual(readdirSync(join(s.stateDir, "locks")), [], "the queue's lock is released");
+  // xz (the default compression) ran over the small NARs a group at a time: the files after `--`,
+  // in directories of TMPDIR, none of which is left.
+  const runs = shims
+    .calls()
+    .filter((c) => c.name === "xz")
+    .map((c) => c.args.slice(c.args.indexOf("--") + 1));
+  for (const files of runs) for (const file of files) assert.ok(file.startsWith(`${tmp}/genpush-nars-`), file);
+  assert.deepEqual(
+    readdirSync(tmp).filter((name) => name.startsWith("genpush-")),
+    [],
+    "the compressor's temporary directories are removed",
+  );
+  const groups = runs.map((files) => files.length).sort((a, b) => b - a);
+  assert.deepEqual(groups, [64, 6], "64 NARs in a group, and the 65th in the next");
 });
