@@ -480,7 +480,7 @@ class SmallNars {
   }
 
   private full(): boolean {
-    return this.waiting > AHEAD_BYTES || this.waitingNars > AHEAD_NARS;
+    return readAheadFull(this.waiting, this.waitingNars);
   }
 
   private wakeAll(): void {
@@ -516,8 +516,16 @@ class SmallNars {
   }
 }
 
-/** Paths split into groups of at most GROUP_NARS and GROUP_BYTES, in their order. */
-function groups(paths: readonly UploadablePath[]): UploadablePath[][] {
+/**
+ * Whether `bytes` in `nars` compressed small NARs waiting for their upload are more than the
+ * read-ahead holds (AHEAD_BYTES or AHEAD_NARS): then no new group is read.
+ */
+export function readAheadFull(bytes: number, nars: number): boolean {
+  return bytes > AHEAD_BYTES || nars > AHEAD_NARS;
+}
+
+/** Paths split into groups of at most GROUP_NARS and GROUP_BYTES (before compression), in their order. */
+export function groups(paths: readonly UploadablePath[]): UploadablePath[][] {
   const out: UploadablePath[][] = [];
   let current: UploadablePath[] = [];
   let bytes = 0;
