@@ -1,16 +1,17 @@
 // kill -9 of `genpush push --queue` at seeded moments while it uploads the queued builds through
 // a slow proxy (the whole process group, as systemd kills a service's cgroup). After every kill
-// no entry has left the queue, no entry file is torn, and the cache offers no path whose
-// references it lacks; the push after the last kill empties the queue, every queued build's
+// each entry is either still queued, its file whole and its paths held against garbage
+// collection, or has left the queue with its closure in the cache; the cache offers no path
+// whose references it lacks; the push after the last kill empties the queue, every queued build's
 // closure is in the cache, and the last one pulls into an empty store with its signatures.
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { test } from "node:test";
 import { startSlowProxy } from "../e2e/harness/slow-proxy.js";
 import { explain, runGenpush } from "../integration/harness/cli.js";
-import { scenario } from "../integration/harness/fixture.js";
-import { buildDerivations, closureOf } from "../integration/harness/nix.js";
+import { hashOf, scenario } from "../integration/harness/fixture.js";
+import { buildDerivations, closureOf, collectGarbage } from "../integration/harness/nix.js";
 import { Ledger, openReferences, summary } from "./lib/ledger.js";
 import { prng } from "./lib/prng.js";
 import { said, startGenpush, until } from "./lib/proc.js";
@@ -43,6 +44,11 @@ test("kill -9 while the queue is pushed: no entry leaves it before its paths are
       const path = join(s.stateDir, "queue", dir);
       return existsSync(path) ? readdirSync(path).map((name) => join(path, name)) : [];
     });
+  const queuedAt = new Map<string, { paths: string[] }>(
+    entries().map((file) => [basename(file, ".json"), JSON.parse(readFileSync(file, "utf8"))]),
+  );
+  const ids = [...queuedAt.keys()];
+  assert.equal(ids.length, 3);
 
   for (let kills = 0; kills < KILLS; ) {
     const puts = proxy.puts();
@@ -55,8 +61,19 @@ test("kill -9 while the queue is pushed: no entry leaves it before its paths are
     kills++;
     books.fault(`SIGKILL during an upload of the queue, ${proxy.puts() - puts} PUTs in`);
     const files = entries();
-    assert.equal(files.length, 3, `every entry is still queued after kill ${kills}: ${files.join(", ")}`);
     for (const file of files) assert.doesNotThrow(() => JSON.parse(readFileSync(file, "utf8")), file);
+    // Each entry is still queued with its paths held against garbage collection, or has left
+    // with its closure in the cache.
+    for (const id of ids) {
+      const file = files.find((f) => f.endsWith(`/${id}.json`));
+      const { paths } = queuedAt.get(id) as { paths: string[] };
+      if (file) {
+        assert.throws(() => collectGarbage(paths), /still alive/, `${id}'s paths are held after kill ${kills}`);
+      } else {
+        const lacking = paths.flatMap(closureOf).filter((p) => !existsSync(join(s.cache.dir, `${hashOf(p)}.narinfo`)));
+        assert.deepEqual(lacking, [], `${id} left the queue at kill ${kills} with its closure in the cache`);
+      }
+    }
     assert.deepEqual(openReferences(s.cache.dir), [], `after kill ${kills}`);
   }
 

@@ -127,6 +127,33 @@ test("no session bus, or no notification server on it: the push goes on as ever,
   }
 });
 
+test("a notification server that takes the call and never answers holds the push up for 3 s at most", async (t) => {
+  const bus = await startBus("session");
+  t.after(() => bus.stop());
+  const server = await startStandIn("notification-server", ["silent"], { DBUS_SESSION_BUS_ADDRESS: bus.address });
+  t.after(() => server.stop());
+  const s = await scenario({ paths: 8 });
+  t.after(() => s.destroy());
+  const config = s.configFile();
+  await s.cache.stop();
+  s.switchTo(0);
+  const started = Date.now();
+  const r = await runGenpush(["push", "--verbose"], {
+    config,
+    env: { DBUS_SESSION_BUS_ADDRESS: bus.address },
+    timeoutMs: 60_000,
+  });
+  const took = Date.now() - started;
+  assert.equal(r.code, 1, explain(r));
+  assert.equal(server.lines.length, 1, "the server took the call");
+  assert.match(
+    r.stderr,
+    /no desktop notice \(test generation 1 did not reach local\): D-Bus user bus did not answer within 3s/,
+    explain(r),
+  );
+  t.diagnostic(`the push ended ${took} ms after it began`);
+});
+
 /** A bus at the system bus's address with a stand-in NetworkManager saying `metered` (NMMetered). */
 async function networkManager(t: { after(fn: () => void): void }, metered: number) {
   const bus = await startBus("system");

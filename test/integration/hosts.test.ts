@@ -96,4 +96,14 @@ test("a generation no cache takes on this host: a warning naming what each cache
   assert.equal(queued.code, 0, explain(queued));
   const status = await runGenpush(["status", "--json"], { config });
   assert.deepEqual(status.json.queue.caches, [{ cache: "local", pending: 0 }], explain(status));
+  // And the push of the queue sends it nowhere: it leaves the queue with the same warning.
+  await s.cache.clearLog();
+  const drained = await runGenpush(["push", "--queue", "--json"], { config });
+  assert.equal(drained.code, 0, explain(drained));
+  assert.deepEqual(drained.json.queue.results, [], explain(drained));
+  assert.equal(drained.json.queue.done, 1, explain(drained));
+  assert.deepEqual(drained.json.warnings, [
+    `queued ${out}: no cache takes x86_64-linux generations of this host (${hostname()}): local takes hosts build-*, not ${hostname()}; it leaves the queue`,
+  ]);
+  assert.deepEqual(await s.cache.requests(), [], "the cache was not even asked");
 });
