@@ -1,9 +1,10 @@
 /**
  * Plain HTTP for cache APIs: keep-alive agents, and every request bounded —
- * an idle time-out (no byte moving), a total deadline (a server that trickles
- * its headers or body a byte at a time still ends by it), and a cap on the
- * body read (no honest cache answers a narinfo query or `nix-cache-info` with
- * megabytes). Answers are classified once: 401/403 an authentication error
+ * an idle time-out (no byte moving; once a body was handed to the system whole,
+ * longer by what may still be on its way: idleAfterSendMs in src/bounds.ts), a
+ * total deadline (a server that trickles its headers or body a byte at a time
+ * still ends by it), and a cap on the body read (no honest cache answers a
+ * narinfo query or `nix-cache-info` with megabytes). Answers are classified once: 401/403 an authentication error
  * naming the cache, 429 and 5xx retryable (with `Retry-After`), connection
  * failures retryable.
  *
@@ -18,6 +19,7 @@ import type * as Http from "node:http";
 import type * as Https from "node:https";
 import { createRequire } from "node:module";
 import type { Readable } from "node:stream";
+import { idleAfterSendMs, MIN_UPLOAD_BYTES_PER_SECOND } from "../bounds.js";
 import { GenpushError } from "../errors.js";
 import { nixSetting } from "../nix.js";
 import { parseRetryAfter, RetryableError } from "../retry.js";
@@ -34,7 +36,10 @@ export const DEFAULT_MAX_BODY = 1024 * 1024;
 export interface HttpClientOptions {
   cacheName: string;
   maxSockets: number;
-  /** No byte moving for this long fails a request; so does a request not done by then (unless it sets its own deadline). */
+  /**
+   * No byte moving for this long fails a request (after a body was handed to the system
+   * whole: idleAfterSendMs); so does a request not done by then (unless it sets its own deadline).
+   */
   timeoutMs: number;
   /** What to do about a refused credential. */
   authHint: string;
@@ -121,6 +126,9 @@ export class HttpClient {
     const maxBody = init.maxBodyBytes ?? DEFAULT_MAX_BODY;
     const streamed = typeof init.body === "object";
     let bodySent = false;
+    // Bytes of the body handed to the request; once it finished, what the idle time-out allows for.
+    let sent = typeof init.body === "string" ? Buffer.byteLength(init.body) : 0;
+    let idleAfterSend: number | undefined;
     const send = url.protocol === "https:" ? https.request : http.request;
     return new Promise<HttpAnswer>((resolve, reject) => {
       const req = send(url, {
@@ -183,14 +191,18 @@ export class HttpClient {
           if (!req.writableFinished) req.destroy();
         });
       });
+      // The body is with the system whole: what it buffered moves on unseen (src/bounds.ts).
+      req.on("finish", () => {
+        if (sent === 0) return;
+        idleAfterSend = idleAfterSendMs(this.options.timeoutMs, sent);
+        req.setTimeout(idleAfterSend);
+      });
       req.on("timeout", () => {
-        req.destroy(
-          new RetryableError(
-            `${where} did not answer ${what} within ${seconds(this.options.timeoutMs)}`,
-            undefined,
-            reachHint(url),
-          ),
-        );
+        const message =
+          idleAfterSend === undefined
+            ? `${where} did not answer ${what} within ${seconds(this.options.timeoutMs)}`
+            : `${where} did not answer ${what} within ${seconds(idleAfterSend)} after the last of its ${formatSize(sent)} was sent (${seconds(this.options.timeoutMs)}, plus the time what may still have been on its way needs at ${MIN_UPLOAD_BYTES_PER_SECOND / 1024} KiB/s)`;
+        req.destroy(new RetryableError(message, undefined, reachHint(url)));
       });
       req.on("error", (error) => {
         settle();
@@ -215,6 +227,9 @@ export class HttpClient {
           clearTimeout(unasked);
           if (bodySent || req.destroyed) return;
           bodySent = true;
+          body.on("data", (chunk: Buffer) => {
+            sent += chunk.length;
+          });
           body.pipe(req);
         };
         const unasked = setTimeout(sendBody, init.expectContinue ? CONTINUE_WAIT_MS : 0);
@@ -303,5 +318,6 @@ function seconds(ms: number): string {
 }
 
 function formatSize(bytes: number): string {
-  return bytes >= 1024 * 1024 ? `${bytes / (1024 * 1024)} MiB` : `${bytes / 1024} KiB`;
+  const [size, unit] = bytes >= 1024 * 1024 ? [bytes / (1024 * 1024), "MiB"] : [bytes / 1024, "KiB"];
+  return `${Number.isInteger(size) ? size : size.toFixed(1)} ${unit}`;
 }
