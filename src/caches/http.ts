@@ -11,7 +11,9 @@
  * Trust and credentials are Nix's own, looked up only when a cache is used:
  * HTTPS trusts the CA bundle Nix would (`ssl-cert-file`, `NIX_SSL_CERT_FILE`,
  * `SSL_CERT_FILE`), and a credential from Nix's netrc is sent from the first
- * request on, as Nix (curl with CURLOPT_NETRC) sends it.
+ * request on, as Nix (curl with CURLOPT_NETRC) sends it: to each host the
+ * credential netrc names for that host (a NAR a narinfo places on another host
+ * never gets the cache's).
  */
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
@@ -43,8 +45,11 @@ export interface HttpClientOptions {
   timeoutMs: number;
   /** What to do about a refused credential. */
   authHint: string;
-  /** The `Authorization` value to send with every request (or undefined for none), looked up once before the first. */
-  credentials?: () => Promise<string | undefined>;
+  /**
+   * The `Authorization` value to send to `url`'s host (or undefined for none), looked up
+   * once per host name, before the first request to it: netrc's match, by host name.
+   */
+  credentials?: (url: URL) => Promise<string | undefined>;
 }
 
 export interface HttpRequest {
@@ -76,22 +81,22 @@ export interface HttpAnswer {
 
 export class HttpClient {
   private agents: Promise<Record<"http:" | "https:", Http.Agent>> | undefined;
-  private authorization: Promise<string | undefined> | undefined;
+  private readonly authorizations = new Map<string, Promise<string | undefined>>();
 
   constructor(private readonly options: HttpClientOptions) {}
 
   /**
-   * Start looking up what the first request needs (Nix's settings: the netrc file, the CA
-   * bundle), so that it is ready by then; a failure shows at that request.
+   * Start looking up what the first request to `url` needs (Nix's settings: the netrc file,
+   * the CA bundle), so that it is ready by then; a failure shows at that request.
    */
-  warm(): void {
-    this.credential().catch(() => {});
+  warm(url: URL): void {
+    this.credential(url).catch(() => {});
     this.agentsFor().catch(() => {});
   }
 
-  /** Whether a credential is sent to this cache (looked up now if it was not yet). */
-  async hasCredential(): Promise<boolean> {
-    return (await this.credential()) !== undefined;
+  /** Whether a credential is sent to `url`'s host (looked up now if it was not yet). */
+  async hasCredential(url: URL): Promise<boolean> {
+    return (await this.credential(url)) !== undefined;
   }
 
   /**
@@ -99,13 +104,18 @@ export class HttpClient {
    * 404 for "not there"); anything else is an error, retryable where it may pass.
    */
   async request(url: URL, init: HttpRequest): Promise<HttpAnswer> {
-    const [agents, authorization] = await Promise.all([this.agentsFor(), this.credential()]);
+    const [agents, authorization] = await Promise.all([this.agentsFor(), this.credential(url)]);
     return this.send(url, init, agents[url.protocol as "http:" | "https:"], authorization);
   }
 
-  private credential(): Promise<string | undefined> {
-    this.authorization ??= this.options.credentials?.() ?? Promise.resolve(undefined);
-    return this.authorization;
+  /** The credential for `url`'s host name: each host gets its own, never another host's. */
+  private credential(url: URL): Promise<string | undefined> {
+    let authorization = this.authorizations.get(url.hostname);
+    if (!authorization) {
+      authorization = this.options.credentials?.(url) ?? Promise.resolve(undefined);
+      this.authorizations.set(url.hostname, authorization);
+    }
+    return authorization;
   }
 
   private agentsFor(): Promise<Record<"http:" | "https:", Http.Agent>> {
