@@ -78,7 +78,7 @@ export class HttpBinaryCache {
 
   /** Start reading what the first request needs (HttpClient.warm). */
   warm(): void {
-    this.http.warm();
+    this.http.warm(this.base);
   }
 
   /** The subset of `hashes` whose narinfo the cache does not have: one HEAD each. */
@@ -206,29 +206,31 @@ export class HttpBinaryCache {
 
   /** One retried question about a file of the cache: its answer, or undefined when it is not there. */
   private async ask(name: string, method: string, signal: AbortSignal): Promise<HttpAnswer | undefined> {
-    const accept = await this.notThere();
-    const answer = await withRetry(
-      (tries) => this.http.request(new URL(name, this.base), { method, accept, signal: tries }),
-      { ...this.options.retry, signal },
-    );
+    const url = new URL(name, this.base);
+    const accept = await this.notThere(url);
+    const answer = await withRetry((tries) => this.http.request(url, { method, accept, signal: tries }), {
+      ...this.options.retry,
+      signal,
+    });
     return accept.includes(answer.status) ? undefined : answer;
   }
 
   /**
    * What Nix's HTTP binary cache reads as "no such file": 404, 410, and 403 —
    * S3-style servers answer it for a missing object — but only where no
-   * credential is sent: a 403 to a request that carried one is a refusal, and
-   * reading it as "not there" would re-upload everything a private cache holds.
+   * credential is sent to `url`'s host: a 403 to a request that carried one is a
+   * refusal, and reading it as "not there" would re-upload everything a private
+   * cache holds.
    */
-  private async notThere(): Promise<number[]> {
-    return (await this.http.hasCredential()) ? [404, 410] : [403, 404, 410];
+  private async notThere(url: URL): Promise<number[]> {
+    return (await this.http.hasCredential(url)) ? [404, 410] : [403, 404, 410];
   }
 
   /** Like `nix copy`, give a new cache its `nix-cache-info`; refuse one for another store directory. */
   private async ensureCacheInfo(signal?: AbortSignal): Promise<void> {
     const url = new URL("nix-cache-info", this.base);
     const retry = { ...this.options.retry, ...(signal ? { signal } : {}) };
-    const accept = await this.notThere();
+    const accept = await this.notThere(url);
     const answer = await withRetry(
       (tries) => this.http.request(url, { method: "GET", accept, signal: tries, maxBodyBytes: CACHE_INFO_MAX }),
       retry,

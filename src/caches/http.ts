@@ -1,16 +1,19 @@
 /**
  * Plain HTTP for cache APIs: keep-alive agents, and every request bounded —
- * an idle time-out (no byte moving), a total deadline (a server that trickles
- * its headers or body a byte at a time still ends by it), and a cap on the
- * body read (no honest cache answers a narinfo query or `nix-cache-info` with
- * megabytes). Answers are classified once: 401/403 an authentication error
+ * an idle time-out (no byte moving; once a body was handed to the system whole,
+ * longer by what may still be on its way: idleAfterSendMs in src/bounds.ts), a
+ * total deadline (a server that trickles its headers or body a byte at a time
+ * still ends by it), and a cap on the body read (no honest cache answers a
+ * narinfo query or `nix-cache-info` with megabytes). Answers are classified once: 401/403 an authentication error
  * naming the cache, 429 and 5xx retryable (with `Retry-After`), connection
  * failures retryable.
  *
  * Trust and credentials are Nix's own, looked up only when a cache is used:
  * HTTPS trusts the CA bundle Nix would (`ssl-cert-file`, `NIX_SSL_CERT_FILE`,
  * `SSL_CERT_FILE`), and a credential from Nix's netrc is sent from the first
- * request on, as Nix (curl with CURLOPT_NETRC) sends it.
+ * request on, as Nix (curl with CURLOPT_NETRC) sends it: to each host the
+ * credential netrc names for that host (a NAR a narinfo places on another host
+ * never gets the cache's).
  */
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
@@ -18,6 +21,7 @@ import type * as Http from "node:http";
 import type * as Https from "node:https";
 import { createRequire } from "node:module";
 import type { Readable } from "node:stream";
+import { idleAfterSendMs, MIN_UPLOAD_BYTES_PER_SECOND } from "../bounds.js";
 import { GenpushError } from "../errors.js";
 import { nixSetting } from "../nix.js";
 import { parseRetryAfter, RetryableError } from "../retry.js";
@@ -34,12 +38,18 @@ export const DEFAULT_MAX_BODY = 1024 * 1024;
 export interface HttpClientOptions {
   cacheName: string;
   maxSockets: number;
-  /** No byte moving for this long fails a request; so does a request not done by then (unless it sets its own deadline). */
+  /**
+   * No byte moving for this long fails a request (after a body was handed to the system
+   * whole: idleAfterSendMs); so does a request not done by then (unless it sets its own deadline).
+   */
   timeoutMs: number;
   /** What to do about a refused credential. */
   authHint: string;
-  /** The `Authorization` value to send with every request (or undefined for none), looked up once before the first. */
-  credentials?: () => Promise<string | undefined>;
+  /**
+   * The `Authorization` value to send to `url`'s host (or undefined for none), looked up
+   * once per host name, before the first request to it: netrc's match, by host name.
+   */
+  credentials?: (url: URL) => Promise<string | undefined>;
 }
 
 export interface HttpRequest {
@@ -71,22 +81,22 @@ export interface HttpAnswer {
 
 export class HttpClient {
   private agents: Promise<Record<"http:" | "https:", Http.Agent>> | undefined;
-  private authorization: Promise<string | undefined> | undefined;
+  private readonly authorizations = new Map<string, Promise<string | undefined>>();
 
   constructor(private readonly options: HttpClientOptions) {}
 
   /**
-   * Start looking up what the first request needs (Nix's settings: the netrc file, the CA
-   * bundle), so that it is ready by then; a failure shows at that request.
+   * Start looking up what the first request to `url` needs (Nix's settings: the netrc file,
+   * the CA bundle), so that it is ready by then; a failure shows at that request.
    */
-  warm(): void {
-    this.credential().catch(() => {});
+  warm(url: URL): void {
+    this.credential(url).catch(() => {});
     this.agentsFor().catch(() => {});
   }
 
-  /** Whether a credential is sent to this cache (looked up now if it was not yet). */
-  async hasCredential(): Promise<boolean> {
-    return (await this.credential()) !== undefined;
+  /** Whether a credential is sent to `url`'s host (looked up now if it was not yet). */
+  async hasCredential(url: URL): Promise<boolean> {
+    return (await this.credential(url)) !== undefined;
   }
 
   /**
@@ -94,13 +104,18 @@ export class HttpClient {
    * 404 for "not there"); anything else is an error, retryable where it may pass.
    */
   async request(url: URL, init: HttpRequest): Promise<HttpAnswer> {
-    const [agents, authorization] = await Promise.all([this.agentsFor(), this.credential()]);
+    const [agents, authorization] = await Promise.all([this.agentsFor(), this.credential(url)]);
     return this.send(url, init, agents[url.protocol as "http:" | "https:"], authorization);
   }
 
-  private credential(): Promise<string | undefined> {
-    this.authorization ??= this.options.credentials?.() ?? Promise.resolve(undefined);
-    return this.authorization;
+  /** The credential for `url`'s host name: each host gets its own, never another host's. */
+  private credential(url: URL): Promise<string | undefined> {
+    let authorization = this.authorizations.get(url.hostname);
+    if (!authorization) {
+      authorization = this.options.credentials?.(url) ?? Promise.resolve(undefined);
+      this.authorizations.set(url.hostname, authorization);
+    }
+    return authorization;
   }
 
   private agentsFor(): Promise<Record<"http:" | "https:", Http.Agent>> {
@@ -121,6 +136,9 @@ export class HttpClient {
     const maxBody = init.maxBodyBytes ?? DEFAULT_MAX_BODY;
     const streamed = typeof init.body === "object";
     let bodySent = false;
+    // Bytes of the body handed to the request; once it finished, what the idle time-out allows for.
+    let sent = typeof init.body === "string" ? Buffer.byteLength(init.body) : 0;
+    let idleAfterSend: number | undefined;
     const send = url.protocol === "https:" ? https.request : http.request;
     return new Promise<HttpAnswer>((resolve, reject) => {
       const req = send(url, {
@@ -183,14 +201,18 @@ export class HttpClient {
           if (!req.writableFinished) req.destroy();
         });
       });
+      // The body is with the system whole: what it buffered moves on unseen (src/bounds.ts).
+      req.on("finish", () => {
+        if (sent === 0) return;
+        idleAfterSend = idleAfterSendMs(this.options.timeoutMs, sent);
+        req.setTimeout(idleAfterSend);
+      });
       req.on("timeout", () => {
-        req.destroy(
-          new RetryableError(
-            `${where} did not answer ${what} within ${seconds(this.options.timeoutMs)}`,
-            undefined,
-            reachHint(url),
-          ),
-        );
+        const message =
+          idleAfterSend === undefined
+            ? `${where} did not answer ${what} within ${seconds(this.options.timeoutMs)}`
+            : `${where} did not answer ${what} within ${seconds(idleAfterSend)} after the last of its ${formatSize(sent)} was sent (${seconds(this.options.timeoutMs)}, plus the time what may still have been on its way needs at ${MIN_UPLOAD_BYTES_PER_SECOND / 1024} KiB/s)`;
+        req.destroy(new RetryableError(message, undefined, reachHint(url)));
       });
       req.on("error", (error) => {
         settle();
@@ -215,6 +237,9 @@ export class HttpClient {
           clearTimeout(unasked);
           if (bodySent || req.destroyed) return;
           bodySent = true;
+          body.on("data", (chunk: Buffer) => {
+            sent += chunk.length;
+          });
           body.pipe(req);
         };
         const unasked = setTimeout(sendBody, init.expectContinue ? CONTINUE_WAIT_MS : 0);
@@ -303,5 +328,6 @@ function seconds(ms: number): string {
 }
 
 function formatSize(bytes: number): string {
-  return bytes >= 1024 * 1024 ? `${bytes / (1024 * 1024)} MiB` : `${bytes / 1024} KiB`;
+  const [size, unit] = bytes >= 1024 * 1024 ? [bytes / (1024 * 1024), "MiB"] : [bytes / 1024, "KiB"];
+  return `${Number.isInteger(size) ? size : size.toFixed(1)} ${unit}`;
 }

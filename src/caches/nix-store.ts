@@ -180,7 +180,7 @@ export class NixStoreCache implements Cache {
         maxSockets: this.config.queryConcurrency,
         timeoutMs: this.options.timeoutMs,
         authHint: "check the cache's credentials (netrc-file in nix.conf) and that this host may use it",
-        credentials: () => nixNetrcAuthorization(new URL(this.config.store)),
+        credentials: (url) => nixNetrcAuthorization(url),
       }),
       {
         cacheName: this.name,

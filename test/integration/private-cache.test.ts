@@ -2,10 +2,13 @@
 // request without its credential (the credential comes from Nix's netrc, as for `nix copy`),
 // and one served over https with a certificate from a private CA that Nix is told to trust.
 // genpush must trust and authenticate exactly as Nix does: send the netrc credential from the
-// first request on (a 403 is then a refusal, never "not there"), and trust Nix's CA bundle.
+// first request on (a 403 is then a refusal, never "not there"), and trust Nix's CA bundle; and
+// send a credential only to the host netrc names it for, as curl does: a narinfo whose `URL:`
+// places the NAR on another host never gets that host the cache's credential.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { chmodSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import http from "node:http";
 import { join } from "node:path";
 import { test } from "node:test";
 import { missingFromCache } from "../faults/lib/ledger.js";
@@ -14,9 +17,9 @@ import { scenario } from "./harness/fixture.js";
 import { startCache } from "./harness/nginx.js";
 import { newSeed, tempDir } from "./harness/nix.js";
 
-function netrcFor(login: { user: string; password: string }): string {
+function netrcFor(login: { user: string; password: string }, host = "127.0.0.1", more = ""): string {
   const file = join(tempDir(), "netrc");
-  writeFileSync(file, `machine 127.0.0.1\n  login ${login.user}\n  password ${login.password}\n`);
+  writeFileSync(file, `machine ${host}\n  login ${login.user}\n  password ${login.password}\n${more}`);
   chmodSync(file, 0o600);
   return file;
 }
@@ -87,6 +90,63 @@ test("an https cache with a private CA: trusted through NIX_SSL_CERT_FILE, as Ni
   assert.equal(r.code, 0, explain(r));
   assert.equal(r.json.results[0].status, "pushed", explain(r));
   assert.deepEqual(missingFromCache(cache.dir, gen.closure), []);
+});
+
+test("a narinfo that places its NAR on another host: that host never gets the cache's credential, only its own", async (t) => {
+  const login = { user: "reader", password: `pw-${newSeed()}` };
+  const cache = await startCache({ privateLogin: login });
+  const s = await scenario({ paths: 6, changed: 1, sign: true });
+  // Another host (127.0.0.2 is another host name than 127.0.0.1) holding the cache's NARs,
+  // keeping the Authorization header of every request it gets.
+  const seen: (string | undefined)[] = [];
+  const other = http.createServer((req, res) => {
+    seen.push(req.headers.authorization);
+    const file = join(cache.dir, (req.url ?? "/").replace(/^\/+/, ""));
+    res.writeHead(existsSync(file) ? 200 : 404).end();
+  });
+  await new Promise<void>((ok) => other.listen(0, "127.0.0.2", ok));
+  const address = other.address();
+  const origin = `http://127.0.0.2:${typeof address === "object" && address ? address.port : 0}`;
+  t.after(async () => {
+    await new Promise((ok) => other.close(ok));
+    await cache.destroy();
+    await s.destroy();
+  });
+  s.config.caches[0].store = cache.url;
+  const config = s.configFile();
+  const env = nixConfig([`netrc-file = ${netrcFor(login)}`]);
+  s.switchTo(0);
+  const pushed = await runWith(config, env, "push", "--json");
+  assert.equal(pushed.code, 0, explain(pushed));
+
+  // Every narinfo now names its NAR by an absolute URL on the other host (Nix fetches it as given).
+  for (const name of readdirSync(cache.dir).filter((n) => n.endsWith(".narinfo"))) {
+    const file = join(cache.dir, name);
+    writeFileSync(file, readFileSync(file, "utf8").replace(/^URL: /m, `URL: ${origin}/`));
+  }
+  const verify = await runWith(config, env, "verify", "--json");
+  assert.equal(verify.code, 0, explain(verify));
+  assert.equal(verify.json.profiles[0].caches[0].status, "complete", explain(verify));
+  assert.equal(seen.length, 6, `the other host was asked about each NAR: ${seen.length} requests`);
+  assert.deepEqual(
+    seen.filter((value) => value !== undefined),
+    [],
+    "the other host got no credential",
+  );
+  const requests = await cache.requests();
+  assert.equal(requests.filter((r) => r.status === 403).length, 0, "the cache got its credential");
+
+  // With an entry of its own in netrc, the other host gets that one (as curl sends it), never the cache's.
+  const own = { user: "mirror", password: `pw-${newSeed()}` };
+  const both = nixConfig([
+    `netrc-file = ${netrcFor(login, "127.0.0.1", `machine 127.0.0.2\n  login ${own.user}\n  password ${own.password}\n`)}`,
+  ]);
+  seen.length = 0;
+  const again = await runWith(config, both, "verify", "--json");
+  assert.equal(again.code, 0, explain(again));
+  const ownHeader = `Basic ${Buffer.from(`${own.user}:${own.password}`).toString("base64")}`;
+  assert.deepEqual(new Set(seen), new Set([ownHeader]), "the other host got its own credential only");
+  assert.ok(!`${again.stdout}${again.stderr}`.includes(own.password), "its password never shows");
 });
 
 function runWith(config: string, env: NodeJS.ProcessEnv, ...args: string[]) {
