@@ -49,6 +49,23 @@ const SINGLE = new Set([
 /** A path inside the cache (`nar/<hash>.nar.xz`): no scheme, no host, no `..`, no query. */
 const NAR_URL = /^[A-Za-z0-9_+=-][A-Za-z0-9._+=-]*(\/[A-Za-z0-9_+=-][A-Za-z0-9._+=-]*)*$/;
 
+/**
+ * Where a narinfo may place its NAR: a file of the cache, or, as Nix's HTTP binary cache
+ * fetches it as given, an absolute http(s) URL (a mirror; it gets only its own host's
+ * credential). Never a `file://` URL or anything else genpush would read locally.
+ */
+function narUrlOk(url: string): boolean {
+  if (/^https?:\/\//.test(url)) {
+    try {
+      const parsed = new URL(url);
+      return parsed.username === "" && parsed.password === "" && parsed.hostname !== "";
+    } catch {
+      return false;
+    }
+  }
+  return NAR_URL.test(url) && !url.split("/").some((part) => part === "." || part === "..");
+}
+
 class Malformed extends Error {}
 
 /**
@@ -86,8 +103,7 @@ function parse(text: string): Narinfo {
   if (!isStorePath(storePath)) throw new Malformed("has a StorePath that is no store path");
   const url = fields.get("URL");
   if (!url) throw new Malformed("has no URL");
-  if (!NAR_URL.test(url) || url.split("/").some((part) => part === "." || part === ".."))
-    throw new Malformed("has a URL that is not a file of the cache");
+  if (!narUrlOk(url)) throw new Malformed("has a URL that is neither a file of the cache nor an http(s) URL");
   // Nix reads a missing Compression as bzip2.
   const compression = fields.get("Compression") ?? "bzip2";
   if (!/^[a-z0-9]+$/.test(compression)) throw new Malformed("has a Compression that names no method");
