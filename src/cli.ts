@@ -23,6 +23,16 @@ setFlagsFromString("--heap-growing-percent=50");
 // the same, but any heap flag there costs Node its start-up snapshot: 15 ms a run.)
 setFlagsFromString("--semi-space-growth-factor=1");
 
+// A reader that went away (`genpush status | head -1`) wants no more of the output: the rest is
+// dropped, and the command runs to its end as it would have (a push still records what it
+// uploaded) and exits with the code it would have had, with no stack trace. Any other failure
+// to write stays what it was: an error that ends the run.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE") throw error;
+  });
+}
+
 let exitCode: ExitCode = ExitCode.ok;
 function exit(code: ExitCode): void {
   exitCode = code;

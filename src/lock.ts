@@ -22,6 +22,13 @@
  * lock has no token: its inode number stands in). The claimant removes the lock
  * only if it is still the very file judged stale (same inode, same text).
  * A claim left by a killed process is stale in turn, and taken over alike.
+ *
+ * A lock that names no holder (empty or unparseable: cut short by a power loss, or an earlier
+ * genpush still writing it in place) is live for UNREADABLE_GRACE_MS after its mtime, and stale
+ * when its mtime is in the future: the clock ran ahead when it was left, and waiting for the
+ * clock to catch up would block every run for as long. A named holder is judged by its process
+ * alone, whatever the file's time. Waiting ends at the bound, or at once when the run's signal
+ * aborts (a stop): the lock is then not taken, and nothing is changed.
  */
 import { randomBytes } from "node:crypto";
 import { link, mkdir, open, readdir, readFile, unlink, writeFile } from "node:fs/promises";
@@ -39,6 +46,8 @@ export interface LockOptions {
   onWait?(ownerPid: number, sentence: string): void;
   /** What the lock guards, for messages (default: `profile NAME`). */
   what?: string;
+  /** The run's: a stop (SIGTERM, SIGINT) or the run's limit ends the wait at once, with its reason. */
+  signal?: AbortSignal;
 }
 
 /** Who holds a lock, as its file says; what its writer could not know is missing. */
@@ -67,6 +76,12 @@ interface Claimant {
 const POLL_MS = 200;
 /** An unreadable lock may be one an earlier genpush is still writing (it wrote in place). */
 const UNREADABLE_GRACE_MS = 10_000;
+/**
+ * An unreadable lock dated further ahead of the clock than this was not written just now: it
+ * was left while the clock ran ahead (an empty file from a power loss), and is stale. (A file's
+ * time lags the clock a little, never leads it; the slack covers rounding.)
+ */
+const FUTURE_SLACK_MS = 1000;
 /** /proc gives a start in ticks and the boot time to the second; a file's mtime is finer. */
 const START_SLACK_MS = 2000;
 
@@ -83,6 +98,7 @@ export async function lockProfile(stateDir: string, profile: string, options: Lo
     const deadline = Date.now() + options.timeoutMs;
     let told = false;
     for (;;) {
+      stopped(options.signal);
       if (await linked(claimant.temp, file)) {
         // Housekeeping, with the lock held: a failure here must not cost the lock.
         await sweep(dir, profile, claimant).catch(() => {});
@@ -104,7 +120,7 @@ export async function lockProfile(stateDir: string, profile: string, options: Lo
         options.onWait?.(owner, `waiting for another genpush (pid ${owner}) to finish with ${what}`);
         told = true;
       }
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      await pause(POLL_MS, options.signal);
     }
   } catch (error) {
     if (error instanceof GenpushError) throw error;
@@ -120,6 +136,28 @@ export async function lockProfile(stateDir: string, profile: string, options: Lo
     // Held, the lock is the same file under its own name; and a temp file left behind is swept later.
     await unlink(claimant.temp).catch(() => {});
   }
+}
+
+/** Throws the reason a stopped run was stopped for (a GenpushError of run.ts's). */
+function stopped(signal: AbortSignal | undefined): void {
+  if (!signal?.aborted) return;
+  const reason: unknown = signal.reason;
+  throw reason instanceof GenpushError
+    ? reason
+    : new GenpushError("stopped while waiting for the lock", { hint: "the work stays pending for the next run" });
+}
+
+/** `ms`, or less when `signal` aborts meanwhile. */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
 }
 
 /** Links `temp` to `target`; false when `target` exists. */
@@ -214,7 +252,10 @@ function parseHolder(text: string): Holder | undefined {
 }
 
 async function isLive({ holder, mtimeMs }: LockFile): Promise<boolean> {
-  if (!holder) return Date.now() - mtimeMs < UNREADABLE_GRACE_MS;
+  if (!holder) {
+    const age = Date.now() - mtimeMs;
+    return age >= -FUTURE_SLACK_MS && age < UNREADABLE_GRACE_MS;
+  }
   const boot = await bootId();
   if (holder.boot && boot && holder.boot !== boot) return false;
   const proc = await procStat(holder.pid);

@@ -75,6 +75,7 @@ export async function pushQueue(ctx: PushContext): Promise<QueueOutcome> {
     timeoutMs: ctx.lockTimeoutMs,
     what: "the push queue",
     onWait: (_pid, sentence) => ctx.events.onInfo?.(sentence),
+    ...(ctx.signal ? { signal: ctx.signal } : {}),
   });
   try {
     const entries = await takeUpQueue(stateDir, warn);

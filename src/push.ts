@@ -93,6 +93,7 @@ export async function pushProfile(ctx: PushContext, profile: ProfileConfig): Pro
     lock = await lockProfile(ctx.config.stateDir, profile.name, {
       timeoutMs: ctx.lockTimeoutMs,
       onWait: (_pid, sentence) => ctx.events.onInfo?.(sentence),
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
     });
   } catch (error) {
     // A full state directory, a lock held too long: this profile fails, the others go on.

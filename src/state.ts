@@ -158,34 +158,99 @@ export function targetState(state: ProfileState, cache: string, target: string):
   return { lastPushed: null, held: null, lastResult, targetChanged: true };
 }
 
+/**
+ * The file's data, checked field by field: every field the code reads, nested ones included,
+ * so that a file an older, newer or broken writer left (a field missing, a count that is a
+ * string) is a problem here, reported and rebuilt, never a crash where the field is used. The
+ * entries are rebuilt from the known fields alone.
+ */
 function checkState(data: unknown, profile: string): ProfileState {
   if (!isObject(data) || data.version !== STATE_VERSION || !isObject(data.caches)) {
     throw new Error(`expected version ${STATE_VERSION} state`);
   }
+  const caches: Record<string, CacheState> = {};
   for (const [name, entry] of Object.entries(data.caches)) {
     if (!isObject(entry)) throw new Error(`entry for cache ${name} is not an object`);
-    for (const key of ["lastPushed", "lastResult"] as const) {
-      const record = entry[key];
-      if (record === null || record === undefined) {
-        entry[key] = null;
-        continue;
-      }
-      if (!isObject(record) || typeof record.storePath !== "string" || !isStorePath(record.storePath)) {
-        throw new Error(`${key} of cache ${name} has no valid store path`);
-      }
-    }
+    const where = (key: string) => `${key} of cache ${name}`;
+    const checked: CacheState = {
+      lastPushed: optional(entry.lastPushed, (record) => checkPushed(record, where("lastPushed"))),
+      lastResult: optional(entry.lastResult, (record) => checkResult(record, where("lastResult"))),
+    };
     const held = entry.held;
-    if (held !== undefined && held !== null && !(Array.isArray(held) && held.every((h) => HASH_RE.test(h)))) {
-      throw new Error(`held of cache ${name} is not a list of store hashes`);
+    if (held !== undefined) {
+      if (held !== null && !(Array.isArray(held) && held.every((h) => typeof h === "string" && HASH_RE.test(h)))) {
+        throw new Error(`${where("held")} is not a list of store hashes`);
+      }
+      checked.held = held as string[] | null;
     }
-    if (entry.failing !== undefined && !(typeof entry.failing === "string" && isStorePath(entry.failing))) {
-      throw new Error(`failing of cache ${name} is not a store path`);
+    if (entry.failing !== undefined) checked.failing = storePathField(entry.failing, where("failing"));
+    if (entry.target !== undefined) {
+      if (typeof entry.target !== "string") throw new Error(`${where("target")} is not a string`);
+      checked.target = entry.target;
     }
-    if (entry.target !== undefined && typeof entry.target !== "string") {
-      throw new Error(`target of cache ${name} is not a string`);
-    }
+    caches[name] = checked;
   }
-  return { version: STATE_VERSION, profile, caches: data.caches as Record<string, CacheState> };
+  return { version: STATE_VERSION, profile, caches };
+}
+
+/** A record that may be absent (null; undefined in files of earlier writers). */
+function optional<T>(record: unknown, check: (record: unknown) => T): T | null {
+  return record === null || record === undefined ? null : check(record);
+}
+
+function checkPushed(record: unknown, what: string): PushedGeneration {
+  if (!isObject(record)) throw new Error(`${what} is not an object`);
+  const counts = record.counts;
+  if (!isObject(counts)) throw new Error(`${what} has no counts`);
+  const count = (key: "closure" | "uploaded" | "narBytes") => {
+    const value = counts[key];
+    if (!isCount(value)) throw new Error(`${what} has no count ${key}`);
+    return value;
+  };
+  return {
+    generation: generationField(record.generation, what),
+    storePath: storePathField(record.storePath, `${what} store path`),
+    at: timeField(record.at, what),
+    counts: { closure: count("closure"), uploaded: count("uploaded"), narBytes: count("narBytes") },
+  };
+}
+
+const STATUSES: readonly LastResult["status"][] = ["ok", "failed", "deferred"];
+
+function checkResult(record: unknown, what: string): LastResult {
+  if (!isObject(record)) throw new Error(`${what} is not an object`);
+  const status = record.status as LastResult["status"];
+  if (!STATUSES.includes(status)) throw new Error(`${what} has no status of ${STATUSES.join(", ")}`);
+  const result: LastResult = {
+    status,
+    at: timeField(record.at, what),
+    generation: generationField(record.generation, what),
+    storePath: storePathField(record.storePath, `${what} store path`),
+  };
+  if (record.message !== undefined) {
+    if (typeof record.message !== "string") throw new Error(`${what} has a message that is not a string`);
+    result.message = record.message;
+  }
+  return result;
+}
+
+function storePathField(value: unknown, what: string): StorePath {
+  if (typeof value !== "string" || !isStorePath(value)) throw new Error(`${what} is not a valid store path`);
+  return value;
+}
+
+function generationField(value: unknown, what: string): number | null {
+  if (value === null || isCount(value)) return value;
+  throw new Error(`${what} has no generation number`);
+}
+
+function timeField(value: unknown, what: string): string {
+  if (typeof value !== "string" || Number.isNaN(Date.parse(value))) throw new Error(`${what} has no valid time`);
+  return value;
+}
+
+function isCount(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

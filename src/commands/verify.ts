@@ -102,6 +102,7 @@ async function locked(
     lock = await lockProfile(ctx.config.stateDir, profile.name, {
       timeoutMs: options.lockTimeout * 1000,
       onWait: (_pid, sentence) => ctx.log.info(sentence),
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
     });
   } catch (error) {
     // A lock held too long, a full state directory: this profile fails, the others go on.

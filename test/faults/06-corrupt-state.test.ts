@@ -1,5 +1,6 @@
 // A corrupt or truncated state file: cut in half, empty, random bytes, valid JSON of the wrong
-// shape, a store path that is not one, a link to another file. Each time: a warning that says
+// shape, a store path that is not one, a field the code reads missing or of the wrong type, a
+// link to another file. Each time: a warning that says
 // the file is unusable (and quotes nothing of a link's target), exit 0, the state rebuilt (a
 // regular file that parses and names the current generation), and nothing uploaded that the
 // cache already has: only the paths a new generation added.
@@ -32,6 +33,39 @@ const CORRUPTIONS: [string, (file: string, good: string) => void][] = [
     "held hashes that are not hashes",
     (file, good) => writeFileSync(file, good.replace(/"held":\["[^"]+"/, '"held":["../../etc"')),
   ],
+  // Well-formed JSON of the right shape, a field the code reads missing or of the wrong type.
+  [
+    "lastPushed without its counts",
+    (file, good) =>
+      writeFileSync(
+        file,
+        edit(good, (c) => delete c.lastPushed.counts),
+      ),
+  ],
+  [
+    "a count that is a string",
+    (file, good) =>
+      writeFileSync(
+        file,
+        edit(good, (c) => (c.lastPushed.counts.closure = "9")),
+      ),
+  ],
+  [
+    "lastResult without its time",
+    (file, good) =>
+      writeFileSync(
+        file,
+        edit(good, (c) => delete c.lastResult.at),
+      ),
+  ],
+  [
+    "a result of no known status",
+    (file, good) =>
+      writeFileSync(
+        file,
+        edit(good, (c) => (c.lastResult.status = 1)),
+      ),
+  ],
   [
     "a link to another file",
     (file) => {
@@ -41,6 +75,14 @@ const CORRUPTIONS: [string, (file: string, good: string) => void][] = [
     },
   ],
 ];
+
+/** The state's text with its cache entry changed by `change`. */
+// biome-ignore lint/suspicious/noExplicitAny: any shape a broken writer may leave
+function edit(good: string, change: (entry: any) => void): string {
+  const state = JSON.parse(good);
+  change(state.caches.local);
+  return JSON.stringify(state);
+}
 
 test("a corrupt or truncated state file: a warning, rebuilt, nothing the cache has re-uploaded", async (t) => {
   const s = await scenario({ paths: 16, changed: 3, sign: true });

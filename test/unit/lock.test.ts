@@ -16,16 +16,17 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { describe, it, type TestContext } from "node:test";
 import { fileURLToPath } from "node:url";
+import { GenpushError } from "../../src/errors.js";
 import { lockProfile } from "../../src/lock.js";
 
 const fresh = () => mkdtempSync(join(tmpdir(), "genpush-lock-"));
 const lockFile = (dir: string) => join(dir, "locks", "p.lock");
 
-/** Writes STATE/locks/p.lock as another process would have left it. */
+/** Writes STATE/locks/p.lock as another process would have left it (`ageMs` below 0: dated in the future). */
 function leaveLock(dir: string, text: string, ageMs = 0): void {
   mkdirSync(join(dir, "locks"), { recursive: true });
   writeFileSync(lockFile(dir), text);
-  if (ageMs > 0) {
+  if (ageMs !== 0) {
     const then = new Date(Date.now() - ageMs);
     utimesSync(lockFile(dir), then, then);
   }
@@ -150,6 +151,47 @@ describe("lock: a live pid is not enough (pids are reused after a crash or a reb
     await assert.rejects(lockProfile(dir, "p", { timeoutMs: 300 }), /locked by another genpush \(pid unknown\)/);
     leaveLock(dir, "", 60_000);
     await (await lockProfile(dir, "p", { timeoutMs: 1000 })).release();
+  });
+
+  it("an unreadable lock dated in the future (left while the clock ran ahead) is taken over at once", async () => {
+    for (const text of ["", '{"pid":']) {
+      const dir = fresh();
+      leaveLock(dir, text, -3_600_000);
+      // Within the bound, which an unreadable lock that still counted would outlast.
+      await (await lockProfile(dir, "p", { timeoutMs: 2000 })).release();
+      assert.deepEqual(readdirSync(join(dir, "locks")), []);
+    }
+  });
+
+  it("a lock naming a live holder is waited for, however far in the future it is dated", async () => {
+    const dir = fresh();
+    const held = await lockProfile(dir, "p", { timeoutMs: 1000 });
+    const then = new Date(Date.now() + 3_600_000);
+    utimesSync(lockFile(dir), then, then);
+    await assert.rejects(
+      lockProfile(dir, "p", { timeoutMs: 300 }),
+      new RegExp(`locked by another genpush \\(pid ${process.pid}\\)`),
+    );
+    await held.release();
+  });
+});
+
+describe("lock: a stop ends the wait", () => {
+  it("an aborted signal ends a wait for a live holder at once, with its reason, and leaves the lock alone", async () => {
+    const dir = fresh();
+    const held = await lockProfile(dir, "p", { timeoutMs: 1000 });
+    const before = readFileSync(lockFile(dir), "utf8");
+    const stop = new AbortController();
+    let waiting = false;
+    const second = lockProfile(dir, "p", { timeoutMs: 20_000, signal: stop.signal, onWait: () => (waiting = true) });
+    while (!waiting) await new Promise((resolve) => setTimeout(resolve, 10));
+    const stoppedAt = Date.now();
+    stop.abort(new GenpushError("stopped by SIGTERM"));
+    await assert.rejects(second, /stopped by SIGTERM/);
+    assert.ok(Date.now() - stoppedAt < 5000, "ended at once, not at the bound");
+    assert.equal(readFileSync(lockFile(dir), "utf8"), before, "the holder's lock is untouched");
+    assert.deepEqual(readdirSync(join(dir, "locks")), ["p.lock"], "nothing of the waiter's left");
+    await held.release();
   });
 });
 

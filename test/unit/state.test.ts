@@ -48,6 +48,23 @@ describe("state: written atomically", () => {
     ["a bad store path", '{"version": 1, "caches": {"lan": {"lastPushed": {"storePath": "--option"}}}}'],
     ["a target that is not a string", '{"version": 1, "caches": {"lan": {"lastPushed": null, "target": 1}}}'],
     ["binary", "\u0000\n\u001b[31m\u00ff\u00fe"],
+    [
+      "a lastPushed without counts",
+      '{"version": 1, "caches": {"lan": {"lastPushed": {"generation": 3, "storePath": "/nix/store/00000000000000000000000000000000-x", "at": "2026-01-01T00:00:00Z"}}}}',
+    ],
+    [
+      "count that is not a number",
+      '{"version": 1, "caches": {"lan": {"lastPushed": {"generation": 3, "storePath": "/nix/store/00000000000000000000000000000000-x", "at": "2026-01-01T00:00:00Z", "counts": {"closure": "1", "uploaded": 0, "narBytes": 0}}}}}',
+    ],
+    [
+      "a lastResult of no known status",
+      '{"version": 1, "caches": {"lan": {"lastResult": {"generation": 3, "storePath": "/nix/store/00000000000000000000000000000000-x", "at": "2026-01-01T00:00:00Z", "status": "maybe"}}}}',
+    ],
+    [
+      "a lastResult without its time",
+      '{"version": 1, "caches": {"lan": {"lastResult": {"status": "ok", "generation": 1, "storePath": "/nix/store/00000000000000000000000000000000-x"}}}}',
+    ],
+    ["failing that is not a store path", '{"version": 1, "caches": {"lan": {"failing": 7}}}'],
   ]) {
     it(`a ${what} file is reported and rebuilt, never a crash`, async () => {
       const dir = fresh();

@@ -26,6 +26,7 @@ export const SCENARIOS = [
   "hostile",
   "queue-kill",
   "slow-link",
+  "signals",
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 

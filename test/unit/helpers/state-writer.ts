@@ -10,7 +10,12 @@ for (let n = 1; ; n++) {
   // Large enough that a write spans several syscalls.
   for (let i = 0; i < 200; i++) {
     caches[`cache-${i}`] = {
-      lastPushed: { generation: n, storePath: path, at: "now", counts: { closure: n, uploaded: 0, narBytes: 0 } },
+      lastPushed: {
+        generation: n,
+        storePath: path,
+        at: "2026-01-01T00:00:00Z",
+        counts: { closure: n, uploaded: 0, narBytes: 0 },
+      },
       lastResult: null,
     };
   }
