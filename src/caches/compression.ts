@@ -14,7 +14,7 @@
  */
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import type { Duplex } from "node:stream";
 import { promisify } from "node:util";
 import zlib from "node:zlib";
@@ -54,8 +54,11 @@ const PROGRAMS: Record<string, (parallel: boolean, narSize: number) => string[]>
  */
 const OVER_FILES: Record<string, string[]> = { xz: ["-q", "-Q"], bzip2: ["-q"], zstd: [] };
 
-/** A run of a program over a group ends within a minute plus the time its bytes get as an upload. */
-const GROUP_LIMIT_MS = 60_000;
+/**
+ * A run of a program over a group ends within twice the cache's request time-out (a minute by
+ * default) plus the time its bytes get as an upload.
+ */
+const GROUP_LIMIT_TIMEOUTS = 2;
 
 /**
  * Nix compresses with xz's preset 6 (an 8 MiB dictionary). A dictionary
@@ -75,7 +78,12 @@ const ZLIB_CHUNK = 256 * 1024;
 /** zstd's ZSTD_e_end: the frame ends here, and what follows is a new frame. */
 const ZSTD_E_END = (zlib.constants as Record<string, number>).ZSTD_e_end ?? 2;
 
-export async function findCompression(method: string, parallel: boolean): Promise<Compression | undefined> {
+/** `timeoutMs`: the cache's request time-out, which bounds a compressor's run over a group too. */
+export async function findCompression(
+  method: string,
+  parallel: boolean,
+  timeoutMs: number,
+): Promise<Compression | undefined> {
   const extension = EXTENSIONS[method] ?? "";
   if (method === "none")
     return { method, extension, stream: async () => undefined, compressMany: async (nars) => nars };
@@ -125,6 +133,7 @@ export async function findCompression(method: string, parallel: boolean): Promis
         [...args(parallel, largest), ...(OVER_FILES[method] ?? [])],
         extension,
         nars,
+        GROUP_LIMIT_TIMEOUTS * timeoutMs,
         signal,
       );
     },
@@ -165,14 +174,15 @@ async function framesOf(stream: Duplex, nars: Buffer[]): Promise<Buffer[]> {
 /**
  * `nars` compressed by one run of `program` over a temporary directory (`$TMPDIR`; the units'
  * PrivateTmp=) holding each as a file: `xz`, `zstd` and `bzip2` each write FILE.xz, FILE.zst,
- * FILE.bz2 beside FILE. The directory is removed after. The run is bounded as an upload of
- * its bytes is.
+ * FILE.bz2 beside FILE. The directory is removed after. The run ends within `limitMs` plus
+ * the time its bytes get as an upload.
  */
 async function compressFiles(
   program: string,
   args: string[],
   extension: string,
   nars: Buffer[],
+  limitMs: number,
   signal?: AbortSignal,
 ): Promise<Buffer[]> {
   const { execa } = await import("execa");
@@ -181,15 +191,24 @@ async function compressFiles(
     const files = nars.map((_, i) => join(dir, String(i)));
     await Promise.all(nars.map((nar, i) => writeFile(files[i] as string, nar)));
     const bytes = nars.reduce((sum, nar) => sum + nar.length, 0);
+    const timeout = limitMs + uploadAllowanceMs(bytes);
     await execa(program, [...args, "--", ...files], {
       stdin: "ignore",
       stdout: "ignore",
       stderr: "pipe",
-      timeout: GROUP_LIMIT_MS + uploadAllowanceMs(bytes),
+      timeout,
       forceKillAfterDelay: CHILD_BOUNDS.forceKillAfterMs,
       maxBuffer: 64 * 1024,
       ...(signal ? { cancelSignal: signal } : {}),
-    }).catch((error: { shortMessage?: string; stderr?: string }) => {
+    }).catch((error: { shortMessage?: string; stderr?: string; timedOut?: boolean }) => {
+      if (error.timedOut) {
+        throw new GenpushError(
+          `${basename(program)} did not finish compressing ${nars.length} NARs within ${Math.round(timeout / 1000)}s`,
+          {
+            hint: `${program} is stuck or the machine is overloaded: check \`${program} --version\` and the load (the bound is twice the cache's timeoutSeconds plus the time the bytes get as an upload)`,
+          },
+        );
+      }
       throw new GenpushError(
         `${program} could not compress ${nars.length} NARs: ${error.stderr?.trim() || error.shortMessage}`,
         { hint: `check that ${tmpdir()} has room for them` },

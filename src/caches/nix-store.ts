@@ -201,7 +201,11 @@ export class NixStoreCache implements Cache {
       const settings = new URL(store).searchParams;
       if ([...settings.keys()].some((key) => !NATIVE_SETTINGS.has(key))) return undefined;
       const method = settings.get("compression") ?? DEFAULT_COMPRESSION;
-      const compression = await findCompression(method, settings.get("parallel-compression") === "true");
+      const compression = await findCompression(
+        method,
+        settings.get("parallel-compression") === "true",
+        this.config.timeoutSeconds * 1000,
+      );
       return compression ? { compression } : undefined;
     })();
     return this.upload;

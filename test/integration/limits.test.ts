@@ -9,7 +9,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { join } from "node:path";
 import { test } from "node:test";
 import { execa } from "execa";
-import { hostShims } from "../faults/lib/shims.js";
+import { hostShims, installShims, which } from "../faults/lib/shims.js";
 import { cliEntry, explain, type RunResult, repoRoot, runGenpush, writeConfig } from "./harness/cli.js";
 import { startBus, startStandIn } from "./harness/dbus.js";
 import { onlyResult, scenario } from "./harness/fixture.js";
@@ -340,4 +340,38 @@ test("a push of the queue releases the queue's lock, and the compressor's groups
   );
   const groups = runs.map((files) => files.length).sort((a, b) => b - a);
   assert.deepEqual(groups, [64, 6], "64 NARs in a group, and the 65th in the next");
+});
+
+test("a compressor that never finishes is ended within twice the cache's time-out plus its bytes' upload time", async (t) => {
+  const s = await scenario({ paths: 12 });
+  t.after(() => s.destroy());
+  s.config.caches[0].timeoutSeconds = 1;
+  s.switchTo(1);
+  const xz = which("xz");
+  assert.ok(xz, "xz is installed");
+  // An xz that hangs as a stuck compressor would: the shim logs its call, then sleeps for ever.
+  const shims = installShims({ xz }, "exec sleep 613");
+  const tmp = tempDir("genpush-tmpdir-");
+  const began = Date.now();
+  const pushed = await runGenpush(["push", "--json"], {
+    config: s.configFile(),
+    env: { PATH: shims.path, TMPDIR: tmp },
+  });
+  const took = Date.now() - began;
+  assert.equal(pushed.code, 1, explain(pushed));
+  assert.ok(
+    shims.calls().some((c) => c.name === "xz"),
+    "the group went to xz",
+  );
+  assert.match(onlyResult(pushed).error.message, /^xz did not finish compressing \d+ NARs within 2s$/, explain(pushed));
+  // 2 s and a few KiB at 64 KiB/s, then the kill; the rest is start-up and the cache's questions.
+  assert.ok(took < 30_000, `the push ended after ${took} ms`);
+  assert.equal(onlyResult(pushed).status, "failed", explain(pushed));
+  assert.deepEqual(
+    readdirSync(tmp).filter((name) => name.startsWith("genpush-")),
+    [],
+    "the temporary directory is removed after a compressor that was ended",
+  );
+  const sleeping = await execa("pgrep", ["-f", "^sleep 613$"], { reject: false });
+  assert.equal(sleeping.stdout.trim(), "", "the stuck compressor was killed");
 });
