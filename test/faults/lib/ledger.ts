@@ -25,6 +25,7 @@ export const SCENARIOS = [
   "burst",
   "hostile",
   "queue-kill",
+  "enqueue-input",
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
