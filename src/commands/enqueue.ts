@@ -1,8 +1,11 @@
 /**
  * `genpush enqueue`: record store paths in the push queue (src/queue.ts) and
  * return. Made to be Nix's post-build-hook, which must never make a build slow
- * or fail because of a cache: it contacts none. Bad input is exit 2; a queue it
- * cannot write (a full disk) is a clear error, exit 1.
+ * or fail because of a cache: it contacts none, and builds, substitutes and
+ * fetches nothing (a path not valid in the local store is bad input; a `.drv`
+ * is queued as itself). What it is handed is bounded before it is looked at:
+ * the number of paths, and the kind and size of a file it reads. Bad input is
+ * exit 2; a queue it cannot write (a full disk) is a clear error, exit 1.
  */
 import { existsSync } from "node:fs";
 import { FileRefused, readBounded } from "../bounded-read.js";
