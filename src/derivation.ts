@@ -5,10 +5,10 @@
  * the system it builds for, and its output paths (Nix 2.8 runs the hook with
  * OUT_PATHS empty).
  */
-import { readFile } from "node:fs/promises";
+import { FileRefused, readBounded } from "./bounded-read.js";
 
 /** A `.drv` far larger than this is no derivation a hook should parse whole. */
-const MAX_DRV_BYTES = 64 * 1024 * 1024;
+export const MAX_DRV_BYTES = 64 * 1024 * 1024;
 
 export interface Derivation {
   system: string;
@@ -16,17 +16,20 @@ export interface Derivation {
   outputs: string[];
 }
 
-/** The derivation, or undefined when the file is missing, too large or not a derivation. */
+/**
+ * The derivation, or undefined when the file is missing or not a derivation. Anything but a
+ * regular file of at most MAX_DRV_BYTES in the store (a symbolic link out of it, a FIFO, a
+ * device, a huge file) is FileRefused before a byte is read (src/bounded-read.ts).
+ */
 export async function readDerivation(drvPath: string): Promise<Derivation | undefined> {
-  let text: string;
+  let buffer: Buffer;
   try {
-    const buffer = await readFile(drvPath);
-    if (buffer.length > MAX_DRV_BYTES) return undefined;
-    text = buffer.toString("utf8");
-  } catch {
-    return undefined;
+    buffer = await readBounded(drvPath, { maxBytes: MAX_DRV_BYTES, noFollow: true });
+  } catch (error) {
+    if (error instanceof FileRefused && error.code === "ENOENT") return undefined;
+    throw error;
   }
-  return parseAterm(text);
+  return parseAterm(buffer.toString("utf8"));
 }
 
 /** `Derive([("out","/nix/store/…","",""),…],[inputDrvs],[inputSrcs],"system",…)`: the outputs and the fourth field. */

@@ -10,7 +10,7 @@ import { formatBytes } from "./format.js";
 import { type PathInfoResult, parsePathInfoJson } from "./path-info.js";
 import { errorSummary } from "./process-output.js";
 import { BUDGET_PER_TIMEOUT, RetryableError } from "./retry.js";
-import { parseStorePath, type StorePath } from "./store-path.js";
+import { isDerivationPath, parseStorePath, type StorePath } from "./store-path.js";
 
 const NEW_CLI = ["--extra-experimental-features", "nix-command"];
 /** Keep argv far below the kernel's limits (ARG_MAX, MAX_ARG_STRLEN). */
@@ -125,19 +125,49 @@ async function run(file: string, args: string[], options: RunOptions): Promise<s
   }
 }
 
+/** `paths` cut where they change from `.drv` to other paths or back, in their order. */
+function runsOfKind(paths: readonly StorePath[]): StorePath[][] {
+  const runs: StorePath[][] = [];
+  for (const path of paths) {
+    const last = runs.at(-1);
+    if (last && isDerivationPath(last[0] as StorePath) === isDerivationPath(path)) last.push(path);
+    else runs.push([path]);
+  }
+  return runs;
+}
+
 function chunks<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
 }
 
-/** The runtime closure of `paths` in the local store, with sizes, references and signatures. */
+/**
+ * The runtime closure of `paths` in the local store, with sizes, references and signatures.
+ * A `.drv` is itself (its closure: the derivations and sources it names), never its outputs:
+ * Nix 2.8's new CLI takes a bare `.drv` for its outputs (built, or asked of the substituters
+ * when they are not valid), newer Nix for itself, and both take it for itself with
+ * `--derivation`, which would take any other path for its deriver: so the two kinds are asked
+ * apart.
+ */
 export async function queryClosure(paths: readonly StorePath[], signal?: AbortSignal): Promise<PathInfoResult> {
-  const stdout = await run("nix", [...NEW_CLI, "path-info", "--recursive", "--json", "--", ...paths], {
-    doing: `reading the closure of ${paths[0]}${paths.length > 1 ? ` and ${paths.length - 1} more` : ""}`,
-    ...(signal ? { signal } : {}),
-  });
-  return parsePathInfoJson(stdout);
+  const result: PathInfoResult = { infos: [], invalid: [] };
+  const drvs = paths.filter(isDerivationPath);
+  const others = paths.filter((path) => !isDerivationPath(path));
+  for (const [kind, group] of [
+    [[], others],
+    [["--derivation"], drvs],
+  ] as const) {
+    if (group.length === 0) continue;
+    const stdout = await run("nix", [...NEW_CLI, "path-info", ...kind, "--recursive", "--json", "--", ...group], {
+      doing: `reading the closure of ${group[0]}${group.length > 1 ? ` and ${group.length - 1} more` : ""}`,
+      ...(signal ? { signal } : {}),
+    });
+    const part = parsePathInfoJson(stdout);
+    result.infos.push(...part.infos);
+    result.invalid.push(...part.invalid);
+  }
+  return result;
 }
 
 /**
@@ -207,16 +237,25 @@ export async function copyPaths(
       // Negative answers are not trusted either: a path uploaded since Nix last asked
       // (by another run, or by one killed before Nix recorded it) must not block its dependants.
       const settings = ["--option", "narinfo-cache-negative-ttl", "0", ...networkTimeouts(options.timeoutSeconds)];
-      await run("nix", [...NEW_CLI, "copy", ...settings, "--no-recursive", "--to", uploadUri, "--", ...missing], {
-        doing: `uploading ${missing.length} paths to ${redactStoreUri(storeUri)}`,
-        ...(options.signal ? { signal: options.signal } : {}),
-        // Its time bound is options.signal (CHILD_BOUNDS).
-        network: {},
-        // nix prints "copying path '/nix/store/...' to '...'" as it starts each path.
-        onStderrLine: (line) => {
-          if (line.startsWith("copying path ")) options.onProgress?.(++done, paths.length);
-        },
-      });
+      // `.drv` paths are copied as themselves (`--derivation`, as queryClosure says why), in runs
+      // that keep the order: dependencies first.
+      for (const group of runsOfKind(missing)) {
+        const kind = isDerivationPath(group[0] as StorePath) ? ["--derivation"] : [];
+        await run(
+          "nix",
+          [...NEW_CLI, "copy", ...settings, ...kind, "--no-recursive", "--to", uploadUri, "--", ...group],
+          {
+            doing: `uploading ${group.length} paths to ${redactStoreUri(storeUri)}`,
+            ...(options.signal ? { signal: options.signal } : {}),
+            // Its time bound is options.signal (CHILD_BOUNDS).
+            network: {},
+            // nix prints "copying path '/nix/store/...' to '...'" as it starts each path.
+            onStderrLine: (line) => {
+              if (line.startsWith("copying path ")) options.onProgress?.(++done, paths.length);
+            },
+          },
+        );
+      }
     }
     processed += chunk.length;
     options.onProgress?.(processed, paths.length);
@@ -227,15 +266,43 @@ export async function copyPaths(
  * Make `link` a symlink to `paths[0]` registered as an indirect GC root (through
  * nix-daemon when the store is reached that way), replacing any older link;
  * further paths get `link-2`, `link-3`, ... (one nix-store run for them all).
+ * The paths must be valid: this builds, substitutes and fetches nothing. A path
+ * no longer valid (collected since it was checked) is an error: `nix-store --realise`
+ * is run with no substituters, and a `.drv`, which it would build, is held by
+ * `nix-instantiate` instead (`import` of a valid `.drv` is the derivation itself,
+ * read from the store, nothing evaluated or built), its links named `link-drv...`.
  */
 export async function addIndirectRoots(link: string, paths: readonly StorePath[]): Promise<void> {
-  for (const [n, chunk] of chunks(paths, ARGV_CHUNK).entries()) {
-    // nix-store numbers the links of one run from its first: later runs get links of their own.
-    const name = n === 0 ? link : `${link}-c${n}`;
-    await run("nix-store", ["--realise", "--add-root", name, "--indirect", "--", ...chunk], {
-      doing: `holding ${chunk[0]}${chunk.length > 1 ? ` and ${chunk.length - 1} more` : ""} against garbage collection`,
+  const others = paths.filter((path) => !isDerivationPath(path));
+  for (const [n, chunk] of chunks(others, ARGV_CHUNK).entries()) {
+    await run(
+      "nix-store",
+      ["--realise", ...NO_SUBSTITUTERS, "--add-root", chunkLink(link, n), "--indirect", "--", ...chunk],
+      {
+        doing: holding(chunk),
+      },
+    );
+  }
+  // The expression is one argument, at most 128 KiB (MAX_ARG_STRLEN): 400 paths of at most 256 bytes.
+  for (const [n, chunk] of chunks(paths.filter(isDerivationPath), 400).entries()) {
+    // Store paths hold no character a Nix string would take for more than itself (store-path.ts).
+    const expr = `map (drv: import (/. + drv)) [ ${chunk.map((path) => `"${path}"`).join(" ")} ]`;
+    await run("nix-instantiate", ["--add-root", chunkLink(`${link}-drv`, n), "--indirect", "--expr", expr], {
+      doing: holding(chunk),
     });
   }
+}
+
+/** No substituter: nothing asked of a cache. */
+const NO_SUBSTITUTERS = ["--option", "substituters", ""];
+
+/** nix-store and nix-instantiate number the links of one run from its first: later runs get links of their own. */
+function chunkLink(link: string, n: number): string {
+  return n === 0 ? link : `${link}-c${n}`;
+}
+
+function holding(paths: readonly StorePath[]): string {
+  return `holding ${paths[0]}${paths.length > 1 ? ` and ${paths.length - 1} more` : ""} against garbage collection`;
 }
 
 let settingsCache: Promise<Map<string, string>> | undefined;

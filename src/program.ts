@@ -116,7 +116,8 @@ export function program(signal: AbortSignal, exit: (code: ExitCode) => void): Co
   cli
     .command("enqueue")
     .description(
-      "record store paths for the next push, held against garbage collection; contacts no cache " +
+      "record store paths for the next push, held against garbage collection; never builds, substitutes " +
+        "or contacts a cache " +
         "(made to be Nix's post-build-hook: with no arguments it takes $OUT_PATHS)",
     )
     .argument("[path...]", "store paths to queue (default: $OUT_PATHS, as Nix sets it for post-build-hook)")

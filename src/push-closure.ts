@@ -11,6 +11,8 @@
  * (under the cache's identity: a moved cache has nothing), and leaves the
  * queue once every cache serving it is recorded. A failure keeps it pending.
  */
+
+import { FileRefused } from "./bounded-read.js";
 import { cacheIdentity } from "./cache-identity.js";
 import type { CacheConfig } from "./config.js";
 import { readDerivation } from "./derivation.js";
@@ -196,9 +198,15 @@ async function dropInvalid(ctx: PushContext, entries: QueueEntry[], warn: (messa
 async function builtFor(info: PathInfo | undefined, entry: QueueEntry | null): Promise<string> {
   if (entry?.system) return entry.system;
   const drv = entry?.drv ?? info?.narinfo?.deriver;
-  const system = drv ? (await readDerivation(drv))?.system : undefined;
+  // One that cannot be read safely (src/bounded-read.ts) says nothing, as one that is gone.
+  const system = drv ? (await readDerivation(drv).catch(refusedAsUnknown))?.system : undefined;
   if (entry && system) entry.system = system;
   return system ?? (await hostSystem());
+}
+
+function refusedAsUnknown(error: unknown): undefined {
+  if (error instanceof FileRefused) return undefined;
+  throw error;
 }
 
 /** The closure of `paths`, every path's info by its path. */

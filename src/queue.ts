@@ -12,7 +12,8 @@
  *   queue/roots/ID/         indirect GC roots holding the entry's paths until then
  *   queue/tmp/              where an entry is written before it appears whole
  *
- * Recording contacts no cache and starts one process (`nix-store --add-root`):
+ * Recording contacts no cache and builds nothing (`nix-store --realise --add-root`
+ * with no substituters; `nix-instantiate --add-root` for a `.drv`, held as itself):
  * the roots first, then the entry, written in tmp/ and renamed into new/, so a
  * kill at any moment leaves either a whole entry or none (roots of an entry
  * that never appeared are removed by a later push). Hooks of parallel builds

@@ -24,6 +24,11 @@ export function parseStorePath(value: string, where = "store path"): StorePath {
   return value;
 }
 
+/** A store derivation (`….drv`): Nix's tools take one for its outputs unless told otherwise. */
+export function isDerivationPath(path: StorePath): boolean {
+  return path.endsWith(".drv");
+}
+
 /** `/nix/store/<hash>-<name>` -> `<hash>`, the key a binary cache files narinfos under. */
 export function hashPart(path: StorePath): string {
   return path.slice(STORE_DIR.length + 1, STORE_DIR.length + 33);

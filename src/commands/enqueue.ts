@@ -1,15 +1,19 @@
 /**
  * `genpush enqueue`: record store paths in the push queue (src/queue.ts) and
  * return. Made to be Nix's post-build-hook, which must never make a build slow
- * or fail because of a cache: it contacts none. Bad input is exit 2; a queue it
- * cannot write (a full disk) is a clear error, exit 1.
+ * or fail because of a cache: it contacts none, and builds, substitutes and
+ * fetches nothing (a path not valid in the local store is bad input; a `.drv`
+ * is queued as itself). What it is handed is bounded before it is looked at:
+ * the number of paths, and the kind and size of a file it reads. Bad input is
+ * exit 2; a queue it cannot write (a full disk) is a clear error, exit 1.
  */
 import { existsSync } from "node:fs";
-import { lstat, readFile } from "node:fs/promises";
+import { FileRefused, readBounded } from "../bounded-read.js";
 import { currentEnvironment, defaultConfigFile, defaultStateDir, loadConfig } from "../config.js";
-import { readDerivation } from "../derivation.js";
+import { type Derivation, MAX_DRV_BYTES, readDerivation } from "../derivation.js";
 import { ExitCode, UsageError } from "../errors.js";
-import { plural } from "../format.js";
+import { formatBytes, plural } from "../format.js";
+import { invalidPaths } from "../nix.js";
 import { ENTRY_PATHS_LIMIT, enqueue } from "../queue.js";
 import { isStorePath, type StorePath, storePathArgument } from "../store-path.js";
 import { type GlobalOptions, makeLogger } from "./context.js";
@@ -40,19 +44,27 @@ export async function enqueueCommand(globals: GlobalOptions, options: EnqueueOpt
     log.info("the Hydra build failed: nothing to queue");
     return ExitCode.ok;
   }
+  // Counted before anything is resolved: a flood of paths costs no more than the refusal.
+  const given = [...new Set(request.paths)];
+  if (given.length > ENTRY_PATHS_LIMIT) {
+    throw new UsageError(
+      `at most ${ENTRY_PATHS_LIMIT} paths at once, got ${given.length} from ${request.from}`,
+      "enqueue them in several calls",
+    );
+  }
   const drv = request.drv && isStorePath(request.drv) ? request.drv : null;
-  const derivation = drv ? await readDerivation(drv) : undefined;
-  if (request.paths.length === 0) {
+  const derivation = drv ? await derivationOf(drv, request.from) : undefined;
+  if (given.length === 0) {
     // Nix 2.8 runs post-build-hook with OUT_PATHS empty: the derivation names its outputs.
-    request.paths = derivation?.outputs ?? [];
-    if (request.paths.length === 0) {
+    given.push(...(derivation?.outputs ?? []));
+    if (given.length === 0) {
       throw new UsageError(
         `nothing to queue: OUT_PATHS is empty and ${request.drv ?? "DRV_PATH"} names no output path genpush can read`,
         "give the store paths (`genpush enqueue /nix/store/...`)",
       );
     }
   }
-  const paths = await checkPaths(request);
+  const paths = await checkPaths(given, request.from);
   const system = request.system ?? derivation?.system ?? null;
   const stateDir = await queueStateDir(globals);
   const id = await enqueue(stateDir, { paths, system, drv });
@@ -121,12 +133,13 @@ async function readStdin(): Promise<string> {
 async function hydraOutputs(file: string): Promise<Request | "failed build"> {
   let text: string;
   try {
-    const info = await lstat(file);
-    if (info.size > MAX_HYDRA_JSON_BYTES) throw new UsageError(`${file} is too large to be a Hydra event`);
-    text = await readFile(file, "utf8");
+    text = (await readBounded(file, { maxBytes: MAX_HYDRA_JSON_BYTES })).toString("utf8");
   } catch (error) {
-    if (error instanceof UsageError) throw error;
-    throw new UsageError(`cannot read the Hydra event ${file}: ${(error as NodeJS.ErrnoException).code}`);
+    if (!(error instanceof FileRefused)) throw error;
+    throw new UsageError(
+      `the Hydra event ${error.message}: not read`,
+      'Hydra gives RunCommand its event in $HYDRA_JSON: `genpush enqueue --hydra-json "$HYDRA_JSON"`',
+    );
   }
   let data: unknown;
   try {
@@ -152,14 +165,33 @@ async function hydraOutputs(file: string): Promise<Request | "failed build"> {
   };
 }
 
-/** Store paths, each in the local store; anything else is bad input (exit 2). */
-async function checkPaths(request: Request): Promise<StorePath[]> {
-  const paths = [...new Set(await Promise.all(request.paths.map((path) => storePathArgument(path, request.from))))];
-  if (paths.length > ENTRY_PATHS_LIMIT) {
+/**
+ * Store paths, each valid in the local store (asked of its database alone); anything else is bad
+ * input (exit 2). A `.drv` is itself: it is queued, not built.
+ */
+async function checkPaths(given: readonly string[], from: string): Promise<StorePath[]> {
+  const paths: StorePath[] = [];
+  for (const path of given) paths.push(await storePathArgument(path, from));
+  const unique = [...new Set(paths)];
+  const invalid = await invalidPaths(unique);
+  if (invalid.length > 0) {
     throw new UsageError(
-      `at most ${ENTRY_PATHS_LIMIT} paths at once, got ${paths.length}`,
-      "enqueue them in several calls",
+      `not in the local store: ${invalid.slice(0, 3).join(", ")}${invalid.length > 3 ? ` and ${invalid.length - 3} more` : ""} (from ${from})`,
+      "genpush enqueue never builds, substitutes or fetches: give paths that were built (`nix build --print-out-paths` prints them)",
     );
   }
-  return paths;
+  return unique;
+}
+
+/** `$DRV_PATH`'s derivation (or Hydra's `drvPath`): undefined if it is gone; exit 2 if it is no file to read. */
+async function derivationOf(drv: StorePath, from: string): Promise<Derivation | undefined> {
+  try {
+    return await readDerivation(drv);
+  } catch (error) {
+    if (!(error instanceof FileRefused)) throw error;
+    throw new UsageError(
+      `the derivation ${drv} (from ${from === "OUT_PATHS" ? "DRV_PATH" : from}) ${error.reason}: not read`,
+      `a derivation is a regular file of at most ${formatBytes(MAX_DRV_BYTES)} in the store; give the store paths to queue (\`genpush enqueue /nix/store/...\`)`,
+    );
+  }
 }

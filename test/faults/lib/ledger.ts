@@ -27,6 +27,7 @@ export const SCENARIOS = [
   "queue-kill",
   "slow-link",
   "signals",
+  "enqueue-input",
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
