@@ -54,10 +54,12 @@ async function read(file: string, bounds: ReadBounds): Promise<Buffer> {
     const info = await handle.stat();
     if (!info.isFile()) throw new FileRefused(file, `is ${kind(info)}, not a regular file`);
     if (info.size > bounds.maxBytes) {
-      throw new FileRefused(
-        file,
-        `is ${formatBytes(info.size)}, more than the ${formatBytes(bounds.maxBytes)} allowed`,
-      );
+      // Sizes that read alike rounded (64 MiB and a byte) are said to the byte.
+      const [size, max] =
+        formatBytes(info.size) === formatBytes(bounds.maxBytes)
+          ? [`${info.size} bytes`, `${bounds.maxBytes} bytes`]
+          : [formatBytes(info.size), formatBytes(bounds.maxBytes)];
+      throw new FileRefused(file, `is ${size}, more than the ${max} allowed`);
     }
     // One byte more than it holds, to see a file that grew since.
     const buffer = Buffer.alloc(info.size + 1);
