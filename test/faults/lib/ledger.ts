@@ -25,6 +25,7 @@ export const SCENARIOS = [
   "burst",
   "hostile",
   "queue-kill",
+  "trust",
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
