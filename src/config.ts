@@ -16,6 +16,7 @@ import { NIX_KEY_HINT, nixSecretKeyProblem } from "./nix-key.js";
 import { NIX_SYSTEMS } from "./nix-systems.js";
 import type { Glob } from "./plan.js";
 import { storeUriProblem } from "./store-uri.js";
+import { assertTrusted, distrust, distrustHint, distrustMessage, trustedOwners } from "./trust.js";
 
 export const CACHE_TYPES = ["nix", "attic", "cachix"] as const;
 export type CacheType = (typeof CACHE_TYPES)[number];
@@ -145,13 +146,21 @@ export interface LoadOptions {
   commandLine?: CommandLineConfig;
   /** The file was named (`--config`): it must exist, whatever the command line adds. */
   named?: boolean;
+  /**
+   * Refuse a configuration file, a client program it runs or a secret file
+   * that someone other than root (or the user running genpush) can change
+   * (trust.ts; default). Off for a Nix build's check, whose sandbox shows the
+   * store's files owned by an unmapped user.
+   */
+  trust?: boolean;
 }
 
 export async function loadConfig(file: string, environment = currentEnvironment(), options: LoadOptions = {}) {
   const { commandLine } = options;
   if (commandLine) checkCommandLine(commandLine);
   const bare = commandLine && commandLine.to.length > 0 && !options.named && !existsSync(file);
-  const read = bare ? noFile(file) : await readConfigSource(file, configCacheFile(environment));
+  if (!bare && options.trust !== false) await assertTrusted(file, "configuration file", environment.uid);
+  const read = bare ? noFile(file) : await readConfigSource(file, await usableCacheFile(environment));
   const source = commandLine ? { ...read, data: withCommandLine(read.data, commandLine) } : read;
   try {
     return await validateConfig(source, environment, options);
@@ -174,6 +183,12 @@ function noFile(file: string): ConfigSource {
   return { file: `the command line (no ${file})`, data: {}, lineOf: () => undefined };
 }
 
+/** The parse cache, unless someone else could have written data into it: then every run parses the file. */
+async function usableCacheFile(environment: Environment): Promise<string | undefined> {
+  const file = configCacheFile(environment);
+  return (await distrust(file, trustedOwners(environment.uid))) ? undefined : file;
+}
+
 /** Where the last configuration parsed is kept: systemd's CacheDirectory=, else the XDG cache. */
 export function configCacheFile({ env, home }: Environment): string {
   const systemd = env.CACHE_DIRECTORY?.split(":")[0];
@@ -185,7 +200,7 @@ export function configCacheFile({ env, home }: Environment): string {
 export async function validateConfig(
   source: ConfigSource,
   environment: Environment,
-  { secrets = true }: LoadOptions = {},
+  { secrets = true, trust = true }: LoadOptions = {},
 ): Promise<Config> {
   const check = new Checker();
   const raw = check.object([], source.data, TOP_KEYS) ?? {};
@@ -206,7 +221,9 @@ export async function validateConfig(
     raw.meteredLimit === undefined ? undefined : check.size(["meteredLimit"], raw.meteredLimit, [-1]);
 
   const warnings: string[] = [];
-  if (secrets) for (const secret of secretFiles) await checkSecretFile(check, secret, warnings);
+  const uid = trust ? environment.uid : undefined;
+  if (secrets) for (const secret of secretFiles) await checkSecretFile(check, secret, warnings, uid);
+  if (uid !== undefined) await checkClients(check, caches, uid);
   if (raw.caches !== undefined && caches.length === 0 && check.issues.length === 0) {
     check.note(["caches"], "is empty: genpush needs at least one cache to push to");
   }
@@ -504,8 +521,43 @@ function expandPath(
   return expanded;
 }
 
-async function checkSecretFile(check: Checker, { key, file, nixKey }: SecretFile, warnings: string[]): Promise<void> {
+/** The attic and cachix programs the caches run (configured, else found on PATH): no one else may change them. */
+async function checkClients(check: Checker, caches: (CacheConfig | undefined)[], uid: number): Promise<void> {
+  const clients = caches.flatMap((cache, i) => {
+    if (cache?.type === "attic") return [{ i, program: "attic", explicit: cache.atticPath, key: "atticPath" }];
+    if (cache?.type === "cachix") return [{ i, program: "cachix", explicit: cache.cachixPath, key: "cachixPath" }];
+    return [];
+  });
+  if (clients.length === 0) return;
+  const { findExecutable } = await import("./caches/client-process.js");
+  for (const { i, program, explicit, key } of clients) {
+    // Not installed: the push says so where it needs the client.
+    const file = await findExecutable(program, explicit);
+    const problem = file && (await distrust(file, trustedOwners(uid)));
+    if (!file || !problem) continue;
+    const what = `the ${program} client${explicit ? "" : " (found on PATH)"}`;
+    check.note(
+      ["caches", i, explicit ? key : "type"],
+      distrustMessage(file, what, problem),
+      distrustHint(problem, uid),
+    );
+  }
+}
+
+async function checkSecretFile(
+  check: Checker,
+  { key, file, nixKey }: SecretFile,
+  warnings: string[],
+  /** Who runs genpush, when the files' owners are checked. */
+  uid: number | undefined,
+): Promise<void> {
   try {
+    // A secret file others can replace (by a link to /etc/shadow, say) would be read and sent to a server.
+    const distrusted = uid === undefined ? undefined : await distrust(file, trustedOwners(uid));
+    if (distrusted && uid !== undefined) {
+      check.note(key, distrustMessage(file, "the secret", distrusted), distrustHint(distrusted, uid));
+      return;
+    }
     const info = await stat(file);
     if (!info.isFile()) {
       check.note(key, `cannot read ${file} (not a regular file)`);

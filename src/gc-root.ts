@@ -17,7 +17,7 @@ export function gcRootLink(stateDir: string, profile: string): string {
 
 export async function holdGeneration(stateDir: string, profile: string, storePath: StorePath): Promise<void> {
   const link = gcRootLink(stateDir, profile);
-  await mkdir(join(stateDir, "gcroots"), { recursive: true });
+  await mkdir(join(stateDir, "gcroots"), { recursive: true, mode: 0o755 });
   await addIndirectRoots(link, [storePath]);
 }
 

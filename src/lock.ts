@@ -93,7 +93,7 @@ export async function lockProfile(stateDir: string, profile: string, options: Lo
   const me = { pid: process.pid, start: (await procStat(process.pid))?.start, boot: await bootId(), token };
   const claimant: Claimant = { token, temp: join(dir, `.${profile}.lock.${token}`) };
   try {
-    await mkdir(dir, { recursive: true });
+    await mkdir(dir, { recursive: true, mode: 0o755 });
     await writeFile(claimant.temp, `${JSON.stringify(me)}\n`, { mode: 0o644 });
     const deadline = Date.now() + options.timeoutMs;
     let told = false;

@@ -215,7 +215,7 @@ genpush-queue.path starts genpush-queue.service (genpush push --queue) when some
     .command("check")
     .description("validate the configuration and print it with every default filled in")
     .option("--json", "print one JSON document on stdout", false)
-    .option("--no-secrets", "do not read secret files (for a build where they do not exist yet)")
+    .option("--no-secrets", "do not read secret files, nor check who may change the files (for a Nix build)")
     .addHelpText(
       "after",
       examples("genpush config check", "genpush --config ./config.yaml config check --no-secrets --json"),

@@ -29,7 +29,7 @@ import { cacheIdentity } from "./cache-identity.js";
 import type { CacheConfig } from "./config.js";
 import { GenpushError } from "./errors.js";
 import { addIndirectRoots } from "./nix.js";
-import { claimStateDir } from "./state-dir.js";
+import { checkStateDir, claimStateDir } from "./state-dir.js";
 import { isStorePath, type StorePath } from "./store-path.js";
 
 /** Entries in the queue at most: enqueue refuses more (is anything draining it?). */
@@ -87,7 +87,9 @@ export async function enqueue(stateDir: string, entry: NewEntry): Promise<string
   await claimStateDir(stateDir);
   const dirs = queueDirs(stateDir);
   try {
-    await Promise.all([dirs.incoming, dirs.pending, dirs.roots, dirs.tmp].map((d) => mkdir(d, { recursive: true })));
+    await Promise.all(
+      [dirs.incoming, dirs.pending, dirs.roots, dirs.tmp].map((d) => mkdir(d, { recursive: true, mode: 0o755 })),
+    );
     const held = (await entryNames(dirs.incoming)).length + (await entryNames(dirs.pending)).length;
     if (held >= QUEUE_LIMIT) {
       throw new GenpushError(`the push queue is full: it holds ${held} entries (at most ${QUEUE_LIMIT})`, {
@@ -143,6 +145,8 @@ export async function takeUpQueue(stateDir: string, warn: (message: string) => v
 
 /** Every entry in the queue (recorded and pending), oldest first, without taking them up. */
 export async function listQueue(stateDir: string): Promise<QueueEntry[]> {
+  // Read without a claim (status, a dry run): the entries name what would be pushed, so only root's count.
+  await checkStateDir(stateDir);
   const dirs = queueDirs(stateDir);
   const files = [
     ...(await entryNames(dirs.incoming)).map((name) => join(dirs.incoming, name)),

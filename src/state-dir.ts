@@ -5,7 +5,10 @@
  * the directory is genpush's; genpush writes it into a directory it creates,
  * into an empty one (systemd's StateDirectory=), and into one that holds only
  * what earlier versions left (profiles/ of state files, locks/, gcroots/).
- * Anything else is refused before the first write or read.
+ * Anything else is refused before the first write or read, as is a directory
+ * someone other than root (or the user running genpush) can change, or whose
+ * profiles/, locks/, gcroots/ or push queue they can (trust.ts): what is in
+ * it decides what is uploaded, and the queue names paths to push.
  *
  * Cheap, as a trigger with nothing to do must be: one stat when the marker is
  * there, once per process.
@@ -14,6 +17,7 @@ import type { Dirent } from "node:fs";
 import { mkdir, readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { UsageError } from "./errors.js";
+import { assertTrusted } from "./trust.js";
 
 export const STATE_MARKER = ".genpush-state";
 const MARKER_TEXT =
@@ -23,12 +27,16 @@ const LAYOUT = new Set(["profiles", "locks", "gcroots"]);
 /** A state file, or the temp file of a write that was killed (atomic-file.ts). */
 const STATE_ENTRY = /\.json$|^\..*\.tmp$/;
 
+/** What genpush keeps in a state directory, parents first: none of it may be another user's to change. */
+const OWN_DIRS = ["profiles", "locks", "gcroots", "queue", "queue/new", "queue/pending", "queue/roots", "queue/tmp"];
+
 /** Directories seen to carry the marker in this process. */
 const marked = new Set<string>();
 
 /** Before the first write: creates the directory if absent and marks it; refuses one that is not genpush's. */
 export async function claimStateDir(dir: string): Promise<void> {
   if (marked.has(dir)) return;
+  await checkTrust(dir);
   const found = await inspect(dir);
   if (typeof found === "object") throw notOurs(dir, found.foreign);
   if (found === "marked") {
@@ -50,9 +58,15 @@ export async function claimStateDir(dir: string): Promise<void> {
 /** Before reading state (status, diff): refuses a directory that is not genpush's; creates and marks nothing. */
 export async function checkStateDir(dir: string): Promise<void> {
   if (marked.has(dir)) return;
+  await checkTrust(dir);
   const found = await inspect(dir);
   if (typeof found === "object") throw notOurs(dir, found.foreign);
   if (found === "marked") marked.add(dir);
+}
+
+/** Where it does not exist yet, the directories it is created in (its path) are checked. */
+function checkTrust(dir: string): Promise<void> {
+  return assertTrusted(dir, "state directory", process.getuid?.() ?? 0, OWN_DIRS);
 }
 
 /**

@@ -13,7 +13,11 @@ export async function configCheckCommand(
   globals: GlobalOptions,
   options: { json: boolean; secrets: boolean },
 ): Promise<ExitCode> {
-  const ctx = await openContext(globals, { secrets: options.secrets });
+  const ctx = await openContext(globals, {
+    secrets: options.secrets,
+    // A build's sandbox shows the store's files owned by an unmapped user: their owners mean nothing there.
+    trust: options.secrets,
+  });
   try {
     const { file, warnings: loadWarnings, ...resolved } = ctx.config;
     const warnings = [...loadWarnings, ...(await missingProfiles(ctx.config.profiles))];

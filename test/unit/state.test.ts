@@ -184,7 +184,7 @@ describe("state: a full file system", () => {
   it("is a clear error, and the old state stays intact", async (t) => {
     if (process.getuid?.() !== 0) assert.fail("mounting a tmpfs needs root (CI runs as root)");
     const dir = fresh();
-    const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", dir]);
+    const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "size=64k,mode=0755", "tmpfs", dir]);
     assert.equal(mounted.status, 0, String(mounted.stderr));
     t.after(() => spawnSync("umount", [dir]));
     const small = { version: 1 as const, profile: "p", caches: {} };

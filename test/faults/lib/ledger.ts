@@ -28,6 +28,7 @@ export const SCENARIOS = [
   "slow-link",
   "signals",
   "enqueue-input",
+  "trust",
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
