@@ -2,7 +2,7 @@
 # config.yaml, which settings the Nix modules refuse (as full sentences), and
 # the build-time `genpush config check`.
 #
-# genpush fills every default itself (see src/config.ts), so only what the
+# genpush fills every default itself (see src/config/config.ts), so only what the
 # user set is written. Plain builtins only, so that `nix-instantiate --eval`
 # can run it without nixpkgs (see test/nix/config.test.ts); the modules turn
 # `problems` into assertions.
@@ -23,7 +23,7 @@ let
     substring
     ;
 
-  # Per type: the keys a cache takes (mirrors CACHE_KEYS in src/config.ts)
+  # Per type: the keys a cache takes (mirrors CACHE_KEYS in src/config/config.ts)
   # and those it requires, with what each is.
   cacheKeys = {
     nix = [

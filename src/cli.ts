@@ -6,10 +6,10 @@
 import { setFlagsFromString } from "node:v8";
 import { CommanderError } from "commander";
 import { makeLogger } from "./commands/context.js";
-import { ExitCode, GenpushError } from "./errors.js";
 import { program } from "./program.js";
-import { startRun } from "./run.js";
-import { scrubSecrets } from "./secrets.js";
+import { ExitCode, GenpushError } from "./runtime/errors.js";
+import { startRun } from "./runtime/run.js";
+import { scrubSecrets } from "./runtime/secrets.js";
 
 // A push makes several requests per path, each leaving a few KiB of garbage; left to itself, V8
 // lets the heap grow to four times what is live before collecting it (a 20,000-path push

@@ -7,8 +7,8 @@
 import { readFileSync } from "node:fs";
 import { Command, Help, InvalidArgumentError, Option } from "commander";
 import type { GlobalOptions } from "./commands/context.js";
-import { type ExitCode, UsageError } from "./errors.js";
-import { LOG_FORMATS } from "./log.js";
+import { type ExitCode, UsageError } from "./runtime/errors.js";
+import { LOG_FORMATS } from "./runtime/log.js";
 
 const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
   version: string;

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs one test suite for `npm test`: node test/suite.mjs DIR [node --test options]. It lists
-// DIR's *.test.ts files itself and fails unless every one of them ran at least one test. (A
+// the *.test.ts files in and below DIR itself and fails unless every one of them ran at least one test. (A
 // shell glob that matches nothing reaches node as the pattern itself, which Node 22 expands on
 // its own to nothing: "tests 0", exit 0. A file that stopped defining tests would pass too.)
 // Each run gets a fresh directory of its own, named to every test file in GENPUSH_SUITE_DIR,
@@ -16,7 +16,8 @@ if (!dir) {
   process.stderr.write("usage: node test/suite.mjs DIR [node --test options]\n");
   process.exit(2);
 }
-const files = readdirSync(dir)
+// Below DIR too: the unit tests mirror src/'s folders.
+const files = readdirSync(dir, { recursive: true })
   .filter((name) => name.endsWith(".test.ts"))
   .sort()
   .map((name) => resolve(dir, name));

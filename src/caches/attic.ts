@@ -10,8 +10,8 @@
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { AtticCacheConfig } from "../config.js";
-import type { PathInfo } from "../path-info.js";
+import type { AtticCacheConfig } from "../config/config.js";
+import type { PathInfo } from "../nix/path-info.js";
 import { BulkQueryCache, type BulkQueryShape } from "./bulk-query.js";
 import { baseEnvironment, findClient, uploadInChunks } from "./client-process.js";
 import { type CacheOptions, retryOptions } from "./options.js";

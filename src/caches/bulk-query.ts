@@ -3,11 +3,11 @@
  * ones out, as JSON over HTTP with a bearer token, in batches small enough for
  * the server and any proxy in front of it (attic#220), each batch retried.
  */
-import type { AtticCacheConfig, CachixCacheConfig } from "../config.js";
-import { GenpushError } from "../errors.js";
-import type { PathInfo } from "../path-info.js";
-import { type RetryOptions, withRetry } from "../retry.js";
-import { hashPart, type StorePath } from "../store-path.js";
+import type { AtticCacheConfig, CachixCacheConfig } from "../config/config.js";
+import type { PathInfo } from "../nix/path-info.js";
+import { hashPart, type StorePath } from "../nix/store-path.js";
+import { GenpushError } from "../runtime/errors.js";
+import { type RetryOptions, withRetry } from "../runtime/retry.js";
 import { DEFAULT_MAX_BODY, HttpClient } from "./http.js";
 import { type CacheOptions, retryOptions } from "./options.js";
 import { readSecret } from "./secret.js";

@@ -6,8 +6,8 @@
  * CACHIX_SIGNING_KEY), never its argv. Cachix accepts paths whose references
  * it lacks, so the upstream filter applies.
  */
-import { type CachixCacheConfig, DEFAULT_CACHIX_ENDPOINT } from "../config.js";
-import type { PathInfo } from "../path-info.js";
+import { type CachixCacheConfig, DEFAULT_CACHIX_ENDPOINT } from "../config/config.js";
+import type { PathInfo } from "../nix/path-info.js";
 import { BulkQueryCache, type BulkQueryShape } from "./bulk-query.js";
 import { baseEnvironment, findClient, uploadInChunks } from "./client-process.js";
 import { type CacheOptions, retryOptions } from "./options.js";

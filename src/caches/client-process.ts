@@ -2,20 +2,20 @@
  * Running a cache's client program (`nix copy`, `attic`, `cachix`) for an
  * upload: found on PATH or at a configured path, given an argument vector
  * (never a shell) and its own environment; what it prints is quoted with every
- * secret genpush has read scrubbed (src/secrets.ts). A failed upload is
+ * secret genpush has read scrubbed (src/runtime/secrets.ts). A failed upload is
  * retried unless the client says the credentials were refused.
  */
 import { constants } from "node:fs";
 import { access } from "node:fs/promises";
 import { delimiter, join } from "node:path";
-import { uploadAllowanceMs } from "../bounds.js";
-import { GenpushError } from "../errors.js";
-import { formatBytes } from "../format.js";
-import { boundedRun, CHILD_BOUNDS, NixCommandFailed, runLimitSeconds } from "../nix.js";
-import type { PathInfo } from "../path-info.js";
-import { lastLines } from "../process-output.js";
-import { RetryableError, type RetryOptions, withRetry } from "../retry.js";
-import type { StorePath } from "../store-path.js";
+import { boundedRun, CHILD_BOUNDS, NixCommandFailed, runLimitSeconds } from "../nix/cli.js";
+import type { PathInfo } from "../nix/path-info.js";
+import type { StorePath } from "../nix/store-path.js";
+import { uploadAllowanceMs } from "../runtime/bounds.js";
+import { GenpushError } from "../runtime/errors.js";
+import { formatBytes } from "../runtime/format.js";
+import { lastLines } from "../runtime/process-output.js";
+import { RetryableError, type RetryOptions, withRetry } from "../runtime/retry.js";
 import type { PushProgress } from "./types.js";
 
 const AUTH_FAILURE =

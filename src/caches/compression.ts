@@ -18,9 +18,9 @@ import { basename, join } from "node:path";
 import type { Duplex } from "node:stream";
 import { promisify } from "node:util";
 import zlib from "node:zlib";
-import { uploadAllowanceMs } from "../bounds.js";
-import { GenpushError } from "../errors.js";
-import { CHILD_BOUNDS } from "../nix.js";
+import { CHILD_BOUNDS } from "../nix/cli.js";
+import { uploadAllowanceMs } from "../runtime/bounds.js";
+import { GenpushError } from "../runtime/errors.js";
 import { findExecutable } from "./client-process.js";
 
 export interface Compression {

@@ -1,7 +1,7 @@
 /**
  * Plain HTTP for cache APIs: keep-alive agents, and every request bounded —
  * an idle time-out (no byte moving; once a body was handed to the system whole,
- * longer by what may still be on its way: idleAfterSendMs in src/bounds.ts), a
+ * longer by what may still be on its way: idleAfterSendMs in src/runtime/bounds.ts), a
  * total deadline (a server that trickles its headers or body a byte at a time
  * still ends by it), and a cap on the body read (no honest cache answers a
  * narinfo query or `nix-cache-info` with megabytes). Answers are classified once: 401/403 an authentication error
@@ -21,10 +21,10 @@ import type * as Http from "node:http";
 import type * as Https from "node:https";
 import { createRequire } from "node:module";
 import type { Readable } from "node:stream";
-import { idleAfterSendMs, MIN_UPLOAD_BYTES_PER_SECOND } from "../bounds.js";
-import { GenpushError } from "../errors.js";
-import { nixSetting } from "../nix.js";
-import { parseRetryAfter, RetryableError } from "../retry.js";
+import { nixSetting } from "../nix/cli.js";
+import { idleAfterSendMs, MIN_UPLOAD_BYTES_PER_SECOND } from "../runtime/bounds.js";
+import { GenpushError } from "../runtime/errors.js";
+import { parseRetryAfter, RetryableError } from "../runtime/retry.js";
 
 // Required, not imported: Node 22's ESM view of node:http reads every export, and its
 // WebSocket, CloseEvent and MessageEvent getters load undici (about 40 ms of start-up).
@@ -201,7 +201,7 @@ export class HttpClient {
           if (!req.writableFinished) req.destroy();
         });
       });
-      // The body is with the system whole: what it buffered moves on unseen (src/bounds.ts).
+      // The body is with the system whole: what it buffered moves on unseen (src/runtime/bounds.ts).
       req.on("finish", () => {
         if (sent === 0) return;
         idleAfterSend = idleAfterSendMs(this.options.timeoutMs, sent);

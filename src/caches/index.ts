@@ -1,5 +1,5 @@
-import type { CacheConfig, CacheType } from "../config.js";
-import { retryPolicy } from "../retry.js";
+import type { CacheConfig, CacheType } from "../config/config.js";
+import { retryPolicy } from "../runtime/retry.js";
 import { AtticCache } from "./attic.js";
 import { CachixCache } from "./cachix.js";
 import { NixStoreCache } from "./nix-store.js";

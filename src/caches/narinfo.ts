@@ -6,9 +6,9 @@
  * nothing to substitute, and `--repair` uploads the path again over it.
  */
 import { createPublicKey, type KeyObject, verify } from "node:crypto";
-import { type NixHash, parseNixHash } from "../nix-hash.js";
-import type { PathInfo } from "../path-info.js";
-import { isStorePath, STORE_DIR, type StorePath } from "../store-path.js";
+import { type NixHash, parseNixHash } from "../nix/hash.js";
+import type { PathInfo } from "../nix/path-info.js";
+import { isStorePath, STORE_DIR, type StorePath } from "../nix/store-path.js";
 import { fingerprint, type SigningKey } from "./signing.js";
 
 export interface Narinfo {

@@ -4,8 +4,8 @@
  * `nix copy` can write to genpush can write to as well.
  */
 import { readFile } from "node:fs/promises";
-import { nixSetting } from "../nix.js";
-import { rememberSecret } from "../secrets.js";
+import { nixSetting } from "../nix/cli.js";
+import { rememberSecret } from "../runtime/secrets.js";
 
 interface Entry {
   machine?: string;

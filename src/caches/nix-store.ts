@@ -11,12 +11,12 @@
 import { access, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { uploadAllowanceMs } from "../bounds.js";
-import type { NixCacheConfig } from "../config.js";
-import { copyPaths, invalidPaths } from "../nix.js";
-import type { PathInfo } from "../path-info.js";
-import { withRetry } from "../retry.js";
-import { hashPart, type StorePath } from "../store-path.js";
+import type { NixCacheConfig } from "../config/config.js";
+import { copyPaths, invalidPaths } from "../nix/cli.js";
+import type { PathInfo } from "../nix/path-info.js";
+import { hashPart, type StorePath } from "../nix/store-path.js";
+import { uploadAllowanceMs } from "../runtime/bounds.js";
+import { withRetry } from "../runtime/retry.js";
 import { nixFailure } from "./client-process.js";
 import { findCompression } from "./compression.js";
 import { HttpClient } from "./http.js";

@@ -1,4 +1,4 @@
-import type { RetryPolicy } from "../retry.js";
+import type { RetryPolicy } from "../runtime/retry.js";
 
 /** How a cache is driven, apart from its configuration: tests shrink the delays. */
 export interface CacheOptions {

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
-import { GenpushError } from "../errors.js";
-import { rememberSecret } from "../secrets.js";
+import { GenpushError } from "../runtime/errors.js";
+import { rememberSecret } from "../runtime/secrets.js";
 
 /**
  * A secret from its file, trimmed; errors name the file and the cache, never

@@ -4,12 +4,12 @@
  * (`<name>:<base64 of the 32-byte seed and the 32-byte public key>`).
  */
 import { createPrivateKey, type KeyObject, sign } from "node:crypto";
-import { GenpushError } from "../errors.js";
-import { formatNix32 } from "../nix-hash.js";
-import { NIX_KEY_HINT, nixSecretKeyProblem } from "../nix-key.js";
-import type { NarinfoFields } from "../path-info.js";
-import { rememberSecret } from "../secrets.js";
-import type { StorePath } from "../store-path.js";
+import { formatNix32 } from "../nix/hash.js";
+import { NIX_KEY_HINT, nixSecretKeyProblem } from "../nix/key.js";
+import type { NarinfoFields } from "../nix/path-info.js";
+import type { StorePath } from "../nix/store-path.js";
+import { GenpushError } from "../runtime/errors.js";
+import { rememberSecret } from "../runtime/secrets.js";
 import { readSecret } from "./secret.js";
 
 export interface SigningKey {

@@ -1,6 +1,6 @@
-import type { CacheConfig } from "../config.js";
-import type { PathInfo } from "../path-info.js";
-import type { StorePath } from "../store-path.js";
+import type { CacheConfig } from "../config/config.js";
+import type { PathInfo } from "../nix/path-info.js";
+import type { StorePath } from "../nix/store-path.js";
 
 export interface PushProgress {
   /** Paths uploaded so far, of `total`; with the NAR bytes of those paths where the backend knows which they are. */

@@ -4,9 +4,9 @@
  */
 import { lstat } from "node:fs/promises";
 import { stringify } from "yaml";
-import type { ProfileConfig } from "../config.js";
-import { ExitCode } from "../errors.js";
-import { hostMismatch, thisHost } from "../host.js";
+import type { ProfileConfig } from "../config/config.js";
+import { hostMismatch, thisHost } from "../host/host.js";
+import { ExitCode } from "../runtime/errors.js";
 import { closeContext, type GlobalOptions, openContext, printJson } from "./context.js";
 
 export async function configCheckCommand(

@@ -11,15 +11,15 @@ import {
   type LoadOptions,
   loadConfig,
   type ProfileConfig,
-} from "../config.js";
-import { UsageError } from "../errors.js";
-import { createLogger, type LogFormat, type Logger, resolveLogFormat } from "../log.js";
+} from "../config/config.js";
+import { UsageError } from "../runtime/errors.js";
+import { createLogger, type LogFormat, type Logger, resolveLogFormat } from "../runtime/log.js";
 
 export interface GlobalOptions {
   config?: string;
   logFormat: LogFormat;
   verbose: boolean;
-  /** The run's bound: aborts at its time limit or on SIGTERM/SIGINT (src/run.ts). */
+  /** The run's bound: aborts at its time limit or on SIGTERM/SIGINT (src/runtime/run.ts). */
   signal?: AbortSignal;
 }
 

@@ -3,15 +3,15 @@
  * paths each cache lacks, and their NAR bytes. Uploads nothing, records nothing.
  */
 
-import { cacheIdentity } from "../cache-identity.js";
-import { planForCache } from "../cache-plan.js";
-import { ClosureReader } from "../closures.js";
-import { describeError, ExitCode } from "../errors.js";
-import { formatBytes, generationLabel, plural } from "../format.js";
-import { thisHost } from "../host.js";
-import { route } from "../plan.js";
-import { currentGeneration, numberedGeneration } from "../profiles.js";
-import { readState, targetState } from "../state.js";
+import { cacheIdentity } from "../caches/identity.js";
+import { thisHost } from "../host/host.js";
+import { ClosureReader } from "../nix/closures.js";
+import { planForCache } from "../push/cache-plan.js";
+import { route } from "../push/plan.js";
+import { currentGeneration, numberedGeneration } from "../push/profiles.js";
+import { describeError, ExitCode } from "../runtime/errors.js";
+import { formatBytes, generationLabel, plural } from "../runtime/format.js";
+import { readState, targetState } from "../state/state.js";
 import { closeContext, type GlobalOptions, openContext, printJson, selectProfiles } from "./context.js";
 
 export interface DiffOptions {

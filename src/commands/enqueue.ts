@@ -1,5 +1,5 @@
 /**
- * `genpush enqueue`: record store paths in the push queue (src/queue.ts) and
+ * `genpush enqueue`: record store paths in the push queue (src/push/queue.ts) and
  * return. Made to be Nix's post-build-hook, which must never make a build slow
  * or fail because of a cache: it contacts none, and builds, substitutes and
  * fetches nothing (a path not valid in the local store is bad input; a `.drv`
@@ -8,14 +8,14 @@
  * exit 2; a queue it cannot write (a full disk) is a clear error, exit 1.
  */
 import { existsSync } from "node:fs";
-import { FileRefused, readBounded } from "../bounded-read.js";
-import { currentEnvironment, defaultConfigFile, defaultStateDir, loadConfig } from "../config.js";
-import { type Derivation, MAX_DRV_BYTES, readDerivation } from "../derivation.js";
-import { ExitCode, UsageError } from "../errors.js";
-import { formatBytes, plural } from "../format.js";
-import { invalidPaths } from "../nix.js";
-import { ENTRY_PATHS_LIMIT, enqueue } from "../queue.js";
-import { isStorePath, type StorePath, storePathArgument } from "../store-path.js";
+import { currentEnvironment, defaultConfigFile, defaultStateDir, loadConfig } from "../config/config.js";
+import { invalidPaths } from "../nix/cli.js";
+import { type Derivation, MAX_DRV_BYTES, readDerivation } from "../nix/derivation.js";
+import { isStorePath, type StorePath, storePathArgument } from "../nix/store-path.js";
+import { ENTRY_PATHS_LIMIT, enqueue } from "../push/queue.js";
+import { FileRefused, readBounded } from "../runtime/bounded-read.js";
+import { ExitCode, UsageError } from "../runtime/errors.js";
+import { formatBytes, plural } from "../runtime/format.js";
 import { type GlobalOptions, makeLogger } from "./context.js";
 
 export interface EnqueueOptions {

@@ -3,16 +3,16 @@
  * cache that serves its system. Exit 1 when any profile or cache failed: the
  * work stays pending for the next trigger.
  */
-import type { CacheConfig, ProfileConfig } from "../config.js";
-import { ExitCode, UsageError } from "../errors.js";
-import { formatBytes, formatDuration, generationLabel, plural, progressText } from "../format.js";
-import { MeteredGate } from "../metered.js";
-import { type Notice, noticeFor, sendNotice } from "../notify.js";
-import { type ProfileOutcome, type PushContext, type PushResult, pushProfile } from "../push.js";
-import { type ClosureResult, pushPaths, pushQueue, type QueueOutcome } from "../push-closure.js";
-import { queueHasEntries } from "../queue.js";
-import { storePathArgument } from "../store-path.js";
-import { inhibitSleep } from "../systemd/inhibit.js";
+import type { CacheConfig, ProfileConfig } from "../config/config.js";
+import { inhibitSleep } from "../host/inhibit.js";
+import { MeteredGate } from "../host/metered.js";
+import { type Notice, noticeFor, sendNotice } from "../host/notify.js";
+import { storePathArgument } from "../nix/store-path.js";
+import { type ClosureResult, pushPaths, pushQueue, type QueueOutcome } from "../push/closure.js";
+import { type ProfileOutcome, type PushContext, type PushResult, pushProfile } from "../push/push.js";
+import { queueHasEntries } from "../push/queue.js";
+import { ExitCode, UsageError } from "../runtime/errors.js";
+import { formatBytes, formatDuration, generationLabel, plural, progressText } from "../runtime/format.js";
 import { type Context, closeContext, type GlobalOptions, openContext, printJson, selectProfiles } from "./context.js";
 
 export interface PushOptions {

@@ -6,19 +6,19 @@
 import { existsSync } from "node:fs";
 import { homedir, userInfo } from "node:os";
 import { dirname } from "node:path";
-import { cacheIdentity } from "../cache-identity.js";
-import type { Config } from "../config.js";
-import { describeError, ExitCode } from "../errors.js";
-import { formatWhen, plural } from "../format.js";
-import { type Host, hostMismatch, thisHost } from "../host.js";
-import { hostSystem } from "../nix.js";
-import { route, serves } from "../plan.js";
-import { unitsForProfiles } from "../profile-units.js";
-import { currentGeneration, type Generation } from "../profiles.js";
-import { entryHas, listQueue } from "../queue.js";
-import { type CacheState, cacheState, type ProfileState, readState, targetState } from "../state.js";
-import { type BusKind, busKindFor, type UnitState, unitStates } from "../systemd/bus.js";
-import { renderUnits } from "../units.js";
+import { cacheIdentity } from "../caches/identity.js";
+import type { Config } from "../config/config.js";
+import { type BusKind, busKindFor, type UnitState, unitStates } from "../host/bus.js";
+import { type Host, hostMismatch, thisHost } from "../host/host.js";
+import { hostSystem } from "../nix/cli.js";
+import { route, serves } from "../push/plan.js";
+import { currentGeneration, type Generation } from "../push/profiles.js";
+import { entryHas, listQueue } from "../push/queue.js";
+import { describeError, ExitCode } from "../runtime/errors.js";
+import { formatWhen, plural } from "../runtime/format.js";
+import { type CacheState, cacheState, type ProfileState, readState, targetState } from "../state/state.js";
+import { unitsForProfiles } from "../units/profile-units.js";
+import { renderUnits } from "../units/units.js";
 import { closeContext, type GlobalOptions, openContext, printJson } from "./context.js";
 
 export async function statusCommand(globals: GlobalOptions, options: { json: boolean }): Promise<ExitCode> {

@@ -5,12 +5,12 @@
  */
 import { userInfo } from "node:os";
 import { join, resolve } from "node:path";
-import { writeFileAtomic } from "../atomic-file.js";
-import { currentEnvironment, defaultConfigFile, loadConfig } from "../config.js";
-import { describeError, ExitCode, UsageError } from "../errors.js";
-import { hiddenFromSystem, unitsForProfiles } from "../profile-units.js";
-import { reloadManager } from "../systemd/bus.js";
-import { CLI, genpushCommand, QUEUE_UNITS, type UnitScope, unitDirectory, unitsToEnable } from "../units.js";
+import { currentEnvironment, defaultConfigFile, loadConfig } from "../config/config.js";
+import { reloadManager } from "../host/bus.js";
+import { describeError, ExitCode, UsageError } from "../runtime/errors.js";
+import { writeFileAtomic } from "../state/atomic-file.js";
+import { hiddenFromSystem, unitsForProfiles } from "../units/profile-units.js";
+import { CLI, genpushCommand, QUEUE_UNITS, type UnitScope, unitDirectory, unitsToEnable } from "../units/units.js";
 import { type GlobalOptions, makeLogger } from "./context.js";
 
 export interface UnitsInstallOptions {

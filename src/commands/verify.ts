@@ -10,17 +10,18 @@
  * behind an upload or holds one up, and what it reports missing while a push
  * runs is missing at that moment.
  */
-import { planForCache } from "../cache-plan.js";
-import { ClosureReader } from "../closures.js";
-import type { ProfileConfig } from "../config.js";
-import { describeError, ExitCode, UsageError } from "../errors.js";
-import { formatBytes, generationLabel, plural } from "../format.js";
-import { thisHost } from "../host.js";
-import { type Lock, lockProfile } from "../lock.js";
-import { MeteredGate } from "../metered.js";
-import { route } from "../plan.js";
-import { currentGeneration } from "../profiles.js";
-import { claimStateDir } from "../state-dir.js";
+
+import type { ProfileConfig } from "../config/config.js";
+import { thisHost } from "../host/host.js";
+import { MeteredGate } from "../host/metered.js";
+import { ClosureReader } from "../nix/closures.js";
+import { planForCache } from "../push/cache-plan.js";
+import { route } from "../push/plan.js";
+import { currentGeneration } from "../push/profiles.js";
+import { describeError, ExitCode, UsageError } from "../runtime/errors.js";
+import { formatBytes, generationLabel, plural } from "../runtime/format.js";
+import { type Lock, lockProfile } from "../state/lock.js";
+import { claimStateDir } from "../state/state-dir.js";
 import { type Context, closeContext, type GlobalOptions, openContext, printJson, selectProfiles } from "./context.js";
 
 export interface VerifyOptions {

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { lockProfile } from "../../src/lock.js";
+import { lockProfile } from "../../src/state/lock.js";
 import { explain, runGenpush, writeConfig } from "../integration/harness/cli.js";
 import { hashOf } from "../integration/harness/fixture.js";
 import { tempDir } from "../integration/harness/nix.js";

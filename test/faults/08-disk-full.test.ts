@@ -18,7 +18,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { type TestContext, test } from "node:test";
-import { STATE_MARKER } from "../../src/state-dir.js";
+import { STATE_MARKER } from "../../src/state/state-dir.js";
 import { explain } from "../integration/harness/cli.js";
 import { type ScenarioOptions, scenario } from "../integration/harness/fixture.js";
 import { narinfo } from "../integration/harness/nginx.js";

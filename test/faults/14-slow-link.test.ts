@@ -8,7 +8,7 @@
 // time-outs plus the NAR's bytes at 64 KiB/s.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { IN_FLIGHT_BYTES, MIN_UPLOAD_BYTES_PER_SECOND, uploadAllowanceMs } from "../../src/bounds.js";
+import { IN_FLIGHT_BYTES, MIN_UPLOAD_BYTES_PER_SECOND, uploadAllowanceMs } from "../../src/runtime/bounds.js";
 import { explain } from "../integration/harness/cli.js";
 import { scenario } from "../integration/harness/fixture.js";
 import { nix } from "../integration/harness/nix.js";

@@ -8,11 +8,11 @@
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import { type Cache, openCache } from "../../src/caches/index.js";
-import type { CacheConfig } from "../../src/config.js";
-import { queryClosure } from "../../src/nix.js";
-import type { PathInfo } from "../../src/path-info.js";
-import { dependenciesFirst } from "../../src/plan.js";
-import { parseStorePath, type StorePath } from "../../src/store-path.js";
+import type { CacheConfig } from "../../src/config/config.js";
+import { queryClosure } from "../../src/nix/cli.js";
+import type { PathInfo } from "../../src/nix/path-info.js";
+import { parseStorePath, type StorePath } from "../../src/nix/store-path.js";
+import { dependenciesFirst } from "../../src/push/plan.js";
 import { BACKENDS, type BackendName, type Fixture } from "./fakes/backends.js";
 import { assertNoLeak, captureOutput, errorText } from "./fakes/leaks.js";
 import { hashOf, syntheticPath } from "./fakes/util.js";

@@ -263,7 +263,7 @@ test("a D-Bus service that takes the call and never answers costs 3 seconds: Net
   });
   t.after(() => hung.stop());
 
-  const { networkState } = await import("../../src/metered.js");
+  const { networkState } = await import("../../src/host/metered.js");
   const started = performance.now();
   const state = await Promise.race([
     networkState(),

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { test } from "node:test";
-import { dumpPath, narInto } from "../../src/nar.js";
+import { dumpPath, narInto } from "../../src/nix/nar.js";
 import { newSeed, nix, nixBuild } from "./harness/nix.js";
 
 async function narSha256(path: string): Promise<{ hex: string; size: number }> {

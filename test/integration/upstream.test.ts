@@ -3,9 +3,9 @@
 // "built here", so the plan drops it where the backend allows partial closures.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { queryClosure } from "../../src/nix.js";
-import { makePlan } from "../../src/plan.js";
-import type { StorePath } from "../../src/store-path.js";
+import { queryClosure } from "../../src/nix/cli.js";
+import type { StorePath } from "../../src/nix/store-path.js";
+import { makePlan } from "../../src/push/plan.js";
 import { makeKey, newSeed, nix, nixBuild, tempDir } from "./harness/nix.js";
 
 const build = (expr: string) => nixBuild(expr) as StorePath;

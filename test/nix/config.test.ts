@@ -109,12 +109,12 @@ describe("nix/config.nix", () => {
     });
   });
 
-  it("offers exactly the cache keys genpush takes (CACHE_KEYS in src/config.ts)", () => {
-    const source = readFileSync(join(ROOT, "src/config.ts"), "utf8");
+  it("offers exactly the cache keys genpush takes (CACHE_KEYS in src/config/config.ts)", () => {
+    const source = readFileSync(join(ROOT, "src/config/config.ts"), "utf8");
     const offered = nixEval<Record<string, string[]>>("(import ./nix/config.nix).cacheKeys");
     for (const type of ["nix", "attic", "cachix"]) {
       const m = source.match(new RegExp(`^\\s+${type}: \\[\\.\\.\\.COMMON_CACHE_KEYS, (.*)\\],$`, "m"));
-      assert.ok(m?.[1], `CACHE_KEYS.${type} not found in src/config.ts: update this test and nix/config.nix`);
+      assert.ok(m?.[1], `CACHE_KEYS.${type} not found in src/config/config.ts: update this test and nix/config.nix`);
       const keys = [...m[1].matchAll(/"(\w+)"/g)].map((k) => k[1]);
       assert.deepEqual(offered[type], keys, `the keys of a \`${type}\` cache`);
     }

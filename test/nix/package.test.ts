@@ -21,7 +21,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { renderUnits } from "../../src/units.js";
+import { renderUnits } from "../../src/units/units.js";
 import { nixEval, openTempDir, ROOT, runAsBuilder, standIns } from "./lib.js";
 
 const { nix } = standIns();

@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { CacheConfig } from "../../../src/config.js";
+import type { CacheConfig } from "../../../src/config/config.js";
 import { startCache } from "../harness/nginx.js";
 import { makeKey, nixEnv, tempDir } from "../harness/nix.js";
 import { startAtticServer } from "./attic-server.js";

@@ -1,6 +1,6 @@
-// A command that waits on a promise nobody will settle, under startRun (src/run.ts): what the
+// A command that waits on a promise nobody will settle, under startRun (src/runtime/run.ts): what the
 // run's guard makes of it. `ignore`: the work does not even listen to the run's signal.
-import { startRun } from "../../../src/run.js";
+import { startRun } from "../../../src/runtime/run.js";
 
 const run = startRun((error) => {
   process.stdout.write(`stalled: ${error.message}\n`);

@@ -1,6 +1,6 @@
 // Writes state for one profile in a loop until killed: used by state.test.ts
 // to kill a real writer at arbitrary moments.
-import { writeState } from "../../../src/state.js";
+import { writeState } from "../../../src/state/state.js";
 
 const [stateDir] = process.argv.slice(2);
 if (!stateDir) throw new Error("usage: state-writer STATE_DIR");

@@ -1,0 +1,107 @@
+/**
+ * A configuration file as read: its data, and the line of every key for
+ * messages. The YAML parser (config-yaml.ts) is most of what a trigger with
+ * nothing to do spends above Node's own start-up, so the data of the last file
+ * parsed is kept in genpush's cache directory, with the text it came from, and
+ * used while the file still holds that text; line numbers then come from a
+ * fresh parse, needed only when there is a problem to report.
+ */
+import { mkdir, readFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import { UsageError } from "../runtime/errors.js";
+import { writeFileAtomic } from "../state/atomic-file.js";
+
+export type KeyPath = readonly (string | number)[];
+
+export interface ConfigIssue {
+  path: KeyPath;
+  message: string;
+  /** What to do about this issue in particular, beside the general "fix the keys named above". */
+  hint?: string;
+}
+
+export interface ConfigSource {
+  file: string;
+  data: unknown;
+  /** 1-based line of the node at `path`, or of its nearest existing parent. */
+  lineOf(path: KeyPath): number | undefined;
+  /** Data from the parse cache has no lines: this parses the file's text for them. */
+  withLines?: () => Promise<ConfigSource>;
+}
+
+export function formatKeyPath(path: KeyPath): string {
+  let out = "";
+  for (const key of path) out += typeof key === "number" ? `[${key}]` : out ? `.${key}` : key;
+  return out || "(top level)";
+}
+
+export async function readConfigSource(file: string, cacheFile?: string): Promise<ConfigSource> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new UsageError(
+      code === "ENOENT"
+        ? `configuration file ${file} does not exist`
+        : `cannot read configuration file ${file}: ${(error as Error).message}`,
+      code === "ENOENT" ? MINIMAL_EXAMPLE_HINT : "check the file's permissions, or pass another one with --config FILE",
+    );
+  }
+  const parse = async (): Promise<ConfigSource> => (await import("./yaml.js")).parseConfigSource(file, text);
+  const cached = cacheFile ? await cachedData(cacheFile, text) : undefined;
+  if (cached !== undefined) return { file, data: cached, lineOf: () => undefined, withLines: parse };
+  const source = await parse();
+  if (cacheFile && isJson(source.data)) await remember(cacheFile, text, source.data);
+  return source;
+}
+
+interface CacheEntry {
+  format: typeof CACHE_FORMAT;
+  text: string;
+  data: unknown;
+}
+const CACHE_FORMAT = 1;
+
+async function cachedData(cacheFile: string, text: string): Promise<unknown> {
+  try {
+    const entry = JSON.parse(await readFile(cacheFile, "utf8")) as Partial<CacheEntry>;
+    if (entry.format === CACHE_FORMAT && entry.text === text) return entry.data;
+  } catch {
+    // none yet, unreadable or torn: parse the file
+  }
+  return undefined;
+}
+
+async function remember(cacheFile: string, text: string, data: unknown): Promise<void> {
+  const entry: CacheEntry = { format: CACHE_FORMAT, text, data };
+  try {
+    // genpush's own directory only: a HOME that does not exist (a Nix build's
+    // /homeless-shelter) must stay that way.
+    await mkdir(dirname(cacheFile), { mode: 0o700 }).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== "EEXIST") throw error;
+    });
+    await writeFileAtomic(cacheFile, JSON.stringify(entry), 0o600);
+  } catch {
+    // A cache only: read-only, full or missing, the next run parses again.
+  }
+}
+
+/** What JSON keeps exactly (YAML's .inf and .nan, for one, it does not). */
+function isJson(value: unknown): boolean {
+  if (value === null || typeof value === "string" || typeof value === "boolean") return true;
+  if (typeof value === "number") return Number.isFinite(value);
+  if (Array.isArray(value)) return value.every(isJson);
+  if (typeof value !== "object") return false;
+  const proto = Object.getPrototypeOf(value);
+  return (proto === Object.prototype || proto === null) && Object.values(value).every(isJson);
+}
+
+export const MINIMAL_EXAMPLE = `caches:
+  - name: lan
+    systems: [x86_64-linux]
+    type: nix
+    store: http://cache.lan:8080
+    signingKeyFile: /run/secrets/cache-signing-key`;
+
+export const MINIMAL_EXAMPLE_HINT = `create it with at least one cache, for example:\n${MINIMAL_EXAMPLE}`;

@@ -1,0 +1,109 @@
+/**
+ * What a store URI may say, checked when the configuration is loaded: a scheme Nix knows and
+ * store settings by Nix's own names. A typo here never fails loudly later: Nix warns about an
+ * unknown setting and goes on with its default (`?compresion=zstd` uploads xz), and genpush
+ * would hand the whole upload to `nix copy` for a setting its uploader does not know.
+ */
+
+import { closest } from "./did-you-mean.js";
+import { describe } from "./schema.js";
+
+/** The store types of Nix (`nix help-stores`), as URI schemes. */
+const SCHEMES = ["http", "https", "file", "s3", "ssh", "ssh-ng", "local", "daemon", "unix", "auto", "mounted-ssh-ng"];
+/** Store URIs that are a word alone. */
+const BARE = ["auto", "daemon", "local"];
+
+/** The settings of every store type, by Nix's names (all versions since 2.4). */
+export const STORE_SETTINGS = [
+  // every store
+  "priority",
+  "want-mass-query",
+  "system-features",
+  "path-info-cache-size",
+  "trusted",
+  // binary caches (http, https, file, s3)
+  "compression",
+  "compression-level",
+  "parallel-compression",
+  "write-nar-listing",
+  "index-debug-info",
+  "secret-key",
+  "secret-keys",
+  "local-nar-cache",
+  "ls-compression",
+  "narinfo-compression",
+  "log-compression",
+  // s3
+  "profile",
+  "region",
+  "scheme",
+  "endpoint",
+  "multipart-upload",
+  "buffer-size",
+  // local stores
+  "root",
+  "state",
+  "log",
+  "real",
+  "require-sigs",
+  "read-only",
+  // remote stores (daemon, ssh, ssh-ng)
+  "max-connections",
+  "max-connection-age",
+  "ssh-key",
+  "base64-ssh-public-host-key",
+  "compress",
+  "remote-program",
+  "remote-store",
+] as const;
+
+/** The settings that name a compression method. */
+const COMPRESSION_SETTINGS = ["compression", "ls-compression", "narinfo-compression", "log-compression"];
+/** What those may name. */
+export const COMPRESSIONS = ["none", "xz", "bzip2", "br", "gzip", "zstd", "lz4", "lzip", "lzma", "lzop", "grzip"];
+
+export interface StoreUriProblem {
+  message: string;
+  hint?: string;
+}
+
+/** The first thing wrong with `uri` as a Nix store URI, or undefined. */
+export function storeUriProblem(uri: string): StoreUriProblem | undefined {
+  // A space would split it on a command line; a leading `-` would read as an option.
+  if (/\s/.test(uri) || uri.startsWith("-")) {
+    return { message: `expected a store URI without spaces or a leading \`-\`, got ${describe(uri)}` };
+  }
+  const query = uri.includes("?") ? uri.slice(uri.indexOf("?") + 1) : "";
+  const base = uri.slice(0, uri.length - (query ? query.length + 1 : 0));
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(base)?.[1];
+  if (scheme === undefined && !BARE.includes(base) && !base.startsWith("/")) {
+    return {
+      message: `\`${base}\` has no scheme: Nix would not know what kind of store it is`,
+      hint: `write it with one, e.g. \`http://${base}\` for an HTTP binary cache (schemes: ${SCHEMES.join(", ")})`,
+    };
+  }
+  if (scheme !== undefined && !SCHEMES.includes(scheme.toLowerCase())) {
+    const guess = closest(scheme.toLowerCase(), SCHEMES);
+    return {
+      message: `\`${scheme}://\` is no kind of store Nix knows${guess ? `; did you mean \`${guess}://\`?` : ""}`,
+      hint: `Nix's store schemes: ${SCHEMES.join(", ")}`,
+    };
+  }
+  for (const [name, value] of new URLSearchParams(query)) {
+    if (!(STORE_SETTINGS as readonly string[]).includes(name)) {
+      const guess = closest(name, STORE_SETTINGS);
+      return {
+        message: `\`${name}\` is no store setting of Nix's${guess ? `; did you mean \`${guess}\`?` : ""}`,
+        hint: "Nix would ignore it with a warning and use its default: see `nix help-stores` for each store's settings",
+      };
+    }
+    if (COMPRESSION_SETTINGS.includes(name) && !COMPRESSIONS.includes(value)) {
+      const guess = closest(value, COMPRESSIONS);
+      return {
+        message: `\`${name}=${value}\` names no compression Nix knows${guess ? `; did you mean \`${guess}\`?` : ""}`,
+        hint: `one of ${COMPRESSIONS.join(", ")}`,
+      };
+    }
+  }
+  return undefined;
+}

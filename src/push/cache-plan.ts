@@ -1,0 +1,73 @@
+/**
+ * Plan one generation for one cache and ask the cache which candidates it
+ * lacks: the shared first half of `push` and `diff`.
+ */
+import type { Cache } from "../caches/index.js";
+import type { Config } from "../config/config.js";
+import type { ClosureReader } from "../nix/closures.js";
+import type { PathInfo } from "../nix/path-info.js";
+import { hashPart, type StorePath } from "../nix/store-path.js";
+import { makePlan, type Plan } from "./plan.js";
+
+export interface CachePlan {
+  closure: PathInfo[];
+  plan: Plan;
+  /** The candidates the cache lacks, dependencies first. */
+  missing: PathInfo[];
+  narBytes: number;
+  /** True when a base was asked for but is gone from the local store, so the whole closure was planned. */
+  baseGone: boolean;
+}
+
+/** What the cache already got from us: hashes recorded in state, else a generation's closure. */
+export interface PlanBase {
+  /** Hash parts of the paths the cache is known to hold (state). */
+  held?: readonly string[] | null;
+  /** A generation whose closure the cache got, read from the local store if still there. */
+  path?: StorePath | null;
+}
+
+export async function planForCache(
+  config: Config,
+  cache: Cache,
+  target: StorePath,
+  from: PlanBase,
+  reader: ClosureReader,
+  signal?: AbortSignal,
+  /** Ask which candidates the cache lacks whole (a narinfo without its NAR counts): what verify asks. */
+  whole = false,
+): Promise<CachePlan> {
+  const closure = await reader.closure(target);
+  const basePath = from.path ?? null;
+  let base: ReadonlySet<StorePath> | null = null;
+  if (from.held) {
+    // Known from state: no need for the old generation to be in the store.
+    const held = new Set(from.held);
+    base = new Set(closure.filter((info) => held.has(hashPart(info.path))).map((info) => info.path));
+  } else if (basePath) {
+    base = await reader.closureIfValid(basePath);
+  }
+  const plan = makePlan({
+    closure,
+    base,
+    upstreamKeys: config.upstreamKeys,
+    exclude: config.exclude,
+    wholeClosures: cache.wholeClosures,
+  });
+  const lacking = new Set(
+    await (whole
+      ? cache.incomplete(plan.candidates, signal)
+      : cache.missing(
+          plan.candidates.map((info) => info.path),
+          signal,
+        )),
+  );
+  const missing = plan.candidates.filter((info) => lacking.has(info.path));
+  return {
+    closure,
+    plan,
+    missing,
+    narBytes: missing.reduce((sum, info) => sum + info.narSize, 0),
+    baseGone: basePath !== null && base === null,
+  };
+}

@@ -1,0 +1,341 @@
+/**
+ * The push pipeline for one profile: resolve its generation, and for every
+ * cache serving the generation's system, plan against what the cache got from
+ * us last, ask the cache which candidates it lacks, upload exactly those, and
+ * record the result. Never prints: it reports through `PushEvents`.
+ *
+ * A failure of one cache is a result, not an exception: the other caches go
+ * on. If the profile moved while we worked (systemd does not watch its path
+ * unit's directory while this runs), go round again.
+ */
+
+import { cacheIdentity } from "../caches/identity.js";
+import type { Cache } from "../caches/index.js";
+import type { CacheConfig, Config, ProfileConfig } from "../config/config.js";
+import { thisHost } from "../host/host.js";
+import { ClosureReader } from "../nix/closures.js";
+import { holdGeneration, releaseGeneration } from "../nix/gc-root.js";
+import { hashPart } from "../nix/store-path.js";
+import { describeError } from "../runtime/errors.js";
+import { generationLabel } from "../runtime/format.js";
+import { type Lock, lockProfile } from "../state/lock.js";
+import {
+  type CacheState,
+  cacheState,
+  HELD_LIMIT,
+  type ProfileState,
+  readState,
+  targetState,
+  writeState,
+} from "../state/state.js";
+import { claimStateDir } from "../state/state-dir.js";
+import { planForCache } from "./cache-plan.js";
+import { type Plan, route } from "./plan.js";
+import { currentGeneration, type Generation, profileDirectoryQuiet } from "./profiles.js";
+
+export type PushStatus = "pushed" | "up-to-date" | "planned" | "failed" | "deferred";
+
+export interface PushResult {
+  profile: string;
+  cache: string;
+  generation: number | null;
+  storePath: string;
+  status: PushStatus;
+  counts: Plan["counts"] & { missing: number; uploaded: number };
+  narBytes: number;
+  durationMs: number;
+  error?: { message: string; hint?: string };
+  /** Why the upload waits (status `deferred`): a metered network. */
+  reason?: string;
+}
+
+export interface ProfileOutcome {
+  profile: string;
+  status: "absent" | "ok" | "failed";
+  generation: Generation | null;
+  results: PushResult[];
+  warnings: string[];
+  error?: { message: string; hint?: string };
+}
+
+export interface PushEvents {
+  onWarning?(message: string): void;
+  onInfo?(message: string): void;
+  onUploadStart?(profile: string, cache: string, paths: number, narBytes: number): void;
+  /** `narBytes`: of the paths done, where the backend knows which they are. */
+  onUploadProgress?(profile: string, cache: string, done: number, total: number, narBytes?: number): void;
+  /** A result recorded (not in a dry run), with what was recorded before it for the same profile and cache. */
+  onResult?(result: PushResult, previous: CacheState): void;
+}
+
+export interface PushContext {
+  config: Config;
+  /** The configured cache, opened on first use. */
+  cache(config: CacheConfig): Promise<Cache>;
+  dryRun: boolean;
+  events: PushEvents;
+  lockTimeoutMs: number;
+  signal?: AbortSignal;
+  /** Wraps each upload, e.g. to hold off sleep while it runs. */
+  aroundUpload?: <T>(what: string, upload: () => Promise<T>) => Promise<T>;
+  /** Why an upload of `narBytes` to `cache` must wait (a metered network), or undefined. */
+  deferUpload?(cache: CacheConfig, narBytes: number): Promise<string | undefined>;
+}
+
+/** Enough rounds for a burst of switches; each round pushes the newest generation. */
+const MAX_ROUNDS = 10;
+
+export async function pushProfile(ctx: PushContext, profile: ProfileConfig): Promise<ProfileOutcome> {
+  // Before the lock creates locks/ in it: a directory that is not genpush's is a usage error (exit 2).
+  await claimStateDir(ctx.config.stateDir);
+  let lock: Lock;
+  try {
+    lock = await lockProfile(ctx.config.stateDir, profile.name, {
+      timeoutMs: ctx.lockTimeoutMs,
+      onWait: (_pid, sentence) => ctx.events.onInfo?.(sentence),
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+    });
+  } catch (error) {
+    // A full state directory, a lock held too long: this profile fails, the others go on.
+    const failed: ProfileOutcome = {
+      profile: profile.name,
+      status: "failed",
+      generation: null,
+      results: [],
+      warnings: [],
+    };
+    return { ...failed, error: describeError(error) };
+  }
+  try {
+    const reader = new ClosureReader(ctx.signal);
+    let outcome = await pushRound(ctx, profile, reader);
+    // A switch while this run works starts no second run (systemd does not watch the
+    // directory until this one has exited): look again before leaving, also when the
+    // profile did not exist yet.
+    for (let round = 1; round < MAX_ROUNDS && !ctx.dryRun && outcome.status !== "failed"; round++) {
+      await profileDirectoryQuiet(profile);
+      const now = await currentGeneration(profile);
+      if (!now || now.storePath === outcome.generation?.storePath) break;
+      ctx.events.onInfo?.(
+        outcome.generation
+          ? `profile ${profile.name} moved to generation ${now.number ?? "?"} while pushing; pushing it too`
+          : `profile ${profile.name} appeared (generation ${now.number ?? "?"}) while genpush looked; pushing it`,
+      );
+      outcome = await pushRound(ctx, profile, reader);
+    }
+    return outcome;
+  } finally {
+    await lock.release();
+  }
+}
+
+async function pushRound(ctx: PushContext, profile: ProfileConfig, reader: ClosureReader): Promise<ProfileOutcome> {
+  const outcome: ProfileOutcome = { profile: profile.name, status: "ok", generation: null, results: [], warnings: [] };
+  try {
+    outcome.generation = await currentGeneration(profile);
+  } catch (error) {
+    return { ...outcome, status: "failed", error: describeError(error) };
+  }
+  const generation = outcome.generation;
+  if (!generation) {
+    ctx.events.onInfo?.(`profile ${profile.name} does not exist yet (${profile.path}): nothing to push`);
+    return { ...outcome, status: "absent" };
+  }
+  const routed = route(generation.system, ctx.config.caches, await thisHost(ctx.config.caches));
+  if (routed.warning) {
+    const warning = `profile ${profile.name}: ${routed.warning}`;
+    outcome.warnings.push(warning);
+    ctx.events.onWarning?.(warning);
+  }
+  const loaded = await readState(ctx.config.stateDir, profile.name);
+  if (loaded.problem) ctx.events.onWarning?.(loaded.problem);
+  const state = loaded.state;
+  const record = serialWriter(ctx.config.stateDir, state);
+  const lacking = routed.caches.filter(
+    (c) => targetState(state, c.name, cacheIdentity(c)).lastPushed?.storePath !== generation.storePath,
+  );
+  // Only when some cache still lacks it: a trigger with nothing new stays free of nix calls.
+  const holding = !ctx.dryRun && lacking.length > 0;
+  if (holding) {
+    // The closure is read, and the caches that lack it opened (their code loaded, Nix's
+    // settings for the first request read), while the root is made (the profile's link
+    // holds it meanwhile). A cache that fails to open says so when its push awaits it.
+    reader.closure(generation.storePath).catch(() => {});
+    for (const cacheConfig of lacking) ctx.cache(cacheConfig).catch(() => {});
+    await holdGeneration(ctx.config.stateDir, profile.name, generation.storePath).catch((error) =>
+      ctx.events.onWarning?.(
+        `could not protect ${generation.storePath} from garbage collection: ${describeError(error).message}`,
+      ),
+    );
+  }
+
+  outcome.results = await Promise.all(
+    routed.caches.map(async (cacheConfig) => {
+      const previous = cacheState(state, cacheConfig.name);
+      const result = await pushToCache(ctx, generation, cacheConfig, state, reader, record);
+      if (!ctx.dryRun) ctx.events.onResult?.(result, previous);
+      return result;
+    }),
+  );
+  if (outcome.results.some((result) => result.status === "failed")) outcome.status = "failed";
+  // Pushed everywhere: no longer needs protecting. Failed or deferred: stays held until pushed or superseded.
+  else if (holding && outcome.results.every((result) => result.status !== "deferred")) {
+    await releaseGeneration(ctx.config.stateDir, profile.name);
+  }
+  return outcome;
+}
+
+async function pushToCache(
+  ctx: PushContext,
+  generation: Generation,
+  cacheConfig: CacheConfig,
+  state: ProfileState,
+  reader: ClosureReader,
+  record: (change: () => void) => Promise<void>,
+): Promise<PushResult> {
+  const started = performance.now();
+  const target = cacheIdentity(cacheConfig);
+  const { lastPushed: last, held, targetChanged } = targetState(state, cacheConfig.name, target);
+  const result: PushResult = {
+    profile: generation.profile,
+    cache: cacheConfig.name,
+    generation: generation.number,
+    storePath: generation.storePath,
+    status: "up-to-date",
+    counts: { closure: 0, new: 0, upstream: 0, excluded: 0, candidates: 0, missing: 0, uploaded: 0 },
+    narBytes: 0,
+    durationMs: 0,
+  };
+  const finish = () => ({ ...result, durationMs: Math.round(performance.now() - started) });
+  // The common trigger: a link renamed, a GC, a switch to the same generation.
+  if (last?.storePath === generation.storePath) {
+    result.counts.closure = last.counts.closure;
+    const entry = cacheState(state, cacheConfig.name);
+    if (!ctx.dryRun && entry.lastResult !== null && entry.lastResult.status !== "ok") {
+      // A rollback to what the cache has: the failure or deferral since was another generation's.
+      const { failing: _, ...rest } = entry;
+      const ok = { status: "ok" as const, at: new Date().toISOString(), generation: generation.number };
+      await record(() => {
+        state.caches[cacheConfig.name] = { ...rest, lastResult: { ...ok, storePath: generation.storePath } };
+      }).catch((error) => ctx.events.onWarning?.(`could not record the result: ${describeError(error).message}`));
+    }
+    return finish();
+  }
+
+  // Read once per run for every cache, while the cache is opened; a failure to reach the
+  // cache still says how large the closure is.
+  const reading = reader.closure(generation.storePath);
+  reading.catch(() => {});
+  try {
+    const cache = await ctx.cache(cacheConfig);
+    result.counts.closure = (await reading).length;
+    if (targetChanged) {
+      const recorded = cacheState(state, cache.name);
+      const what = `generation ${recorded.lastPushed?.generation ?? "?"}`;
+      ctx.events.onInfo?.(
+        recorded.target === undefined
+          ? `${cache.name}: an older genpush did not record which cache ${what} was pushed to; asking this one about the whole closure`
+          : `${cache.name} is ${target} now, not ${recorded.target}, where ${what} was pushed; asking it about the whole closure`,
+      );
+    }
+    const { closure, plan, missing, narBytes, baseGone } = await planForCache(
+      ctx.config,
+      cache,
+      generation.storePath,
+      { held: held ?? null, path: last?.storePath ?? null },
+      reader,
+      ctx.signal,
+    );
+    if (baseGone) {
+      ctx.events.onInfo?.(
+        `${cache.name}: generation ${last?.generation ?? "?"} last pushed there is no longer in the local store; asked about the whole closure`,
+      );
+    }
+    result.counts = { ...plan.counts, missing: missing.length, uploaded: 0 };
+    result.narBytes = narBytes;
+    if (ctx.dryRun) return { ...finish(), status: "planned" };
+
+    const reason = missing.length > 0 ? await ctx.deferUpload?.(cacheConfig, result.narBytes) : undefined;
+    if (reason) {
+      await record(() => recordUnpushed(state, cacheConfig.name, generation, "deferred", reason));
+      return { ...finish(), status: "deferred", reason };
+    }
+    if (missing.length > 0) {
+      ctx.events.onUploadStart?.(generation.profile, cache.name, missing.length, result.narBytes);
+      const upload = () =>
+        cache.push(
+          missing,
+          {
+            onProgress: (done, total, bytes) =>
+              ctx.events.onUploadProgress?.(generation.profile, cache.name, done, total, bytes),
+          },
+          ctx.signal,
+        );
+      const what = `uploading ${generationLabel(generation.profile, generation.number)}`;
+      await (ctx.aroundUpload ? ctx.aroundUpload(what, upload) : upload());
+    }
+    result.counts.uploaded = missing.length;
+    result.status = "pushed";
+    const at = new Date().toISOString();
+    await record(() => {
+      state.caches[cache.name] = {
+        lastPushed: {
+          generation: generation.number,
+          storePath: generation.storePath,
+          at,
+          counts: { closure: closure.length, uploaded: missing.length, narBytes: result.narBytes },
+        },
+        held: closure.length <= HELD_LIMIT ? closure.map((info) => hashPart(info.path)) : null,
+        lastResult: { status: "ok", at, generation: generation.number, storePath: generation.storePath },
+        target,
+      };
+    });
+    return finish();
+  } catch (error) {
+    const described = describeError(error);
+    const failed: PushResult = { ...finish(), status: "failed", error: described };
+    if (!ctx.dryRun) {
+      await record(() => recordUnpushed(state, cacheConfig.name, generation, "failed", described.message)).catch(
+        (writeError) => ctx.events.onWarning?.(`could not record the failure: ${describeError(writeError).message}`),
+      );
+    }
+    return failed;
+  }
+}
+
+/** A push that did not happen (failed, deferred): what was pushed, and where to, stays as it was. */
+function recordUnpushed(
+  state: ProfileState,
+  cache: string,
+  generation: Generation,
+  status: "failed" | "deferred",
+  message: string,
+): void {
+  const previous = cacheState(state, cache);
+  state.caches[cache] = {
+    ...previous,
+    held: previous.held ?? null,
+    // A failure is remembered until a push works (notify.ts); a deferral keeps what was.
+    ...(status === "failed" ? { failing: generation.storePath } : {}),
+    lastResult: {
+      status,
+      at: new Date().toISOString(),
+      generation: generation.number,
+      storePath: generation.storePath,
+      message,
+    },
+  };
+}
+
+/** State changes from caches pushed in parallel, written one after another. */
+function serialWriter(stateDir: string, state: ProfileState) {
+  let queue: Promise<void> = Promise.resolve();
+  return (change: () => void): Promise<void> => {
+    const next = queue.then(() => {
+      change();
+      return writeState(stateDir, state);
+    });
+    queue = next.catch(() => undefined);
+    return next;
+  };
+}
