@@ -4,8 +4,8 @@
  * undefined, so one run reports every problem in a file at once.
  */
 
-import { Glob } from "../push/plan.js";
 import { closest } from "./did-you-mean.js";
+import { Glob } from "./glob.js";
 import type { ConfigIssue, KeyPath } from "./source.js";
 
 export class Checker {

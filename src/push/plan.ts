@@ -15,6 +15,7 @@
  *   of what it refers to.
  */
 import type { HostMatch } from "../config/config.js";
+import type { Glob } from "../config/glob.js";
 import { type Host, hostMismatch } from "../host/host.js";
 import type { PathInfo } from "../nix/path-info.js";
 import { namePart, type StorePath } from "../nix/store-path.js";
@@ -121,57 +122,6 @@ export function dependenciesFirst(paths: readonly PathInfo[]): PathInfo[] {
   }
   if (out.length !== paths.length) throw new Error("reference cycle among store paths");
   return out;
-}
-
-/**
- * An `exclude` glob, compiled once where the configuration is validated, so a
- * glob that cannot compile is a configuration error with its line, not a
- * failure of every push.
- */
-export class Glob {
-  readonly #re: RegExp;
-
-  /** Throws, naming the glob and why, when it cannot compile. */
-  constructor(readonly glob: string) {
-    this.#re = globToRegExp(glob);
-  }
-
-  matches(name: string): boolean {
-    return this.#re.test(name);
-  }
-
-  /** `config check` and `--json` print it as written. */
-  toJSON(): string {
-    return this.glob;
-  }
-}
-
-/** Shell-style globs on store path names: `*`, `?` and `[...]`. */
-export function globToRegExp(glob: string): RegExp {
-  let re = "";
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i] as string;
-    if (c === "*") re += ".*";
-    else if (c === "?") re += ".";
-    else if (c === "[") {
-      const end = glob.indexOf("]", i + 1);
-      if (end < 0) re += "\\[";
-      else {
-        re += `[${glob
-          .slice(i + 1, end)
-          .replace(/^!/, "^")
-          .replace(/\\/g, "\\\\")}]`;
-        i = end;
-      }
-    } else re += c.replace(/[.+^${}()|\\/]/g, "\\$&");
-  }
-  try {
-    return new RegExp(`^${re}$`);
-  } catch (error) {
-    // Only a `[...]` can be invalid (`[z-a]`); V8's message ends with why, after the regular expression.
-    const why = /: ([^:]*)$/.exec(String(error))?.[1] ?? "";
-    throw new Error(`\`${glob}\` is not a valid glob (${why.charAt(0).toLowerCase()}${why.slice(1)})`);
-  }
 }
 
 export interface Route<C> {

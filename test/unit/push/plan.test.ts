@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { Glob, globToRegExp } from "../../../src/config/glob.js";
 import { type Host, hostMismatch } from "../../../src/host/host.js";
 import type { PathInfo } from "../../../src/nix/path-info.js";
 import type { StorePath } from "../../../src/nix/store-path.js";
-import { dependenciesFirst, Glob, globToRegExp, makePlan, route } from "../../../src/push/plan.js";
+import { dependenciesFirst, makePlan, route } from "../../../src/push/plan.js";
 
 const ALPHABET = "0123456789abcdfghijklmnpqrsvwxyz";
 function sp(name: string): StorePath {
