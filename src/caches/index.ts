@@ -1,3 +1,10 @@
+/**
+ * src/caches/: one backend per file behind one interface (types.ts):
+ * genpush's own HTTP binary-cache uploader (http-binary-cache.ts over http.ts),
+ * `nix copy` to any other store (nix-store.ts), Attic and Cachix through their
+ * clients; compression, netrc, signing, and which cache the bytes land in
+ * (identity.ts). Here: opening the configured caches.
+ */
 import type { CacheConfig, CacheType } from "../config/config.js";
 import { retryPolicy } from "../runtime/retry.js";
 import { AtticCache } from "./attic.js";

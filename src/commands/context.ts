@@ -1,4 +1,7 @@
 /**
+ * src/commands/: one file per subcommand, called by program.ts; this one holds
+ * what they all start from.
+ *
  * What every command starts from: the global options, the configuration, a
  * logger, and the caches, each opened once when first needed.
  */

@@ -1,5 +1,10 @@
 /**
- * Configuration in three steps: raw YAML (config-source.ts) -> validated here,
+ * src/config/: the configuration, from the file to what the rest of genpush
+ * reads: the file and its parse cache (source.ts), the YAML (yaml.ts), the
+ * checks (schema.ts), the command line's overlay (command-line.ts), store URIs
+ * (store-uri.ts) and globs (glob.ts). Nothing here asks Nix or a cache.
+ *
+ * Configuration in three steps: raw YAML (source.ts) -> validated here,
  * every problem naming file, line and key -> resolved, with every default
  * filled in one place (`resolveConfig`), so the rest of genpush never guesses.
  */
@@ -87,11 +92,11 @@ export interface Config {
   caches: CacheConfig[];
   upstreamKeys: string[];
   exclude: Glob[];
-  /** Desktop notices of pushes (notify.ts): on failures and recoveries, also on every push, or never. */
+  /** Desktop notices of pushes (host/notify.ts): on failures and recoveries, also on every push, or never. */
   notify: NotifyMode;
   /**
    * On a metered network (NetworkManager's `Metered`), uploads of more NAR bytes than this wait
-   * for an unmetered one (metered.ts); 0 defers every upload, -1 ignores metering.
+   * for an unmetered one (host/metered.ts); 0 defers every upload, -1 ignores metering.
    */
   meteredLimit: number;
   /** Problems worth a warning that do not stop genpush, such as a secret others may read. */

@@ -1,6 +1,6 @@
 /**
  * A configuration file as read: its data, and the line of every key for
- * messages. The YAML parser (config-yaml.ts) is most of what a trigger with
+ * messages. The YAML parser (yaml.ts) is most of what a trigger with
  * nothing to do spends above Node's own start-up, so the data of the last file
  * parsed is kept in genpush's cache directory, with the text it came from, and
  * used while the file still holds that text; line numbers then come from a

@@ -1,7 +1,7 @@
 /**
  * The YAML side of configuration: parse a file keeping source positions, so
  * that every validation problem can name the file, the line and the key.
- * Loaded only when a configuration is not in the parse cache (config-source.ts).
+ * Loaded only when a configuration is not in the parse cache (source.ts).
  */
 import { type Document, isMap, isSeq, LineCounter, type Node, parseDocument, visit } from "yaml";
 import { UsageError } from "../runtime/errors.js";

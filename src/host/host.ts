@@ -1,4 +1,8 @@
 /**
+ * src/host/: this machine and its desktop: which caches take this host
+ * (here), desktop notices (notify.ts), metered networks (metered.ts), systemd
+ * and logind over D-Bus (bus.ts, inhibit.ts).
+ *
  * This host, as a cache's `hosts` and `systemFeatures` see it: its hostname, and the
  * `system-features` of its Nix (NixOS sets `gccarch-<arch>` there for a machine whose
  * builds are tuned to its processor). A cache with neither takes every host's generations;

@@ -1,4 +1,8 @@
 /**
+ * src/nix/: Nix itself, and nothing of genpush's configuration: its CLI
+ * (here), `nix path-info`'s shapes, closures, NARs, base-32 and hashes, signing
+ * keys, store paths, derivations, systems and GC roots.
+ *
  * The nix CLI, run through execa with argument vectors (never a shell). Every
  * store path passed here is a parsed StorePath, and every list ends after
  * `--`, so no value can be taken for an option.

@@ -1,4 +1,8 @@
 /**
+ * src/push/: from a profile to its caches: which generation a profile is at
+ * (profiles.ts), what to send (plan.ts, pure; cache-plan.ts), this pipeline, and
+ * pushes of given paths and of the queue (closure.ts, queue.ts).
+ *
  * The push pipeline for one profile: resolve its generation, and for every
  * cache serving the generation's system, plan against what the cache got from
  * us last, ask the cache which candidates it lacks, upload exactly those, and
@@ -315,7 +319,7 @@ function recordUnpushed(
   state.caches[cache] = {
     ...previous,
     held: previous.held ?? null,
-    // A failure is remembered until a push works (notify.ts); a deferral keeps what was.
+    // A failure is remembered until a push works (host/notify.ts); a deferral keeps what was.
     ...(status === "failed" ? { failing: generation.storePath } : {}),
     lastResult: {
       status,

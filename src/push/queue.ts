@@ -41,7 +41,7 @@ const ORPHAN_ROOTS_MS = 60 * 60 * 1000;
 
 export interface CacheDone {
   cache: string;
-  /** The cache's identity when it got the paths (cache-identity.ts): a moved cache has nothing. */
+  /** The cache's identity when it got the paths (caches/identity.ts): a moved cache has nothing. */
   target: string;
 }
 

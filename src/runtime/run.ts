@@ -1,4 +1,11 @@
 /**
+ * src/runtime/: what every command runs on: the run's bounds and signals
+ * (here, bounds.ts), errors and exit codes (errors.ts), logging (log.ts),
+ * retries (retry.ts), secret scrubbing (secrets.ts), a child's output
+ * (process-output.ts), how sizes and times are written (format.ts), who may change
+ * the files genpush uses (trust.ts), and reading a file someone else names
+ * (bounded-read.ts).
+ *
  * The bounds of one genpush run, as one abort signal every command passes
  * down: it aborts when the run's time is up (RUN_LIMIT_MS), when systemd or a
  * user stops it (SIGTERM, SIGINT: a second one exits at once), and when the

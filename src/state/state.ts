@@ -1,4 +1,8 @@
 /**
+ * src/state/: what genpush remembers between runs, kept whole through kills
+ * and full disks: the state files (here), the state directory (state-dir.ts),
+ * locks (lock.ts) and atomic writes (atomic-file.ts).
+ *
  * What genpush knows per profile x cache: the generation last pushed there
  * (the diff base for the next push), which cache that was (the name may since
  * point elsewhere), and the last result. One versioned JSON
@@ -43,12 +47,12 @@ export interface CacheState {
    */
   held?: string[] | null;
   /**
-   * The generation whose failure to get here the desktop was told of (notify.ts), until a push
+   * The generation whose failure to get here the desktop was told of (host/notify.ts), until a push
    * here works: a deferral in between neither repeats nor forgets it.
    */
   failing?: StorePath;
   /**
-   * The identity of the cache `lastPushed` and `held` went to (cache-identity.ts).
+   * The identity of the cache `lastPushed` and `held` went to (caches/identity.ts).
    * Absent in entries written before it was recorded.
    */
   target?: string;

@@ -1,4 +1,7 @@
 /**
+ * src/units/: the systemd units genpush installs: the unit files (here) and
+ * the profiles' own units (profile-units.ts).
+ *
  * The unit files in `units/` are the single source for every install route:
  * `genpush units install` (here), the Nix package and the NixOS module. Their
  * ExecStart names `@GENPUSH@`, replaced by the command that runs genpush.
