@@ -5,14 +5,12 @@
  * secret genpush has read scrubbed (src/runtime/secrets.ts). A failed upload is
  * retried unless the client says the credentials were refused.
  */
-import { constants } from "node:fs";
-import { access } from "node:fs/promises";
-import { delimiter, join } from "node:path";
 import { boundedRun, CHILD_BOUNDS, NixCommandFailed, runLimitSeconds } from "../nix/cli.js";
 import type { PathInfo } from "../nix/path-info.js";
 import type { StorePath } from "../nix/store-path.js";
 import { uploadAllowanceMs } from "../runtime/bounds.js";
 import { GenpushError } from "../runtime/errors.js";
+import { findExecutable } from "../runtime/executable.js";
 import { formatBytes } from "../runtime/format.js";
 import { lastLines } from "../runtime/process-output.js";
 import { RetryableError, type RetryOptions, withRetry } from "../runtime/retry.js";
@@ -24,23 +22,6 @@ const AUTH_FAILURE =
 function permanent(output: string): boolean {
   const status = /HTTP error (\d{3})/.exec(output)?.[1];
   return AUTH_FAILURE.test(output) || (status?.startsWith("4") === true && status !== "408" && status !== "429");
-}
-
-/** The first executable `program` on PATH, or `explicit` if it is executable. */
-export async function findExecutable(program: string, explicit?: string): Promise<string | undefined> {
-  const candidates = explicit
-    ? [explicit]
-    : (process.env.PATH ?? "")
-        .split(delimiter)
-        .filter(Boolean)
-        .map((dir) => join(dir, program));
-  for (const candidate of candidates) {
-    try {
-      await access(candidate, constants.X_OK);
-      return candidate;
-    } catch {}
-  }
-  return undefined;
 }
 
 /** The client's absolute path: `explicit` when configured, else the first on PATH. */

@@ -21,7 +21,7 @@ import zlib from "node:zlib";
 import { CHILD_BOUNDS } from "../nix/cli.js";
 import { uploadAllowanceMs } from "../runtime/bounds.js";
 import { GenpushError } from "../runtime/errors.js";
-import { findExecutable } from "./client-process.js";
+import { findExecutable } from "../runtime/executable.js";
 
 export interface Compression {
   /** As the narinfo names it. */

@@ -15,6 +15,7 @@ import { isAbsolute, join } from "node:path";
 import { NIX_KEY_HINT, nixSecretKeyProblem } from "../nix/key.js";
 import { NIX_SYSTEMS } from "../nix/systems.js";
 import { UsageError } from "../runtime/errors.js";
+import { findExecutable } from "../runtime/executable.js";
 import { assertTrusted, distrust, distrustHint, distrustMessage, trustedOwners } from "../runtime/trust.js";
 import { type CommandLineConfig, checkCommandLine, withCommandLine } from "./command-line.js";
 import { closest } from "./did-you-mean.js";
@@ -534,7 +535,6 @@ async function checkClients(check: Checker, caches: (CacheConfig | undefined)[],
     return [];
   });
   if (clients.length === 0) return;
-  const { findExecutable } = await import("../caches/client-process.js");
   for (const { i, program, explicit, key } of clients) {
     // Not installed: the push says so where it needs the client.
     const file = await findExecutable(program, explicit);

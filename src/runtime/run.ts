@@ -3,8 +3,8 @@
  * (here, bounds.ts), errors and exit codes (errors.ts), logging (log.ts),
  * retries (retry.ts), secret scrubbing (secrets.ts), a child's output
  * (process-output.ts), how sizes and times are written (format.ts), who may change
- * the files genpush uses (trust.ts), and reading a file someone else names
- * (bounded-read.ts).
+ * the files genpush uses (trust.ts), finding the programs it runs
+ * (executable.ts), and reading a file someone else names (bounded-read.ts).
  *
  * The bounds of one genpush run, as one abort signal every command passes
  * down: it aborts when the run's time is up (RUN_LIMIT_MS), when systemd or a
