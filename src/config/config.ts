@@ -1,8 +1,9 @@
 /**
  * src/config/: the configuration, from the file to what the rest of genpush
- * reads: the file and its parse cache (source.ts), the YAML (yaml.ts), the
- * checks (schema.ts), the command line's overlay (command-line.ts), store URIs
- * (store-uri.ts) and globs (glob.ts). Nothing here asks Nix or a cache.
+ * reads: the file and its parse cache (source.ts), the YAML (yaml.ts) and the
+ * document both make (document.ts), the checks (schema.ts), the command line's
+ * overlay (command-line.ts), store URIs (store-uri.ts) and globs (glob.ts).
+ * Nothing here asks Nix or a cache.
  *
  * Configuration in three steps: raw YAML (source.ts) -> validated here,
  * every problem naming file, line and key -> resolved, with every default
@@ -19,9 +20,10 @@ import { findExecutable } from "../runtime/executable.js";
 import { assertTrusted, distrust, distrustHint, distrustMessage, trustedOwners } from "../runtime/trust.js";
 import { type CommandLineConfig, checkCommandLine, withCommandLine } from "./command-line.js";
 import { closest } from "./did-you-mean.js";
+import { type ConfigSource, formatKeyPath } from "./document.js";
 import type { Glob } from "./glob.js";
 import { Checker } from "./schema.js";
-import { type ConfigSource, formatKeyPath, MINIMAL_EXAMPLE_HINT, readConfigSource } from "./source.js";
+import { MINIMAL_EXAMPLE_HINT, readConfigSource } from "./source.js";
 import { storeUriProblem } from "./store-uri.js";
 
 export const CACHE_TYPES = ["nix", "attic", "cachix"] as const;

@@ -5,8 +5,8 @@
  */
 
 import { closest } from "./did-you-mean.js";
+import type { ConfigIssue, KeyPath } from "./document.js";
 import { Glob } from "./glob.js";
-import type { ConfigIssue, KeyPath } from "./source.js";
 
 export class Checker {
   readonly issues: ConfigIssue[] = [];

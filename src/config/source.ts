@@ -4,36 +4,14 @@
  * nothing to do spends above Node's own start-up, so the data of the last file
  * parsed is kept in genpush's cache directory, with the text it came from, and
  * used while the file still holds that text; line numbers then come from a
- * fresh parse, needed only when there is a problem to report.
+ * fresh parse, needed only when there is a problem to report. (So yaml.ts is
+ * imported lazily, and what both read, the document's shape, is document.ts.)
  */
 import { mkdir, readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { UsageError } from "../runtime/errors.js";
 import { writeFileAtomic } from "../state/atomic-file.js";
-
-export type KeyPath = readonly (string | number)[];
-
-export interface ConfigIssue {
-  path: KeyPath;
-  message: string;
-  /** What to do about this issue in particular, beside the general "fix the keys named above". */
-  hint?: string;
-}
-
-export interface ConfigSource {
-  file: string;
-  data: unknown;
-  /** 1-based line of the node at `path`, or of its nearest existing parent. */
-  lineOf(path: KeyPath): number | undefined;
-  /** Data from the parse cache has no lines: this parses the file's text for them. */
-  withLines?: () => Promise<ConfigSource>;
-}
-
-export function formatKeyPath(path: KeyPath): string {
-  let out = "";
-  for (const key of path) out += typeof key === "number" ? `[${key}]` : out ? `.${key}` : key;
-  return out || "(top level)";
-}
+import type { ConfigSource } from "./document.js";
 
 export async function readConfigSource(file: string, cacheFile?: string): Promise<ConfigSource> {
   let text: string;

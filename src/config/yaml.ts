@@ -5,7 +5,7 @@
  */
 import { type Document, isMap, isSeq, LineCounter, type Node, parseDocument, visit } from "yaml";
 import { UsageError } from "../runtime/errors.js";
-import type { ConfigSource, KeyPath } from "./source.js";
+import type { ConfigSource, KeyPath } from "./document.js";
 
 export function parseConfigSource(file: string, text: string): ConfigSource {
   const lineCounter = new LineCounter();
