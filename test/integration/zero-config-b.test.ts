@@ -5,12 +5,13 @@
 // namespace of the test's own, over overlays of /etc and /var/lib, so the machine's stay as
 // they are.
 import assert from "node:assert/strict";
-import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { execa } from "execa";
 import { repoRoot } from "./harness/cli.js";
-import { nixEnv, tempDir } from "./harness/nix.js";
+import { scenario } from "./harness/fixture.js";
+import { nixEnv, pullIntoFreshStore, tempDir } from "./harness/nix.js";
 
 const cli = join(repoRoot, "dist", "cli.js");
 const NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
@@ -64,8 +65,27 @@ function isolated(setup: string): Isolated {
       const own = { HOME: home, XDG_CACHE_HOME: join(home, ".cache"), XDG_STATE_HOME: "", XDG_CONFIG_HOME: "" };
       const r = await execa(
         "unshare",
-        ["--mount", "--propagation", "private", "--", "sh", "-c", script, "sh", ...user, process.execPath, cli, ...args],
-        { env: { ...nixEnv, GENPUSH_CONFIG: "", ...own, ...env }, extendEnv: false, reject: false, cwd: "/", timeout: 60_000 },
+        [
+          "--mount",
+          "--propagation",
+          "private",
+          "--",
+          "sh",
+          "-c",
+          script,
+          "sh",
+          ...user,
+          process.execPath,
+          cli,
+          ...args,
+        ],
+        {
+          env: { ...nixEnv, GENPUSH_CONFIG: "", ...own, ...env },
+          extendEnv: false,
+          reject: false,
+          cwd: "/",
+          timeout: 60_000,
+        },
       );
       return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
     },
@@ -109,7 +129,10 @@ caches:
       "genpush-verify.service",
       "genpush-verify.timer",
     ]);
-    assert.match(r.stdout, /^# then: systemctl enable --now genpush-admin.path genpush-system.path genpush-verify.timer$/m);
+    assert.match(
+      r.stdout,
+      /^# then: systemctl enable --now genpush-admin.path genpush-system.path genpush-verify.timer$/m,
+    );
     assert.match(r.stdout, /`systemd-analyze security genpush-admin\.service` rates this/);
     assert.match(r.stdout, /`systemd-analyze security genpush-verify\.service` rates this/);
     assert.doesNotMatch(r.stderr, /stateDir/, "no stateDir is configured: the units use /var/lib/genpush");
@@ -127,7 +150,10 @@ caches:
     const ns = isolated(`mkdir -p /etc/genpush && printf '%s' '${config}' >/etc/genpush/config.yaml`);
     const r = await ns.genpush(["units", "install", "--system"], { as: "root", env: { HOME: tempDir() } });
     assert.equal(r.exitCode, 2, explain(r));
-    assert.match(r.stderr, /units that run genpush could never work: profile admin .*; cache lan: the system services cannot read its signingKeyFile \/root\/cache-signing-key/);
+    assert.match(
+      r.stderr,
+      /units that run genpush could never work: profile admin .*; cache lan: the system services cannot read its signingKeyFile \/root\/cache-signing-key/,
+    );
     assert.match(r.stderr, /hint: .*LoadCredential=/);
     assert.equal(existsSync(join(ns.upper, "etc", "systemd")), false, "no unit written");
   });
@@ -140,7 +166,7 @@ caches:
     const names: string[] = [];
     for (const part of r.stdout.split(/^# \/etc\/systemd\/system\//m).slice(1)) {
       const name = part.slice(0, part.indexOf("\n"));
-      writeFileSync(join(dir, name), part.slice(name.length + 1).replace(/^# then:[^]*$/m, ""));
+      writeFileSync(join(dir, name), part.slice(name.length + 1).replace(/^# then:[\s\S]*$/m, ""));
       names.push(join(dir, name));
     }
     const verify = await execa("systemd-analyze", ["verify", ...names.filter((n) => n.endsWith(".service"))], {
@@ -148,5 +174,57 @@ caches:
       env: { ...process.env, SYSTEMD_LOG_LEVEL: "warning" },
     });
     assert.equal(verify.exitCode, 0, `${verify.stdout}\n${verify.stderr}`);
+  });
+});
+
+describe("an unsigned push to a binary cache (item 6)", () => {
+  test("`genpush push --to file://…` says once that the cache gets unsigned paths; its command makes the key that signs them", async (t) => {
+    const s = await scenario({ paths: 4, changed: 2 });
+    t.after(() => s.destroy());
+    const home = tempDir("genpush-home-");
+    const env = { ...nixEnv, HOME: home, STATE_DIRECTORY: join(home, "state"), GENPUSH_CONFIG: "" };
+    const cwd = tempDir("genpush-cwd-");
+    const push = (...args: string[]) =>
+      execa(process.execPath, [cli, "push", "--profile-path", s.profile, ...args], { env, cwd, reject: false });
+    const unsignedUrl = `file://${join(tempDir(), "unsigned")}`;
+    const g1 = s.switchTo(0);
+    const first = await push("--to", unsignedUrl);
+    assert.equal(first.exitCode, 0, `${first.stdout}\n${first.stderr}`);
+    assert.match(first.stdout, /^pushed /m);
+    const warning =
+      /^warning: cache (\S+) \(file:\/\/\S+\) has no signing key: the paths pushed there are unsigned, and Nix refuses to substitute them \("lacks a valid signature"\) unless a machine sets require-sigs = false$/m.exec(
+        first.stderr,
+      );
+    assert.ok(warning, first.stderr);
+    const hint =
+      /^ {2}hint: make a key pair once, `([^`]+)`, then push with `--signing-key ([^`]+)`, and add the public key \(([^)]+)\) to trusted-public-keys where the cache is used$/m.exec(
+        first.stderr,
+      );
+    assert.ok(hint, first.stderr);
+    // What a machine substituting from it sees.
+    const refused = pullIntoFreshStore(
+      unsignedUrl,
+      g1.storePath,
+      "nobody-1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+    );
+    assert.equal(refused.ok, false);
+    assert.match(refused.stderr, /lacks a valid signature/);
+    // Once: the next push to that cache (a switch) says nothing of it.
+    const g2 = s.switchTo(1);
+    const again = await push("--to", unsignedUrl);
+    assert.equal(again.exitCode, 0, again.stderr);
+    assert.doesNotMatch(again.stderr, /signing key/);
+
+    // The hint's command, as typed, in the directory the user was in.
+    const [command, ...words] = (hint[1] as string).split(" ");
+    const made = await execa(command as string, words, { cwd, env, reject: false });
+    assert.equal(made.exitCode, 0, made.stderr);
+    const signedUrl = `file://${join(tempDir(), "signed")}`;
+    const signed = await push("--to", signedUrl, "--signing-key", hint[2] as string);
+    assert.equal(signed.exitCode, 0, signed.stderr);
+    assert.doesNotMatch(signed.stderr, /signing key/);
+    const publicKey = readFileSync(join(cwd, hint[3] as string), "utf8").trim();
+    const pulled = pullIntoFreshStore(signedUrl, g2.storePath, publicKey);
+    assert.ok(pulled.ok, pulled.stderr);
   });
 });
