@@ -193,7 +193,16 @@ genpush-queue.path starts genpush-queue.service (genpush push --queue) when some
       exit(await (await import("./commands/verify.js")).verifyCommand(globals(), o));
     });
 
-  const units = cli.command("units").description("manage the systemd units that run genpush on every switch");
+  const units = cli
+    .command("units")
+    .description("manage the systemd units that run genpush on every switch")
+    .addHelpText(
+      "after",
+      examples(
+        "sudo genpush units install --dry-run   # the system units it would write, and what they would miss",
+        "genpush units install --user           # a user's units, in ~/.config/systemd/user",
+      ),
+    );
   units
     .command("install")
     .description("write the unit files where systemd reads them, reload the manager, and print what to enable")
@@ -210,7 +219,16 @@ genpush-queue.path starts genpush-queue.service (genpush push --queue) when some
     )
     .action(async (o) => exit(await (await import("./commands/units.js")).unitsInstallCommand(globals(), o)));
 
-  const config = cli.command("config").description("work with the configuration");
+  const config = cli
+    .command("config")
+    .description("work with the configuration")
+    .addHelpText(
+      "after",
+      examples(
+        "genpush config check                  # validate the configuration and print it resolved",
+        "sudo genpush config check --json      # root's configuration (/etc/genpush/config.yaml)",
+      ),
+    );
   config
     .command("check")
     .description("validate the configuration and print it with every default filled in")

@@ -3,7 +3,9 @@
  * every default filled in. Secrets appear only as the paths of their files.
  */
 import { lstat } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
 import { stringify } from "yaml";
+import { unsignedCacheWarning } from "../caches/signing.js";
 import type { ProfileConfig } from "../config/config.js";
 import { hostMismatch, thisHost } from "../host/host.js";
 import { ExitCode } from "../runtime/errors.js";
@@ -20,7 +22,16 @@ export async function configCheckCommand(
   });
   try {
     const { file, warnings: loadWarnings, ...resolved } = ctx.config;
-    const warnings = [...loadWarnings, ...(await missingProfiles(ctx.config.profiles))];
+    const keyDir = dirname(resolve(file));
+    const unsigned = ctx.config.caches.flatMap((cache) => {
+      const warning = unsignedCacheWarning(
+        cache,
+        keyDir,
+        `set \`signingKeyFile: KEY\` on cache ${cache.name} in ${file}`,
+      );
+      return warning ? [`${warning.message}; ${warning.hint}`] : [];
+    });
+    const warnings = [...loadWarnings, ...(await missingProfiles(ctx.config.profiles)), ...unsigned];
     for (const warning of warnings.slice(loadWarnings.length)) ctx.log.warn(warning);
     const host = await thisHost(ctx.config.caches);
     const here = ctx.config.caches.map((cache) => {

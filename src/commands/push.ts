@@ -3,6 +3,9 @@
  * cache that serves its system. Exit 1 when any profile or cache failed: the
  * work stays pending for the next trigger.
  */
+import { existsSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { unsignedCacheWarning } from "../caches/signing.js";
 import type { CacheConfig, ProfileConfig } from "../config/config.js";
 import { inhibitSleep } from "../host/inhibit.js";
 import { MeteredGate } from "../host/metered.js";
@@ -48,6 +51,7 @@ export async function pushCommand(globals: GlobalOptions, options: PushOptions):
     const outcomes: ProfileOutcome[] = [];
     const progress = progressLine(!options.json && !ctx.journal && process.stderr.isTTY === true);
     const uploads = new Map<string, { started: number; bytes: number }>();
+    const unsigned = unsignedWarner(ctx, options.to);
     const metered = options.ignoreMetered
       ? undefined
       : new MeteredGate(ctx.config.meteredLimit, (line) => ctx.log.debug(line));
@@ -61,6 +65,8 @@ export async function pushCommand(globals: GlobalOptions, options: PushOptions):
       ...(metered ? { deferUpload: (cache, narBytes) => metered.defer(cache, narBytes) } : {}),
       events: {
         onResult: (result, previous) => {
+          // Once per cache and state directory: at the first upload recorded there.
+          if (previous.lastPushed === null && result.counts.uploaded > 0) unsigned(result.cache);
           const notice = noticeFor(ctx.config.notify, noticeResult(result), previous);
           if (notice) notices.push(sendDesktopNotice(ctx, notice));
         },
@@ -87,6 +93,8 @@ export async function pushCommand(globals: GlobalOptions, options: PushOptions):
     if (options.paths) {
       const paths = await Promise.all(options.paths.map((path) => storePathArgument(path, "--paths")));
       const pushed = await pushPaths(push, [...new Set(paths)], only);
+      // No state: every run that uploads says it (a CI job's log is its own).
+      for (const result of pushed.results) if (result.counts.uploaded > 0) unsigned(result.cache);
       progress("");
       const ok = pushed.results.every((result) => result.status !== "failed");
       if (options.json) printJson({ ok, paths: pushed.results, warnings: pushed.warnings });
@@ -124,6 +132,27 @@ export async function pushCommand(globals: GlobalOptions, options: PushOptions):
     await Promise.all(notices);
     await closeContext(ctx);
   }
+}
+
+/**
+ * Warns, once per run and cache, that a binary cache got unsigned paths (caches/signing.ts).
+ * The key pair's files go beside the configuration file, else in the current directory.
+ */
+function unsignedWarner(ctx: Context, to: readonly string[]): (cache: string) => void {
+  const told = new Set<string>();
+  const file = ctx.config.file;
+  const keyDir = existsSync(file) ? dirname(resolve(file)) : "";
+  return (name) => {
+    const cache = ctx.config.caches.find((c) => c.name === name);
+    if (!cache || told.has(name)) return;
+    told.add(name);
+    const use =
+      cache.type === "nix" && to.includes(cache.store)
+        ? "push with `--signing-key KEY`"
+        : `set \`signingKeyFile: KEY\` on cache ${name} in ${file}`;
+    const warning = unsignedCacheWarning(cache, keyDir, use);
+    if (warning) ctx.log.warn({ hint: warning.hint }, warning.message);
+  };
 }
 
 function noticeResult(r: PushResult) {

@@ -4,12 +4,19 @@
  * and say what to enable next.
  */
 import { userInfo } from "node:os";
-import { join, resolve } from "node:path";
-import { currentEnvironment, defaultConfigFile, loadConfig } from "../config/config.js";
+import { dirname, join, resolve } from "node:path";
+import {
+  configCacheFile,
+  currentEnvironment,
+  defaultConfigFile,
+  type Environment,
+  loadConfig,
+} from "../config/config.js";
 import { reloadManager } from "../host/bus.js";
 import { describeError, ExitCode, UsageError } from "../runtime/errors.js";
+import { distrust, distrustHint, distrustMessage, trustedOwners } from "../runtime/trust.js";
 import { writeFileAtomic } from "../state/atomic-file.js";
-import { hiddenFromSystem, unitsForProfiles } from "../units/profile-units.js";
+import { SYSTEM_STATE_DIR, unitsForProfiles, unseenBySystem } from "../units/profile-units.js";
 import { CLI, genpushCommand, QUEUE_UNITS, type UnitScope, unitDirectory, unitsToEnable } from "../units/units.js";
 import { type GlobalOptions, makeLogger } from "./context.js";
 
@@ -27,27 +34,43 @@ export async function unitsInstallCommand(globals: GlobalOptions, options: Units
   if (scope === "system" && !root && !options.dryRun) {
     throw new UsageError("installing system units needs root", "run it with sudo, or use --user for your own units");
   }
-  // The units push what this configuration names, reading this same file.
+  // The units push what this configuration names, reading this same file. System units run
+  // it as root under StateDirectory=genpush: its defaults are resolved as they resolve them,
+  // whoever runs this (a user's dry run does not get the user's own defaults).
   const environment = currentEnvironment();
-  const config = await loadConfig(globals.config ?? defaultConfigFile(environment), environment, { secrets: false });
-  const file = resolve(config.file);
+  const file = resolve(globals.config ?? defaultConfigFile(environment));
+  const services = scope === "system" ? systemServiceEnvironment(environment) : environment;
+  const config = await loadConfig(file, services, { secrets: false, trust: root || scope === "user" });
   const readByDefault = file === unitDefaultConfig(scope, environment.home);
   // The services run with ProtectHome=tmpfs and PrivateTmp=yes: a clone in a home or /tmp runs by hand, never from them.
-  const hidden =
+  const unseen =
     scope === "system"
-      ? hiddenFromSystem([
-          ["node", process.execPath],
-          ["genpush", CLI],
-          ["the configuration file", file],
-        ])
-      : undefined;
-  if (hidden) {
-    const problem = `the system services cannot see ${hidden} (they run with ProtectHome=tmpfs and PrivateTmp=yes)`;
-    const hint =
-      "install genpush where they can (the Nix package, or a clone under /opt or /usr/local) and keep its configuration in /etc/genpush";
-    if (!options.dryRun) throw new UsageError(`units that run genpush could never start: ${problem}`, hint);
-    log.warn({ hint }, `these units could never start: ${problem}`);
+      ? unseenBySystem(
+          [
+            ["node", process.execPath],
+            ["genpush", CLI],
+            ["the configuration file", file],
+          ],
+          config,
+        )
+      : [];
+  if (!root && scope === "system") {
+    // Not checked by the load above: the services, as root, use only a file no one but root can change.
+    const distrusted = await distrust(file, trustedOwners(0));
+    if (distrusted) {
+      unseen.push({
+        problem: `the system services would refuse ${distrustMessage(file, "the configuration file", distrusted)}`,
+        hint: distrustHint(distrusted, 0),
+      });
+    }
   }
+  if (unseen.length > 0 && !options.dryRun) {
+    throw new UsageError(
+      `units that run genpush could never work: ${unseen.map((u) => u.problem).join("; ")}`,
+      [...new Set(unseen.map((u) => u.hint))].join("; "),
+    );
+  }
+  for (const { problem, hint } of unseen) log.warn({ hint }, `these units could never work: ${problem}`);
   const units = await unitsForProfiles(scope, genpushCommand(readByDefault ? undefined : file), config, {
     home: environment.home,
     user: userInfo().username,
@@ -82,6 +105,15 @@ export async function unitsInstallCommand(globals: GlobalOptions, options: Units
   }
   process.stdout.write(`Units installed. Enable them with:\n  ${enable}\n${enableQueue}`);
   return ExitCode.ok;
+}
+
+/**
+ * What the system services run genpush with: root, its home, and systemd's StateDirectory=genpush.
+ * The parse cache stays this process's own (a user cannot write root's).
+ */
+function systemServiceEnvironment(environment: Environment): Environment {
+  const cache = dirname(configCacheFile(environment));
+  return { env: { STATE_DIRECTORY: SYSTEM_STATE_DIR, CACHE_DIRECTORY: cache }, uid: 0, home: "/root" };
 }
 
 /** The file a unit's genpush reads without `--config`: root's under the system manager, the user's own else. */

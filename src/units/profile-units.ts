@@ -6,12 +6,13 @@
  * those units as they are, the contract's names. Any other profile, or a default one kept
  * elsewhere, gets the same pair made for it: `genpush-NAME.path` watching the directory that
  * holds its link, and `genpush-NAME.service`, the scope's push service running
- * `push --profile NAME`. The verify service and timer come along. What could not work is
- * refused with the reason: a system unit cannot see under /home (ProtectHome=tmpfs), and a
- * profile named like another unit would replace it.
+ * `push --profile NAME`. The verify service and timer come along. A profile named like another
+ * unit would replace it: refused. What a system unit could not see (under /home, with
+ * ProtectHome=tmpfs) or write is listed with its reason by `unseenBySystem`: the command
+ * refuses it, a dry run warns.
  */
 import { dirname } from "node:path";
-import type { ProfileConfig } from "../config/config.js";
+import type { Config, ProfileConfig } from "../config/config.js";
 import { UsageError } from "../runtime/errors.js";
 import { renderUnits, type UnitFile, type UnitScope } from "./units.js";
 
@@ -32,15 +33,67 @@ const SHIPPED: Record<UnitScope, { pairs: Record<string, string>; model: string;
 /** What the system services do not see: ProtectHome=tmpfs hides homes, PrivateTmp=yes the temp directories. */
 const HIDDEN_FROM_SYSTEM = ["/home/", "/root/", "/run/user/", "/tmp/", "/var/tmp/"];
 /** The one state directory the system services may write (StateDirectory=genpush under ProtectSystem=strict). */
-const SYSTEM_STATE_DIR = "/var/lib/genpush";
+export const SYSTEM_STATE_DIR = "/var/lib/genpush";
+
+/** A reason a system unit could never do its work, with what to do about it. */
+export interface Unseen {
+  problem: string;
+  hint: string;
+}
+
+const INSTALL_HINT =
+  "install genpush where they can (the Nix package, or a clone under /opt or /usr/local) and keep its configuration in /etc/genpush";
+const SECRET_HINT =
+  "hand the secret to the services as a credential (LoadCredential=, docs/units.md) and name it `$CREDENTIALS_DIRECTORY/NAME` in the configuration";
+const PROFILE_HINT =
+  "keep system profiles under /nix/var/nix/profiles; a user's profile is pushed by that user's units (`genpush units install --user`, run as that user)";
 
 /**
- * What a system unit's ExecStart would name that its service cannot see (the node binary,
- * genpush's CLI, the configuration file, each `[what, path]`): the first such, or undefined.
+ * What the system services could never see or write, each with its reason: the files their
+ * ExecStart names (node, genpush's CLI, the configuration file), the state directory, the
+ * profiles, and the secret files of the caches (a `$CREDENTIALS_DIRECTORY` path is theirs).
+ * The configuration is the one the services resolve (as root, under StateDirectory=genpush).
  */
-export function hiddenFromSystem(files: readonly (readonly [string, string])[]): string | undefined {
-  const hidden = files.find(([, path]) => isHiddenFromSystem(path));
-  return hidden && `${hidden[0]} ${hidden[1]}`;
+export function unseenBySystem(
+  files: readonly (readonly [string, string])[],
+  { profiles, stateDir, caches }: Pick<Config, "profiles" | "stateDir" | "caches">,
+): Unseen[] {
+  const sandbox = "they run with ProtectHome=tmpfs and PrivateTmp=yes";
+  const out: Unseen[] = files
+    .filter(([, path]) => isHiddenFromSystem(path))
+    .map(([what, path]) => ({
+      problem: `the system services cannot see ${what} ${path} (${sandbox})`,
+      hint: INSTALL_HINT,
+    }));
+  if (stateDir !== SYSTEM_STATE_DIR) {
+    out.push({
+      problem: `the system services can write only ${SYSTEM_STATE_DIR} (ProtectSystem=strict), not the configured stateDir ${stateDir}`,
+      hint: "leave `stateDir` unset in the configuration the units read (they use /var/lib/genpush)",
+    });
+  }
+  for (const profile of profiles) {
+    if (isHiddenFromSystem(`${dirname(profile.path)}/`)) {
+      out.push({
+        problem: `profile ${profile.name} (${profile.path}) is where the system services cannot see (${sandbox})`,
+        hint: PROFILE_HINT,
+      });
+    }
+  }
+  for (const cache of caches) {
+    const secrets: [string, string | undefined][] = [
+      ["signingKeyFile", cache.type === "attic" ? undefined : cache.signingKeyFile],
+      ["tokenFile", cache.type === "nix" ? undefined : cache.tokenFile],
+    ];
+    for (const [key, file] of secrets) {
+      if (file && isHiddenFromSystem(file)) {
+        out.push({
+          problem: `cache ${cache.name}: the system services cannot read its ${key} ${file} (${sandbox})`,
+          hint: SECRET_HINT,
+        });
+      }
+    }
+  }
+  return out;
 }
 
 function isHiddenFromSystem(path: string): boolean {
@@ -56,15 +109,9 @@ export interface Where {
 export async function unitsForProfiles(
   scope: UnitScope,
   execStart: string,
-  { profiles, stateDir }: { profiles: readonly ProfileConfig[]; stateDir: string },
+  { profiles }: { profiles: readonly ProfileConfig[] },
   where: Where,
 ): Promise<UnitFile[]> {
-  if (scope === "system" && stateDir !== SYSTEM_STATE_DIR) {
-    throw new UsageError(
-      `the system services can write only ${SYSTEM_STATE_DIR} (ProtectSystem=strict), not the configured stateDir ${stateDir}`,
-      "leave `stateDir` unset in the configuration the units read (they use /var/lib/genpush)",
-    );
-  }
   if (profiles.length === 0) {
     throw new UsageError("the configuration names no profile, so no unit would push anything", "add `profiles:` to it");
   }
@@ -77,12 +124,6 @@ export async function unitsForProfiles(
   const out: UnitFile[] = [];
   for (const profile of profiles) {
     const directory = `${dirname(profile.path)}/`;
-    if (scope === "system" && isHiddenFromSystem(directory)) {
-      throw new UsageError(
-        `profile ${profile.name} (${profile.path}) is where the system services cannot see (they run with ProtectHome=tmpfs and PrivateTmp=yes)`,
-        "keep system profiles under /nix/var/nix/profiles; a user's profile is pushed by that user's units (`genpush units install --user`, run as that user)",
-      );
-    }
     const unit = `genpush-${profile.name}`;
     if (taken.has(unit)) {
       throw new UsageError(`a profile named ${profile.name} would replace the unit ${unit}`, "rename the profile");
@@ -96,7 +137,10 @@ export async function unitsForProfiles(
     const service = byName.get(`${model}.service`) as UnitFile;
     out.push(
       { name: `${unit}.path`, content: pathUnit(profile, directory, unit) },
-      { name: `${unit}.service`, content: serviceFor(service.content, profile, modelProfile, execStart) },
+      {
+        name: `${unit}.service`,
+        content: serviceFor(service.content, profile, { modelProfile, modelUnit: model, unit }, execStart),
+      },
     );
   }
   return [...out, ...others].sort((a, b) => a.name.localeCompare(b.name));
@@ -124,11 +168,17 @@ WantedBy=paths.target
 `;
 }
 
-/** The scope's push service, pushing `profile` instead. */
-function serviceFor(model: string, profile: ProfileConfig, modelProfile: string, execStart: string): string {
+/** The scope's push service (the unit `modelUnit`), pushing `profile` as the unit `unit` instead. */
+function serviceFor(
+  model: string,
+  profile: ProfileConfig,
+  { modelProfile, modelUnit, unit }: { modelProfile: string; modelUnit: string; unit: string },
+  execStart: string,
+): string {
   const exec = `ExecStart=${execStart} push --profile ${modelProfile}`;
   if (!model.includes(exec)) throw new Error(`the shipped push service has no line ${exec}`);
   return model
+    .replaceAll(`systemd-analyze security ${modelUnit}.service`, `systemd-analyze security ${unit}.service`)
     .replace(
       /^Description=.*$/m,
       `Description=genpush: push the new generation of profile ${profile.name} to binary caches`,

@@ -468,7 +468,9 @@ describe("the docs' examples", () => {
       ["diff"],
       ["status"],
       ["verify"],
+      ["units"],
       ["units", "install"],
+      ["config"],
       ["config", "check"],
     ];
     let examples = 0;

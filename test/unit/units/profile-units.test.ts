@@ -3,14 +3,22 @@
 // with its reason, for what could not work.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import type { ProfileConfig } from "../../../src/config/config.js";
-import { UsageError } from "../../../src/runtime/errors.js";
-import { unitsForProfiles } from "../../../src/units/profile-units.js";
+import type { AtticCacheConfig, NixCacheConfig, ProfileConfig } from "../../../src/config/config.js";
+import { unitsForProfiles, unseenBySystem } from "../../../src/units/profile-units.js";
 import { renderUnits } from "../../../src/units/units.js";
 
 const where = { home: "/home/alice", user: "alice" };
-const system = (profiles: ProfileConfig[], stateDir = "/var/lib/genpush") =>
-  unitsForProfiles("system", "genpush", { profiles, stateDir }, where);
+const system = (profiles: ProfileConfig[]) => unitsForProfiles("system", "genpush", { profiles }, where);
+const common = { systems: ["x86_64-linux"], hosts: [], systemFeatures: [], timeoutSeconds: 30 };
+const lan: NixCacheConfig = { ...common, name: "lan", type: "nix", store: "http://cache.lan", queryConcurrency: 32 };
+const attic: AtticCacheConfig = {
+  ...common,
+  name: "arm",
+  type: "attic",
+  endpoint: "https://attic.lan",
+  cache: "c",
+  tokenFile: "",
+};
 const names = (units: { name: string }[]) => units.map((u) => u.name);
 
 describe("system units for the configured profiles", () => {
@@ -54,20 +62,48 @@ describe("system units for the configured profiles", () => {
   });
 
   for (const path of ["/home/alice/profiles/hm", "/root/p", "/tmp/profiles/test"]) {
-    test(`refused: a profile the sandboxed system service cannot see (${path})`, async () => {
-      await assert.rejects(system([{ name: "p", path }]), (error: unknown) => {
-        assert.ok(error instanceof UsageError);
-        assert.match(error.message, /where the system services cannot see/);
-        return true;
-      });
+    test(`named: a profile the sandboxed system service cannot see (${path})`, () => {
+      const unseen = unseenBySystem([], { profiles: [{ name: "p", path }], stateDir: "/var/lib/genpush", caches: [] });
+      assert.deepEqual(
+        unseen.map((u) => u.problem),
+        [
+          `profile p (${path}) is where the system services cannot see (they run with ProtectHome=tmpfs and PrivateTmp=yes)`,
+        ],
+      );
     });
   }
 
-  test("refused: a stateDir the system services may not write", async () => {
-    await assert.rejects(
-      system([{ name: "system", path: "/nix/var/nix/profiles/system" }], "/srv/state"),
-      /can write only \/var\/lib\/genpush/,
+  test("named: a stateDir the system services may not write, and secret files they cannot read", () => {
+    const unseen = unseenBySystem([["the configuration file", "/home/alice/genpush.yaml"]], {
+      profiles: [{ name: "system", path: "/nix/var/nix/profiles/system" }],
+      stateDir: "/srv/state",
+      caches: [
+        { ...lan, signingKeyFile: "/root/cache-key" },
+        { ...lan, name: "ok", signingKeyFile: "$CREDENTIALS_DIRECTORY/signing-key" },
+        { ...attic, tokenFile: "/home/alice/attic-token" },
+      ],
+    });
+    assert.deepEqual(
+      unseen.map((u) => u.problem.replace(/ \(they run with .*\)$/, "")),
+      [
+        "the system services cannot see the configuration file /home/alice/genpush.yaml",
+        "the system services can write only /var/lib/genpush (ProtectSystem=strict), not the configured stateDir /srv/state",
+        "cache lan: the system services cannot read its signingKeyFile /root/cache-key",
+        "cache arm: the system services cannot read its tokenFile /home/alice/attic-token",
+      ],
     );
+    assert.match(unseen[2]?.hint ?? "", /LoadCredential=/);
+  });
+
+  test("generated services name themselves in their systemd-analyze security comment", async () => {
+    const units = await system([{ name: "fleet", path: "/nix/var/nix/profiles/fleet/current" }]);
+    const service = units.find((u) => u.name === "genpush-fleet.service")?.content ?? "";
+    assert.match(service, /`systemd-analyze security genpush-fleet\.service`/);
+    assert.doesNotMatch(service, /genpush-system/);
+    for (const unit of await renderUnits("system", "genpush")) {
+      const named = /systemd-analyze security (\S+)`/.exec(unit.content)?.[1];
+      if (named) assert.equal(named, unit.name, unit.name);
+    }
   });
 
   test("refused: a profile named like another unit, and no profile at all", async () => {
@@ -82,23 +118,13 @@ describe("system units for the configured profiles", () => {
 describe("user units for the configured profiles", () => {
   test("home-manager where home-manager keeps it: the shipped units", async () => {
     const profiles = [{ name: "home-manager", path: "/home/alice/.local/state/nix/profiles/home-manager" }];
-    const units = await unitsForProfiles(
-      "user",
-      "genpush",
-      { profiles, stateDir: "/home/alice/.local/state/genpush" },
-      where,
-    );
+    const units = await unitsForProfiles("user", "genpush", { profiles }, where);
     assert.deepEqual(units, await renderUnits("user", "genpush"));
   });
 
   test("a profile in the home: its own user pair", async () => {
     const profiles = [{ name: "dev", path: "/home/alice/profiles/dev" }];
-    const units = await unitsForProfiles(
-      "user",
-      "genpush",
-      { profiles, stateDir: "/home/alice/.local/state/genpush" },
-      where,
-    );
+    const units = await unitsForProfiles("user", "genpush", { profiles }, where);
     assert.deepEqual(names(units), [
       "genpush-dev.path",
       "genpush-dev.service",
