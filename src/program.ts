@@ -34,6 +34,10 @@ function lockTimeout(): Option {
     .default(600);
 }
 
+/** --to of push, status, verify and diff: a store URI in every command. */
+const TO_HELP =
+  "a store by its URI (any `nix copy --to` URI; repeatable), as `push --to` took it: added to the configuration's caches, or alone with no configuration file";
+
 // Each command's module is loaded when it runs: a no-op push does not pay for D-Bus or execa.
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -144,20 +148,27 @@ genpush-queue.path starts genpush-queue.service (genpush push --queue) when some
   cli
     .command("diff")
     .description("show what a push would send: new paths, which each cache lacks, NAR bytes")
-    .requiredOption("--profile <name>", "the profile to diff")
+    .option("--profile <name>", "the profile to diff (or --profile-path)")
+    .option(
+      "--generation <generation>",
+      "diff this generation (default: the current one)",
+      integer("a generation number", 1),
+    )
     .option(
       "--from <generation>",
       "diff against this generation (default: the one last pushed to each cache)",
       integer("a generation number", 1),
     )
-    .option("--to <generation>", "diff this generation (default: the current one)", integer("a generation number", 1))
+    .option("--to <store-uri>", TO_HELP, collect, [])
+    .option("--profile-path <path>", "diff this profile link instead of a configured profile")
     .option("--json", "print one JSON document on stdout", false)
     .addHelpText(
       "after",
       examples(
         "genpush diff --profile system              # the current generation against what each cache got",
-        "genpush diff --profile system --from 41 --to 42",
+        "genpush diff --profile system --from 41 --generation 42",
         "genpush diff --profile home-manager --json",
+        'genpush diff --profile-path ~/.nix-profile --to "file://$HOME/.cache/genpush/demo-cache"',
       ),
     )
     .action(async (o) => exit(await (await import("./commands/diff.js")).diffCommand(globals(), o)));
@@ -165,10 +176,16 @@ genpush-queue.path starts genpush-queue.service (genpush push --queue) when some
   cli
     .command("status")
     .description("per profile and cache: current and last pushed generation, pending work, last result")
+    .option("--to <store-uri>", TO_HELP, collect, [])
+    .option("--profile-path <path>", "show this profile link instead of the configured profiles")
     .option("--json", "print one JSON document on stdout", false)
     .addHelpText(
       "after",
-      examples("genpush status", "sudo genpush status --json   # root's profiles, and the units' states"),
+      examples(
+        "genpush status",
+        "sudo genpush status --json   # root's profiles, and the units' states",
+        'genpush status --to "file://$HOME/.cache/genpush/demo-cache"   # what `push --to` did, no configuration file',
+      ),
     )
     .action(async (o) => exit(await (await import("./commands/status.js")).statusCommand(globals(), o)));
 
@@ -178,6 +195,9 @@ genpush-queue.path starts genpush-queue.service (genpush push --queue) when some
     .option("--profile <name>", "verify only this profile (repeatable; default: all configured)", collect, [])
     .option("--repair", "upload whatever is missing", false)
     .option("--ignore-metered", "with --repair: upload on a metered network too, whatever meteredLimit says", false)
+    .option("--to <store-uri>", TO_HELP, collect, [])
+    .option("--signing-key <file>", "the --to stores' Nix secret key: their narinfos must be signed by it, repairs are")
+    .option("--profile-path <path>", "verify this profile link instead of the configured profiles")
     .option("--json", "print one JSON document on stdout", false)
     .addOption(lockTimeout())
     .addHelpText(
@@ -185,6 +205,7 @@ genpush-queue.path starts genpush-queue.service (genpush push --queue) when some
       `${examples(
         "genpush verify                          # every profile: does each cache hold the whole closure?",
         "genpush verify --profile system --repair",
+        'genpush verify --to "file://$HOME/.cache/genpush/demo-cache"   # no configuration file needed',
       )}\nExit status 1 when a cache lacks paths that were not repaired.\n`,
     )
     .allowExcessArguments(true)

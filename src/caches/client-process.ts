@@ -104,6 +104,11 @@ export async function runClient(run: ClientRun, limitSeconds: number): Promise<v
   }
 }
 
+/** What Nix says when a store that requires signatures (a local store, a daemon) refuses a path. */
+export const UNSIGNED = /lacks a valid signature/;
+const UNSIGNED_HINT =
+  "the store takes only paths signed by a key it trusts (trusted-public-keys); a binary cache (http://, file:///dir) takes unsigned paths";
+
 /**
  * A failed `nix` run for cache `cacheName`, named after the cache: retryable
  * when it ran and failed in a way another try may not repeat.
@@ -117,6 +122,8 @@ export function nixFailure(error: unknown, cacheName: string): unknown {
     ? " (Nix could not read its nix-cache-info: a wrong URL, or credentials refused)"
     : "";
   const message = `cache ${cacheName}: ${error.message}${unreadable}`;
+  // A store that takes only signed paths refused one: another try sends the same path, unsigned.
+  if (UNSIGNED.test(error.message)) return new GenpushError(message, { hint: UNSIGNED_HINT, cause: error });
   const ran = error instanceof NixCommandFailed;
   if (ran && !permanent(error.message)) return new RetryableError(message);
   return new GenpushError(message, {

@@ -8,6 +8,7 @@
  * `nix-store --check-validity` and uploaded with `nix copy`, which needs
  * every reference of a path in the cache first: whole closures only.
  */
+import { existsSync } from "node:fs";
 import { access, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,8 +17,9 @@ import { copyPaths, invalidPaths } from "../nix/cli.js";
 import type { PathInfo } from "../nix/path-info.js";
 import { hashPart, type StorePath } from "../nix/store-path.js";
 import { uploadAllowanceMs } from "../runtime/bounds.js";
+import { GenpushError } from "../runtime/errors.js";
 import { withRetry } from "../runtime/retry.js";
-import { nixFailure } from "./client-process.js";
+import { nixFailure, UNSIGNED } from "./client-process.js";
 import { findCompression } from "./compression.js";
 import { HttpClient } from "./http.js";
 import { HttpBinaryCache, type UploadablePath, type UploadOptions } from "./http-binary-cache.js";
@@ -37,6 +39,8 @@ export class NixStoreCache implements Cache {
   readonly wholeClosures = true;
   private http: HttpBinaryCache | undefined;
   private upload: Promise<Omit<UploadOptions, "key"> | undefined> | undefined;
+  /** A local store's root, and what of it was there before this run first touched it. */
+  private localRoot: { root: string; rootBefore: boolean; nixBefore: boolean } | undefined;
 
   constructor(
     readonly config: NixCacheConfig,
@@ -92,6 +96,7 @@ export class NixStoreCache implements Cache {
   }
 
   private invalid(paths: readonly StorePath[], signal?: AbortSignal): Promise<StorePath[]> {
+    this.noteLocalRoot();
     return invalidPaths(paths, this.config.store, signal, this.config.timeoutSeconds).catch((error) => {
       throw nixFailure(error, this.name);
     });
@@ -143,8 +148,9 @@ export class NixStoreCache implements Cache {
         }),
       );
     const narBytes = paths.reduce((sum, info) => sum + info.narSize, 0);
+    this.noteLocalRoot();
     // Each try asks the cache again first, so what an earlier try uploaded is not sent twice.
-    await withRetry(
+    const copied = withRetry(
       (tries) =>
         copyPaths(
           paths.map((info) => info.path),
@@ -160,6 +166,37 @@ export class NixStoreCache implements Cache {
         }),
       { ...retryOptions(this.options, signal), extraMs: uploadAllowanceMs(narBytes) },
     );
+    await copied.catch(async (error: unknown) => {
+      throw error instanceof GenpushError && UNSIGNED.test(error.message) ? await this.refusedUnsigned(error) : error;
+    });
+  }
+
+  /**
+   * A local store (`/dir`, `local?root=/dir`) refused an unsigned path: what this run made of
+   * the store (Nix makes `<root>/nix` when genpush first asks it) goes, so a mistaken `--to`
+   * leaves nothing behind; and the hint says what the user most likely meant.
+   */
+  private async refusedUnsigned(error: GenpushError): Promise<GenpushError> {
+    const local = this.localRoot;
+    if (!local) return error;
+    const made = !local.rootBefore ? local.root : !local.nixBefore ? join(local.root, "nix") : undefined;
+    if (made) await rm(made, { recursive: true, force: true });
+    const left = made
+      ? `; removed ${made}, which Nix had made for this push`
+      : `; the store at ${local.root} was there before this push and is left as it is`;
+    return new GenpushError(`${error.message}${left}`, {
+      hint:
+        `for a binary cache in that directory, which other machines substitute from: \`file://${local.root}\`; ` +
+        `for a Nix store there that takes unsigned paths: \`${local.root}?require-sigs=false\``,
+      cause: error,
+    });
+  }
+
+  /** Before this run's first command to a local store: whether its root and `<root>/nix` were there. */
+  private noteLocalRoot(): void {
+    if (this.localRoot) return;
+    const root = localStoreRoot(this.config.store);
+    if (root) this.localRoot = { root, rootBefore: existsSync(root), nixBefore: existsSync(join(root, "nix")) };
   }
 
   close(): void {
@@ -228,6 +265,15 @@ export class NixStoreCache implements Cache {
     );
     return `${rest}${rest.includes("?") ? "&" : "?"}secret-key=${encodeURIComponent(signingKeyFile)}`;
   }
+}
+
+/** The root directory of a local store in another place: `/dir` or `local?root=/dir`; undefined for any other store. */
+function localStoreRoot(store: string): string | undefined {
+  const at = store.indexOf("?");
+  const base = at < 0 ? store : store.slice(0, at);
+  if (base.startsWith("/")) return base;
+  const root = new URLSearchParams(at < 0 ? "" : store.slice(at + 1)).get("root");
+  return base === "local" && root?.startsWith("/") ? root : undefined;
 }
 
 function isHttp(store: string): boolean {

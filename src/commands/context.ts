@@ -6,6 +6,7 @@
  * logger, and the caches, each opened once when first needed.
  */
 import type { Cache } from "../caches/index.js";
+import type { CommandLineConfig } from "../config/command-line.js";
 import {
   type CacheConfig,
   type Config,
@@ -103,6 +104,22 @@ export function selectProfiles(config: Config, names: readonly string[]): Profil
     }
     return profile;
   });
+}
+
+/** The zero-configuration options, `--to`, `--signing-key` and `--profile-path`, as push, status, verify and diff take them. */
+export interface CommandLineOptions {
+  to: string[];
+  signingKey?: string;
+  profilePath?: string;
+}
+
+/** What the command line adds to the configuration (src/config/command-line.ts). */
+export function commandLineOf(options: CommandLineOptions): CommandLineConfig {
+  return {
+    to: options.to,
+    ...(options.signingKey ? { signingKey: options.signingKey } : {}),
+    ...(options.profilePath ? { profilePath: options.profilePath } : {}),
+  };
 }
 
 /** Print one JSON document on stdout, and nothing else. */

@@ -9,25 +9,39 @@ import { ClosureReader } from "../nix/closures.js";
 import { planForCache } from "../push/cache-plan.js";
 import { route } from "../push/plan.js";
 import { currentGeneration, numberedGeneration } from "../push/profiles.js";
-import { describeError, ExitCode } from "../runtime/errors.js";
+import { describeError, ExitCode, UsageError } from "../runtime/errors.js";
 import { formatBytes, generationLabel, plural } from "../runtime/format.js";
 import { readState, targetState } from "../state/state.js";
-import { closeContext, type GlobalOptions, openContext, printJson, selectProfiles } from "./context.js";
+import {
+  type CommandLineOptions,
+  closeContext,
+  commandLineOf,
+  type GlobalOptions,
+  openContext,
+  printJson,
+  selectProfiles,
+} from "./context.js";
 
-export interface DiffOptions {
-  profile: string;
+export interface DiffOptions extends CommandLineOptions {
+  profile?: string;
+  /** The generation to diff (default: the current one). */
+  generation?: number;
   from?: number;
-  to?: number;
   json: boolean;
 }
 
 export async function diffCommand(globals: GlobalOptions, options: DiffOptions): Promise<ExitCode> {
-  const ctx = await openContext(globals);
+  checkDiffOptions(options);
+  const ctx = await openContext(globals, { commandLine: commandLineOf(options) });
   try {
-    const [profile] = selectProfiles(ctx.config, [options.profile]);
+    // --profile-path makes its profile the only one.
+    const [profile] =
+      options.profile === undefined ? ctx.config.profiles : selectProfiles(ctx.config, [options.profile]);
     if (!profile) return ExitCode.usage;
     const to =
-      options.to === undefined ? await currentGeneration(profile) : await numberedGeneration(profile, options.to);
+      options.generation === undefined
+        ? await currentGeneration(profile)
+        : await numberedGeneration(profile, options.generation);
     if (!to) {
       // As push and verify say it: a profile that has no generation yet is nothing to do, not a failure.
       ctx.log.info(`profile ${profile.name} does not exist yet (${profile.path}): nothing to diff`);
@@ -88,5 +102,31 @@ export async function diffCommand(globals: GlobalOptions, options: DiffOptions):
     return caches.some((c) => "error" in c) ? ExitCode.failed : ExitCode.ok;
   } finally {
     await closeContext(ctx);
+  }
+}
+
+/**
+ * A profile to diff, named or by its link; and `--to` is a store URI here as in every command:
+ * `--to 42`, what it meant before (a generation), says what to write now.
+ */
+function checkDiffOptions(options: DiffOptions): void {
+  const generation = options.to.find((value) => /^\d+$/.test(value));
+  if (generation !== undefined) {
+    throw new UsageError(
+      `--to takes a store URI, as in every command, got \`${generation}\`: the generation to diff is --generation ${generation}`,
+      `genpush diff --profile NAME --generation ${generation}${options.from === undefined ? "" : ` --from ${options.from}`}`,
+    );
+  }
+  if (options.profile === undefined && options.profilePath === undefined) {
+    throw new UsageError(
+      "genpush diff needs the profile to diff: --profile NAME, or --profile-path PATH",
+      "genpush diff --profile system; `genpush status` lists the profiles",
+    );
+  }
+  if (options.profile !== undefined && options.profilePath !== undefined) {
+    throw new UsageError(
+      "--profile and --profile-path both name the profile to diff: give one",
+      "genpush diff --profile-path ~/.nix-profile",
+    );
   }
 }

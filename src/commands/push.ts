@@ -16,17 +16,22 @@ import { type ProfileOutcome, type PushContext, type PushResult, pushProfile } f
 import { queueHasEntries } from "../push/queue.js";
 import { ExitCode, UsageError } from "../runtime/errors.js";
 import { formatBytes, formatDuration, generationLabel, plural, progressText } from "../runtime/format.js";
-import { type Context, closeContext, type GlobalOptions, openContext, printJson, selectProfiles } from "./context.js";
+import {
+  type CommandLineOptions,
+  type Context,
+  closeContext,
+  commandLineOf,
+  type GlobalOptions,
+  openContext,
+  printJson,
+  selectProfiles,
+} from "./context.js";
 
-export interface PushOptions {
+export interface PushOptions extends CommandLineOptions {
   profile: string[];
   dryRun: boolean;
   json: boolean;
   lockTimeout: number;
-  /** Caches by store URI, for this run (no configuration file needed). */
-  to: string[];
-  signingKey?: string;
-  profilePath?: string;
   /** Only the queue. */
   queue: boolean;
   /** Only these store paths (and their closures), now. */
@@ -38,13 +43,8 @@ export interface PushOptions {
 }
 
 export async function pushCommand(globals: GlobalOptions, options: PushOptions): Promise<ExitCode> {
-  const commandLine = {
-    to: options.to,
-    ...(options.signingKey ? { signingKey: options.signingKey } : {}),
-    ...(options.profilePath ? { profilePath: options.profilePath } : {}),
-  };
   checkSelection(options);
-  const ctx = await openContext(globals, { commandLine });
+  const ctx = await openContext(globals, { commandLine: commandLineOf(options) });
   const notices: Promise<void>[] = [];
   try {
     const only = options.cache === undefined ? undefined : selectCache(ctx, options.cache);

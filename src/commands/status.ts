@@ -19,11 +19,22 @@ import { formatWhen, plural } from "../runtime/format.js";
 import { type CacheState, cacheState, type ProfileState, readState, targetState } from "../state/state.js";
 import { unitsForProfiles } from "../units/profile-units.js";
 import { renderUnits } from "../units/units.js";
-import { closeContext, type GlobalOptions, openContext, printJson } from "./context.js";
+import {
+  type CommandLineOptions,
+  closeContext,
+  commandLineOf,
+  type GlobalOptions,
+  openContext,
+  printJson,
+} from "./context.js";
 
-export async function statusCommand(globals: GlobalOptions, options: { json: boolean }): Promise<ExitCode> {
+export interface StatusOptions extends CommandLineOptions {
+  json: boolean;
+}
+
+export async function statusCommand(globals: GlobalOptions, options: StatusOptions): Promise<ExitCode> {
   // status reads no secret: it works where the services' credentials are not there.
-  const ctx = await openContext(globals, { secrets: false });
+  const ctx = await openContext(globals, { secrets: false, commandLine: commandLineOf(options) });
   try {
     const profiles = [];
     const states = new Map<string, ProfileState>();

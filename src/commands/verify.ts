@@ -22,9 +22,18 @@ import { describeError, ExitCode, UsageError } from "../runtime/errors.js";
 import { formatBytes, generationLabel, plural } from "../runtime/format.js";
 import { type Lock, lockProfile } from "../state/lock.js";
 import { claimStateDir } from "../state/state-dir.js";
-import { type Context, closeContext, type GlobalOptions, openContext, printJson, selectProfiles } from "./context.js";
+import {
+  type CommandLineOptions,
+  type Context,
+  closeContext,
+  commandLineOf,
+  type GlobalOptions,
+  openContext,
+  printJson,
+  selectProfiles,
+} from "./context.js";
 
-export interface VerifyOptions {
+export interface VerifyOptions extends CommandLineOptions {
   profile: string[];
   repair: boolean;
   json: boolean;
@@ -63,7 +72,7 @@ export async function verifyCommand(globals: GlobalOptions, options: VerifyOptio
       "genpush verify --repair --ignore-metered",
     );
   }
-  const ctx = await openContext(globals);
+  const ctx = await openContext(globals, { commandLine: commandLineOf(options) });
   try {
     const reports: ProfileReport[] = [];
     const metered =

@@ -18,7 +18,7 @@ import { NIX_SYSTEMS } from "../nix/systems.js";
 import { UsageError } from "../runtime/errors.js";
 import { findExecutable } from "../runtime/executable.js";
 import { assertTrusted, distrust, distrustHint, distrustMessage, trustedOwners } from "../runtime/trust.js";
-import { type CommandLineConfig, checkCommandLine, withCommandLine } from "./command-line.js";
+import { type CommandLineConfig, checkCommandLine, userProfile, withCommandLine } from "./command-line.js";
 import { closest } from "./did-you-mean.js";
 import { type ConfigSource, formatKeyPath } from "./document.js";
 import type { Glob } from "./glob.js";
@@ -169,18 +169,22 @@ export async function loadConfig(file: string, environment = currentEnvironment(
   const bare = commandLine && commandLine.to.length > 0 && !options.named && !existsSync(file);
   if (!bare && options.trust !== false) await assertTrusted(file, "configuration file", environment.uid);
   const read = bare ? noFile(file) : await readConfigSource(file, await usableCacheFile(environment));
-  const source = commandLine ? { ...read, data: withCommandLine(read.data, commandLine) } : read;
+  // With no configuration file, the user's own profile is one of the defaults where it exists.
+  const overlay = (data: unknown) =>
+    commandLine
+      ? withCommandLine(data, commandLine, {
+          home: environment.home,
+          ...(bare ? { profiles: noFileProfiles(environment) } : {}),
+        })
+      : data;
+  const source = { ...read, data: overlay(read.data) };
   try {
     return await validateConfig(source, environment, options);
   } catch (error) {
     // A problem in data from the parse cache: report it with the lines of a fresh parse.
     if (error instanceof UsageError && source.withLines) {
       const fresh = await source.withLines();
-      return validateConfig(
-        commandLine ? { ...fresh, data: withCommandLine(fresh.data, commandLine) } : fresh,
-        environment,
-        options,
-      );
+      return validateConfig({ ...fresh, data: overlay(fresh.data) }, environment, options);
     }
     throw error;
   }
@@ -630,6 +634,16 @@ export function defaultStateDir({ env, uid, home }: Environment): string {
  * a user pushes home-manager's, at the XDG location when
  * ~/.local/state/nix/profiles exists (as home-manager itself decides), else the legacy one.
  */
+/**
+ * Without a configuration file: the default profiles, and the user's own (`~/.nix-profile`,
+ * which `nix-env` and `nix profile` switch) where it exists, so that the first push finds
+ * something wherever Nix has been used.
+ */
+export function noFileProfiles(environment: Environment): ProfileConfig[] {
+  const user = userProfile(environment.home);
+  return [...defaultProfiles(environment), ...(user ? [user] : [])];
+}
+
 export function defaultProfiles({ env, uid, home }: Environment): ProfileConfig[] {
   if (uid === 0) {
     return [

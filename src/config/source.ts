@@ -23,7 +23,7 @@ export async function readConfigSource(file: string, cacheFile?: string): Promis
       code === "ENOENT"
         ? `configuration file ${file} does not exist`
         : `cannot read configuration file ${file}: ${(error as Error).message}`,
-      code === "ENOENT" ? MINIMAL_EXAMPLE_HINT : "check the file's permissions, or pass another one with --config FILE",
+      code === "ENOENT" ? NO_FILE_HINT : "check the file's permissions, or pass another one with --config FILE",
     );
   }
   const parse = async (): Promise<ConfigSource> => (await import("./yaml.js")).parseConfigSource(file, text);
@@ -83,3 +83,8 @@ export const MINIMAL_EXAMPLE = `caches:
     signingKeyFile: /run/secrets/cache-signing-key`;
 
 export const MINIMAL_EXAMPLE_HINT = `create it with at least one cache, for example:\n${MINIMAL_EXAMPLE}`;
+
+/** No configuration file: the command line can name the store instead, in every command that pushes or reports. */
+const NO_FILE_HINT =
+  "name the store on the command line instead, as with `genpush push --to STORE_URI` (status, verify and diff take the same --to and --profile-path); " +
+  `or ${MINIMAL_EXAMPLE_HINT}`;

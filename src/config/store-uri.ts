@@ -5,6 +5,9 @@
  * would hand the whole upload to `nix copy` for a setting its uploader does not know.
  */
 
+import { existsSync } from "node:fs";
+import { homedir } from "node:os";
+import { isAbsolute, join, resolve } from "node:path";
 import { closest } from "./did-you-mean.js";
 import { describe } from "./schema.js";
 
@@ -77,10 +80,17 @@ export function storeUriProblem(uri: string): StoreUriProblem | undefined {
   const base = uri.slice(0, uri.length - (query ? query.length + 1 : 0));
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(base)?.[1];
   if (scheme === undefined && !BARE.includes(base) && !base.startsWith("/")) {
+    const directory = localDirectory(base);
     return {
       message: `\`${base}\` has no scheme: Nix would not know what kind of store it is`,
-      hint: `write it with one, e.g. \`http://${base}\` for an HTTP binary cache (schemes: ${SCHEMES.join(", ")})`,
+      hint: directory
+        ? `for a binary cache in that directory, give its absolute path: \`file://${directory}\``
+        : `write it with one, e.g. \`http://${base}\` for an HTTP binary cache, or \`file:///absolute/dir\` for one in a directory (schemes: ${SCHEMES.join(", ")})`,
     };
+  }
+  if (scheme?.toLowerCase() === "file") {
+    const problem = fileUrlProblem(base);
+    if (problem) return problem;
   }
   if (scheme !== undefined && !SCHEMES.includes(scheme.toLowerCase())) {
     const guess = closest(scheme.toLowerCase(), SCHEMES);
@@ -106,4 +116,37 @@ export function storeUriProblem(uri: string): StoreUriProblem | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * Nix 2.8 opens `file://PATH` with PATH exactly as written after `file://`: only an absolute
+ * path works (`file://relcache` and `file://localhost/dir` are "don't know how to open"), and a
+ * `%` is no escape to Nix while genpush, reading the URL, would decode it: another directory.
+ */
+function fileUrlProblem(base: string): StoreUriProblem | undefined {
+  const path = base.slice(base.indexOf("://") + 3);
+  if (!path.startsWith("/")) {
+    return {
+      message: `\`${base}\` names no absolute directory: a file URL is \`file://\` followed by an absolute path, and \`${path.replace(/\/.*$/, "")}\` would read as a host`,
+      hint: `for a binary cache in the directory ${resolveLocal(path)}: \`file://${resolveLocal(path)}\``,
+    };
+  }
+  if (path.includes("%")) {
+    return {
+      message: `\`${base}\` has a \`%\`: Nix reads a file URL's path as written, genpush would decode it, and the two would not mean the same directory`,
+      hint: "write the directory's path as it is, or choose a directory whose path has no `%`",
+    };
+  }
+  return undefined;
+}
+
+/** `./cache`, `../cache`, `~/cache`, or a directory that exists here: its absolute path. */
+function localDirectory(base: string): string | undefined {
+  if (/^(\.{1,2}|~)(\/|$)/.test(base) || existsSync(base)) return resolveLocal(base);
+  return undefined;
+}
+
+function resolveLocal(path: string): string {
+  if (path === "~" || path.startsWith("~/")) return join(homedir(), path.slice(1));
+  return isAbsolute(path) ? path : resolve(path);
 }

@@ -511,7 +511,10 @@ describe("the docs check itself", () => {
   it("fails an option genpush does not have, a unit it does not ship, a script npm does not have", async () => {
     const page = { file: "test", configs: [] };
     await assert.rejects(checkCommand(["genpush", "push", "--profiles", "system"], page, []), /unknown option/);
-    await assert.rejects(checkCommand(["genpush", "diff"], page, []), /required option/);
+    await assert.rejects(
+      checkCommand(["genpush", "diff", "--profile", "system", "--generation", "latest"], page, []),
+      /expected a generation number, got `latest`/,
+    );
     await assert.rejects(
       checkCommand(["systemctl", "enable", "--now", "genpush-home-manager.path"], page, []),
       /system unit genpush-home-manager.path/,

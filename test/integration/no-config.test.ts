@@ -1,7 +1,8 @@
 // A push with no configuration file, as the built CLI runs it (`npx genpush`): `--to` names the
 // cache, `--profile-path` the profile. State is kept as for any configured cache, so a second
 // run sends nothing and a switch sends the diff; Nix reads the result back. A bad `--to` is
-// exit 2 naming the option; no profile at all is a sentence and exit 0.
+// exit 2 naming the option; no profile at all is a sentence and exit 0 (a --profile-path that does
+// not exist is exit 2: zero-config.test.ts).
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -86,11 +87,12 @@ test("a bad --to is exit 2 naming the option; no profile anywhere is a sentence 
     bad.stderr,
     /--to `htp:\/\/cache\.lan`: `htp:\/\/` is no kind of store Nix knows; did you mean `http:\/\/`\?/,
   );
-  const none = await run("push", "--profile-path", join(tempDir(), "no-such-profile"), "--to", `file://${tempDir()}`);
+  // A fresh home: no ~/.nix-profile, and none of the default profiles exists.
+  const none = await run("push", "--to", `file://${tempDir()}`);
   assert.equal(none.exitCode, 0, none.stderr);
   assert.match(
     none.stdout,
-    /^nothing to push: no profile exists here yet \(no-such-profile: .*\)\. Point genpush at a profile link with --profile-path PATH/m,
+    /^nothing to push: no profile exists here yet \(.*\)\. Point genpush at a profile link with --profile-path PATH/m,
   );
 });
 

@@ -2,6 +2,8 @@
 // and for what it would not, a message with "did you mean".
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
 import { describe, test } from "node:test";
 import { storeUriProblem } from "../../../src/config/store-uri.js";
 import { nixSecretKeyProblem } from "../../../src/nix/key.js";
@@ -31,6 +33,29 @@ describe("storeUriProblem", () => {
     const problem = storeUriProblem("cache.lan:8080");
     assert.match(problem?.message ?? "", /`cache\.lan:8080` has no scheme/);
     assert.match(problem?.hint ?? "", /`http:\/\/cache\.lan:8080`/);
+  });
+
+  test("a relative or hosted file URL: names the absolute directory it would be", () => {
+    const relative = storeUriProblem("file://relcache");
+    assert.match(relative?.message ?? "", /`file:\/\/relcache` names no absolute directory/);
+    assert.equal(
+      relative?.hint,
+      `for a binary cache in the directory ${resolve("relcache")}: \`file://${resolve("relcache")}\``,
+    );
+    assert.match(
+      storeUriProblem("file://localhost/srv/cache")?.hint ?? "",
+      new RegExp(`file://${resolve("localhost/srv/cache")}`),
+    );
+    assert.match(storeUriProblem("file:///srv/a%20b")?.message ?? "", /has a `%`/);
+    assert.equal(storeUriProblem("file:///srv/cache?compression=zstd"), undefined);
+  });
+
+  test("a directory without a scheme: suggests its file URL, not http", () => {
+    assert.equal(
+      storeUriProblem("./relcache")?.hint,
+      `for a binary cache in that directory, give its absolute path: \`file://${resolve("relcache")}\``,
+    );
+    assert.match(storeUriProblem("~/cache")?.hint ?? "", new RegExp(`file://${join(homedir(), "cache")}`));
   });
 
   test("a misspelt setting: did you mean", () => {
