@@ -32,9 +32,10 @@
  *   needed the path) are claims like any other: the next host that needs the path finds it
  *   stale and takes it over.
  * - **A cache without the primitive** (MKCOL refused: 405, 403, 501; or 409, as nginx answers
- *   where the parent cannot be made) is found by a probe of a fresh collection at the start of
- *   each upload: then there is no coordination, one debug line, and the upload goes on as it
- *   would alone.
+ *   where the parent cannot be made; or a DELETE refused, so a claim could never go) is found
+ *   by a probe of a fresh collection `claims/probe-<pid>-<random>/` at the start of each
+ *   upload (MKCOL, then DELETE): then there is no coordination, one debug line, and the upload
+ *   goes on as it would alone.
  */
 import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
@@ -232,8 +233,9 @@ export class WebDavClaims implements ClaimStore {
     const probe = `claims/probe-${process.pid}-${Math.random().toString(36).slice(2)}/`;
     const status = await this.mkcol(probe, REFUSED, signal);
     if (status !== 201) return false;
-    await this.request(probe, "DELETE", [404], signal);
-    return true;
+    // A claim must go once its path is up: a cache that takes MKCOL but no DELETE keeps the probe, and no claims.
+    const removed = await this.request(probe, "DELETE", [403, 404, 405, 501], signal);
+    return removed >= 200 && removed < 300;
   }
 
   async create(hash: string, signal: AbortSignal): Promise<boolean> {

@@ -9,7 +9,9 @@
  * is read from the store, checked against the hash the store recorded,
  * compressed, and PUT to `nar/`; its narinfo (signed, if a key is configured)
  * is PUT only once every reference's narinfo is there, so the cache never
- * offers a path whose closure it lacks, even after a crash.
+ * offers a path whose closure it lacks, even after a crash. Where the cache
+ * takes MKCOL, each path is claimed first and hosts that push at once upload
+ * it once between them (claims.ts).
  */
 import { createHash } from "node:crypto";
 import { setMaxListeners } from "node:events";
