@@ -9,7 +9,9 @@
  * is read from the store, checked against the hash the store recorded,
  * compressed, and PUT to `nar/`; its narinfo (signed, if a key is configured)
  * is PUT only once every reference's narinfo is there, so the cache never
- * offers a path whose closure it lacks, even after a crash.
+ * offers a path whose closure it lacks, even after a crash. Where the cache
+ * takes MKCOL, each path is claimed first and hosts that push at once upload
+ * it once between them (claims.ts).
  */
 import { createHash } from "node:crypto";
 import { setMaxListeners } from "node:events";
@@ -23,6 +25,7 @@ import { hashPart, STORE_DIR, type StorePath } from "../nix/store-path.js";
 import { uploadAllowanceMs } from "../runtime/bounds.js";
 import { GenpushError } from "../runtime/errors.js";
 import { type RetryOptions, withRetry } from "../runtime/retry.js";
+import { Fleet, WebDavClaims } from "./claims.js";
 import { type Compression, SMALL_NAR_BYTES } from "./compression.js";
 import type { HttpAnswer, HttpClient } from "./http.js";
 import { checkNarinfo, type TrustedKey } from "./narinfo.js";
@@ -38,6 +41,8 @@ export interface HttpBinaryCacheOptions {
   timeoutMs: number;
   /** A narinfo refused (counted as missing): a sentence for the log, at warning priority. */
   onRefused?: (message: string) => void;
+  /** A sentence for the debug log (a cache that takes no claims). */
+  onDebug?: (message: string) => void;
 }
 
 export interface UploadOptions {
@@ -63,6 +68,7 @@ interface NarFile {
 
 export class HttpBinaryCache {
   private readonly base: URL;
+  private readonly claims: WebDavClaims;
 
   constructor(
     storeUri: string,
@@ -74,6 +80,7 @@ export class HttpBinaryCache {
     url.hash = "";
     if (!url.pathname.endsWith("/")) url.pathname += "/";
     this.base = url;
+    this.claims = new WebDavClaims(url, http, options.retry, (at) => this.notThere(at));
   }
 
   /** Start reading what the first request needs (HttpClient.warm). */
@@ -116,50 +123,97 @@ export class HttpBinaryCache {
       producing.signal,
     );
     const published = new Map<StorePath, Promise<void>>();
+    // Paths other hosts upload: waited for once this host's own are under way (src/caches/claims.ts).
+    const waits: Promise<void>[] = [];
+    const waiting = new AbortController();
+    const fleet = await Fleet.open(
+      this.claims,
+      { staleMs: 2 * this.options.timeoutMs, ...(this.options.onDebug ? { onDebug: this.options.onDebug } : {}) },
+      producing.signal,
+    );
+    if (!fleet)
+      this.options.onDebug?.(
+        `cache ${this.options.cacheName} takes no MKCOL: uploading without claims (hosts that push at once may upload the same paths)`,
+      );
     let done = 0;
     let narBytes = 0;
+    const finished = (info: UploadablePath) => {
+      narBytes += info.narSize;
+      events.onProgress?.(++done, paths.length, narBytes);
+    };
+    /** Upload one path: its NAR (streamed, or prepared with its group), then its narinfo after its references'. */
+    const send = async (info: UploadablePath, stop: AbortSignal, streamed: boolean): Promise<void> => {
+      const retry = { ...this.options.retry, signal: stop };
+      const weight = 1 + Math.floor(info.narSize / NAR_BYTES_PER_SLOT);
+      const allowance = uploadAllowanceMs(info.narSize);
+      let file: NarFile;
+      if (streamed || info.narSize > SMALL_NAR_BYTES) {
+        file = await narSlots.run(
+          () => withRetry((tries) => this.putNar(info, upload, tries, allowance), { ...retry, extraMs: allowance }),
+          weight,
+        );
+      } else {
+        // Read, checked and compressed with its group, before it takes a slot; each try sends the same bytes.
+        const prepared = await smallNars.take(info.path);
+        await narSlots.run(() =>
+          withRetry((tries) => this.putNarFile(prepared.url, prepared.body, tries), {
+            ...retry,
+            extraMs: allowance,
+          }),
+        );
+        smallNars.sent(prepared.body.length);
+        file = { url: prepared.url, fileHash: prepared.fileHash, fileSize: prepared.body.length };
+      }
+      await Promise.all(info.references.map((ref) => (ref === info.path ? undefined : published.get(ref))));
+      const narinfo = renderNarinfo(info, file, upload);
+      const name = `${hashPart(info.path)}.narinfo`;
+      await narinfoSlots.run(() => withRetry((tries) => this.put(name, narinfo, NARINFO_TYPE, tries), retry));
+      finished(info);
+    };
     try {
       await runAll(
         paths,
         (info, stop) => {
-          const retry = { ...this.options.retry, signal: stop };
+          const hash = hashPart(info.path);
+          let decided = () => {};
+          const claimed = new Promise<void>((resolve) => {
+            decided = resolve;
+          });
           const task = (async () => {
-            const weight = 1 + Math.floor(info.narSize / NAR_BYTES_PER_SLOT);
-            const allowance = uploadAllowanceMs(info.narSize);
-            let file: NarFile;
-            if (info.narSize > SMALL_NAR_BYTES) {
-              file = await narSlots.run(
-                () =>
-                  withRetry((tries) => this.putNar(info, upload, tries, allowance), { ...retry, extraMs: allowance }),
-                weight,
-              );
-            } else {
-              // Read, checked and compressed with its group, before it takes a slot; each try sends the same bytes.
-              const prepared = await smallNars.take(info.path);
-              await narSlots.run(() =>
-                withRetry((tries) => this.putNarFile(prepared.url, prepared.body, tries), {
-                  ...retry,
-                  extraMs: allowance,
-                }),
-              );
-              smallNars.sent(prepared.body.length);
-              file = { url: prepared.url, fileHash: prepared.fileHash, fileSize: prepared.body.length };
+            const answer = fleet ? await fleet.claim(hash, stop) : "mine";
+            if (answer === "mine") {
+              try {
+                await send(info, stop, false);
+              } finally {
+                await fleet?.release(hash);
+              }
+              return;
             }
-            await Promise.all(info.references.map((ref) => (ref === info.path ? undefined : published.get(ref))));
-            const narinfo = renderNarinfo(info, file, upload);
-            const name = `${hashPart(info.path)}.narinfo`;
-            await narinfoSlots.run(() => withRetry((tries) => this.put(name, narinfo, NARINFO_TYPE, tries), retry));
-            narBytes += info.narSize;
-            events.onProgress?.(++done, paths.length, narBytes);
+            // Another host's: this one goes on with its own, and waits for it at the end.
+            smallNars.skip(info.path);
+            decided();
+            const until = AbortSignal.any([stop, producing.signal, waiting.signal]);
+            if (answer === "held") await fleet?.waitFor(hash, () => send(info, until, true), until);
+            else finished(info);
           })();
           published.set(info.path, task);
-          return task;
+          const waited = task.catch((error: unknown) => {
+            waiting.abort(error);
+            throw error;
+          });
+          // Settled below, or never looked at when the upload failed first: no unhandled rejection.
+          waited.catch(() => {});
+          waits.push(waited);
+          return Promise.race([task, claimed]);
         },
         signal,
         // Enough to keep the NAR and the narinfo uploads full while some wait for references.
         4 * this.options.concurrency,
       );
+      const failed = (await Promise.allSettled(waits)).find((r) => r.status === "rejected");
+      if (failed) throw failed.reason;
     } finally {
+      fleet?.close();
       producing.abort();
       signal?.removeEventListener("abort", onAbort);
     }
@@ -436,6 +490,7 @@ const AHEAD_NARS = 4 * GROUP_NARS;
 class SmallNars {
   private readonly ready = new Map<StorePath, Promise<PreparedNar>>();
   private readonly settle = new Map<StorePath, { resolve: (p: PreparedNar) => void; reject: (e: unknown) => void }>();
+  private readonly skipped = new Set<StorePath>();
   private waiting = 0;
   private waitingNars = 0;
   private wakers: (() => void)[] = [];
@@ -474,6 +529,20 @@ class SmallNars {
     return prepared;
   }
 
+  /**
+   * A path this upload does not send from here (another host holds it): it is not read, or,
+   * read already, its bytes no longer wait.
+   */
+  skip(path: StorePath): void {
+    const prepared = this.ready.get(path);
+    this.ready.delete(path);
+    const settle = this.settled(path);
+    if (settle) {
+      this.skipped.add(path);
+      settle.reject(new Error("not sent from here"));
+    } else prepared?.then((nar) => this.sent(nar.body.length)).catch(() => {});
+  }
+
   /** A prepared NAR was sent: its bytes no longer wait. */
   sent(bytes: number): void {
     this.waiting -= bytes;
@@ -498,15 +567,20 @@ class SmallNars {
     return settle;
   }
 
-  private async prepare(group: UploadablePath[]): Promise<void> {
+  private async prepare(all: UploadablePath[]): Promise<void> {
+    const group = all.filter((info) => !this.skipped.has(info.path));
+    if (group.length === 0) return;
     try {
       const nars = await Promise.all(group.map((info) => readNar(info)));
       const bodies = await this.upload.compression.compressMany(nars, this.signal);
       for (const [i, info] of group.entries()) {
         const body = bodies[i] as Buffer;
+        // Skipped while it was read: nothing waits for it.
+        const settle = this.settled(info.path);
+        if (!settle) continue;
         this.waiting += body.length;
         this.waitingNars++;
-        this.settled(info.path)?.resolve({
+        settle.resolve({
           url: narUrl(info, this.upload),
           body,
           fileHash: `sha256:${toNix32(createHash("sha256").update(body).digest())}`,

@@ -225,6 +225,7 @@ export class NixStoreCache implements Cache {
         retry: retryOptions(this.options),
         timeoutMs: this.options.timeoutMs,
         ...(this.options.onRefused ? { onRefused: this.options.onRefused } : {}),
+        ...(this.options.onDebug ? { onDebug: this.options.onDebug } : {}),
       },
     );
     return this.http;

@@ -7,6 +7,8 @@ export interface CacheOptions {
   onRetry?: (message: string, attempt: number) => void;
   /** A cache's narinfo refused, the path counted as missing: a sentence for the log, at warning priority. */
   onRefused?: (message: string) => void;
+  /** A sentence for the debug log (a cache that takes no claims: src/caches/claims.ts). */
+  onDebug?: (message: string) => void;
   /** Per-request time-out for cache APIs. */
   timeoutMs: number;
 }

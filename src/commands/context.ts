@@ -65,7 +65,9 @@ export async function openContext(options: GlobalOptions, load: LoadOptions = {}
       const onRetry = retryReporter(log);
       const onRefused = (message: string) =>
         log.warn({ hint: "`genpush verify --repair` uploads the path again, over that narinfo" }, message);
-      open = import("../caches/index.js").then(({ openCache }) => openCache(cacheConfig, { onRetry, onRefused }));
+      open = import("../caches/index.js").then(({ openCache }) =>
+        openCache(cacheConfig, { onRetry, onRefused, onDebug: (message: string) => log.debug(message) }),
+      );
       opened.set(cacheConfig.name, open);
     }
     return open;

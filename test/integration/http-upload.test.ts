@@ -52,7 +52,12 @@ test("a switch sends one HEAD per new path, then one NAR and one narinfo per mis
     byKind("GET", (uri) => uri === "/nix-cache-info"),
     1,
   );
-  assert.equal(requests.length, res.counts.candidates + 2 * missing + 1, JSON.stringify(requests));
+  // The probe for claims (docs/fleet.md): this cache takes no MKCOL, so two MKCOLs and no claims.
+  assert.equal(
+    byKind("MKCOL", (uri) => uri.startsWith("/claims/")),
+    2,
+  );
+  assert.equal(requests.length, res.counts.candidates + 2 * missing + 1 + 2, JSON.stringify(requests));
 
   const pulled = pullIntoFreshStore(s.cache.url, gen.storePath, s.key?.publicKey ?? "");
   assert.ok(pulled.ok, pulled.stderr);

@@ -29,6 +29,7 @@ export const SCENARIOS = [
   "signals",
   "enqueue-input",
   "trust",
+  "fleet",
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 

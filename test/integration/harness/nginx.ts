@@ -12,6 +12,8 @@ export interface Request {
   uri: string;
   status: number;
   bytes: number;
+  /** the whole request as received (line, headers, body): what a client uploaded */
+  received: number;
 }
 
 export interface Cache {
@@ -127,6 +129,8 @@ export interface CacheOptions {
   tls?: { cert: string; key: string };
   /** No WebDAV: a plain static server, which answers an upload (PUT) with 405. */
   readOnly?: boolean;
+  /** WebDAV MKCOL too (`dav_methods PUT DELETE MKCOL`): hosts claim paths before uploading them. */
+  claims?: boolean;
 }
 
 export interface NginxConfigOptions extends CacheOptions {
@@ -136,7 +140,7 @@ export interface NginxConfigOptions extends CacheOptions {
 
 /** nginx serving `root`/cache as a WebDAV binary cache on loopback `port`, logging to `root`/access.log. */
 export function nginxConfig(root: string, port: number, options: NginxConfigOptions = {}): string {
-  const logFormat = options.logFormat ?? "$request_method $uri $status $body_bytes_sent";
+  const logFormat = options.logFormat ?? "$request_method $uri $status $body_bytes_sent $request_length";
   const auth = options.writeLogin
     ? ` limit_except GET HEAD { auth_basic "genpush test cache"; auth_basic_user_file ${root}/htpasswd; }`
     : "";
@@ -169,7 +173,7 @@ http {
   server {
     listen 127.0.0.1:${port}${options.tls ? " ssl" : ""};${options.tls ? `\n    ssl_certificate ${options.tls.cert};\n    ssl_certificate_key ${options.tls.key};` : ""}
     root ${root}/cache;
-    location / {${options.readOnly ? "" : " dav_methods PUT DELETE; create_full_put_path on;"}${privately}${auth}${missing} }
+    location / {${options.readOnly ? "" : ` dav_methods PUT DELETE${options.claims ? " MKCOL" : ""}; create_full_put_path on;`}${privately}${auth}${missing} }
   }
 }
 `;
@@ -218,8 +222,8 @@ export async function startCache(options: CacheOptions = {}): Promise<Cache> {
       .split("\n")
       .filter((line) => line.length > 0)
       .map((line) => {
-        const [method = "", uri = "", status = "0", bytes = "0"] = line.split(" ");
-        return { method, uri, status: Number(status), bytes: Number(bytes) };
+        const [method = "", uri = "", status = "0", bytes = "0", received = "0"] = line.split(" ");
+        return { method, uri, status: Number(status), bytes: Number(bytes), received: Number(received) };
       });
   };
 

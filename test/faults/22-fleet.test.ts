@@ -1,0 +1,281 @@
+// A fleet that switches together: ten "hosts" — each its own UTS namespace (`unshare --uts`,
+// its own hostname), profile, state directory, HOME and XDG directories, all on the one real
+// Nix store — push the same generation at the same moment to one real nginx that takes MKCOL.
+// Each path is claimed before its upload (src/caches/claims.ts): every host exits 0 and records
+// the generation, the cache offers it whole (pulled into a fresh store, signatures checked), and
+// the NAR bytes the hosts uploaded are at most 1.1 times what the cache holds (without claims,
+// every host uploads every path: ten times). Then the same with the first host to claim a path
+// killed (-9) while it holds its claims: the others take them over once they have made no
+// progress for the stale bound (twice the cache's timeoutSeconds) and finish within it. A cache
+// without MKCOL: the push goes on as it would alone, with one debug line.
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { cliEntry, explain, type RunResult, repoRoot, writeConfig } from "../integration/harness/cli.js";
+import { type Cache, startCache } from "../integration/harness/nginx.js";
+import {
+  buildGeneration,
+  type Generation,
+  type Key,
+  makeKey,
+  newSeed,
+  nixEnv,
+  switchProfile,
+  tempDir,
+} from "../integration/harness/nix.js";
+import { Ledger, openReferences, summary } from "./lib/ledger.js";
+
+const HOSTS = 10;
+/** The cache's timeoutSeconds: a claim is stale after twice it. */
+const TIMEOUT_SECONDS = 8;
+const STALE_MS = 2 * TIMEOUT_SECONDS * 1000;
+/** Every run here ends by this, or the test fails (a fleet that waits for ever). */
+const RUN_BOUND_MS = 240_000;
+
+interface Host {
+  name: string;
+  config: string;
+  env: NodeJS.ProcessEnv;
+}
+
+interface Run {
+  host: Host;
+  child: ChildProcess;
+  startedAt: number;
+  out: string;
+  err: string;
+  exited: Promise<{ code: number | null; at: number }>;
+}
+
+/** A host of the fleet: its profile switched to `gen`, its own state, config and home. */
+function makeHost(i: number, cache: Cache, key: Key, gen: Generation): Host {
+  const root = tempDir(`genpush-fleet-host${i}-`);
+  const profile = join(root, "profiles", "system");
+  mkdirSync(join(root, "profiles"));
+  switchProfile(profile, gen.storePath);
+  const config = writeConfig({
+    stateDir: join(root, "state"),
+    profiles: [{ name: "system", path: profile }],
+    caches: [
+      {
+        name: "lan",
+        type: "nix",
+        systems: ["x86_64-linux"],
+        store: `${cache.url}?compression=zstd`,
+        signingKeyFile: key.secretKeyFile,
+        timeoutSeconds: TIMEOUT_SECONDS,
+      },
+    ],
+  });
+  const home = join(root, "home");
+  mkdirSync(home);
+  return {
+    name: `fleet-host-${i}`,
+    config,
+    env: {
+      ...nixEnv,
+      HOME: home,
+      XDG_CACHE_HOME: join(home, ".cache"),
+      XDG_STATE_HOME: join(home, ".local", "state"),
+      XDG_CONFIG_HOME: join(home, ".config"),
+    },
+  };
+}
+
+/** `genpush push --json -v` in the host's own UTS namespace, under its own hostname. */
+function start(host: Host): Run {
+  const child = spawn(
+    "unshare",
+    [
+      "--uts",
+      "sh",
+      "-c",
+      'hostname "$0" && exec "$@"',
+      host.name,
+      process.execPath,
+      "--import",
+      "tsx",
+      cliEntry,
+      "--config",
+      host.config,
+      "push",
+      "--json",
+      "-v",
+    ],
+    { cwd: repoRoot, env: host.env, detached: true, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  const run: Run = {
+    host,
+    child,
+    startedAt: Date.now(),
+    out: "",
+    err: "",
+    exited: new Promise((resolve) => child.once("close", (code) => resolve({ code, at: Date.now() }))),
+  };
+  child.stdout?.on("data", (d: Buffer) => {
+    run.out += d.toString("utf8");
+  });
+  child.stderr?.on("data", (d: Buffer) => {
+    run.err += d.toString("utf8");
+  });
+  const bound = setTimeout(() => kill(run), RUN_BOUND_MS);
+  void run.exited.then(() => clearTimeout(bound));
+  return run;
+}
+
+function kill(run: Run): void {
+  try {
+    if (run.child.pid) process.kill(-run.child.pid, "SIGKILL");
+  } catch {}
+}
+
+async function result(run: Run): Promise<RunResult & { at: number }> {
+  const { code, at } = await run.exited;
+  const r: RunResult & { at: number } = { code: code ?? -1, stdout: run.out, stderr: run.err, at };
+  try {
+    r.json = JSON.parse(run.out);
+  } catch {}
+  return r;
+}
+
+/** Bytes of the NAR files the cache holds. */
+function heldNarBytes(cache: Cache): number {
+  const dir = join(cache.dir, "nar");
+  return readdirSync(dir).reduce((sum, name) => sum + statSync(join(dir, name)).size, 0);
+}
+
+/** Bytes the hosts sent in NAR uploads (whole requests as nginx received them), and the number of them. */
+async function uploadedNars(cache: Cache): Promise<{ bytes: number; puts: number }> {
+  const puts = (await cache.requests()).filter((r) => r.method === "PUT" && r.uri.startsWith("/nar/"));
+  return { bytes: puts.reduce((sum, r) => sum + r.received, 0), puts: puts.length };
+}
+
+/** The claims left in the cache: hash -> holder line ("" when none was written). */
+function claimsOnDisk(cache: Cache): Map<string, string> {
+  const dir = join(cache.dir, "claims");
+  const claims = new Map<string, string>();
+  if (!existsSync(dir)) return claims;
+  for (const hash of readdirSync(dir)) {
+    const holder = join(dir, hash, "holder");
+    let text = "";
+    try {
+      text = readFileSync(holder, "utf8");
+    } catch {}
+    claims.set(hash, text);
+  }
+  return claims;
+}
+
+async function fleet(seedPaths: number) {
+  const cache = await startCache({ claims: true });
+  const key = makeKey(`genpush-fleet-${newSeed()}`);
+  // Real-sized NARs (16 to 70 KiB of random data each, which no compressor shrinks).
+  const gen = buildGeneration({ seed: newSeed(), paths: seedPaths, leafBytes: "i: 12000 + 400 * i" });
+  const hosts = Array.from({ length: HOSTS }, (_, i) => makeHost(i, cache, key, gen));
+  return { cache, key, gen, hosts };
+}
+
+function assertWhole(books: Ledger, cache: Cache, key: Key): string {
+  assert.deepEqual(openReferences(cache.dir), [], "a narinfo whose references are not all in the cache");
+  const tally = books.close(cache.dir, { cacheUrl: cache.url, publicKey: key.publicKey });
+  assert.deepEqual(tally.lost, [], `generation lost; the pull said:\n${tally.pull}`);
+  return summary(tally);
+}
+
+test("ten hosts switching at once upload each path once: at most 1.1x the bytes the cache holds", async (t) => {
+  const { cache, key, gen, hosts } = await fleet(120);
+  t.after(() => cache.destroy());
+  const books = new Ledger("fleet");
+  books.switchedTo({ ...gen, label: "the fleet's generation" });
+  books.fault(`${HOSTS} hosts pushing the same generation at the same moment`);
+
+  const runs = hosts.map(start);
+  const results = await Promise.all(runs.map(result));
+  for (const [i, r] of results.entries()) {
+    assert.equal(r.code, 0, `${hosts[i]?.name}: ${explain(r)}`);
+    assert.equal(r.json?.results?.[0]?.storePath, gen.storePath, explain(r));
+    assert.equal(r.json.results[0].status, "pushed", explain(r));
+    books.reported(r.json);
+  }
+  t.diagnostic(assertWhole(books, cache, key));
+
+  const held = heldNarBytes(cache);
+  const { bytes, puts } = await uploadedNars(cache);
+  const ratio = bytes / held;
+  t.diagnostic(
+    `${HOSTS} hosts: ${puts} NAR uploads, ${bytes} bytes sent for ${held} held (${ratio.toFixed(2)}x), ${gen.closure.length} paths`,
+  );
+  assert.ok(ratio <= 1.1, `uploaded ${ratio.toFixed(2)}x what the cache holds`);
+  assert.deepEqual([...claimsOnDisk(cache).keys()], [], "claims left behind by hosts that finished");
+});
+
+test("the first uploader killed (-9) holding its claims: the others take them over within the stale bound", async (t) => {
+  const { cache, key, gen, hosts } = await fleet(120);
+  t.after(() => cache.destroy());
+  const books = new Ledger("fleet");
+  books.switchedTo({ ...gen, label: "the fleet's generation" });
+
+  const runs = hosts.map(start);
+  // The first host seen holding a claim (its holder line names its pid) is killed, with its claims.
+  let victim: Run | undefined;
+  const deadline = Date.now() + RUN_BOUND_MS;
+  while (!victim && Date.now() < deadline) {
+    for (const holder of claimsOnDisk(cache).values()) {
+      const pid = Number(/pid=(\d+)/.exec(holder)?.[1]);
+      victim = runs.find((run) => run.child.pid === pid);
+      if (victim) break;
+    }
+    if (!victim) await new Promise((ok) => setTimeout(ok, 2));
+  }
+  assert.ok(victim, "a host claimed a path");
+  kill(victim);
+  const killedAt = Date.now();
+  await victim.exited;
+  const left = [...claimsOnDisk(cache)].filter(([, holder]) => holder.includes(`pid=${victim.child.pid} `));
+  books.fault(`${victim.host.name} killed (-9) holding ${left.length} claims; ${HOSTS - 1} hosts wait for them`);
+  assert.ok(left.length > 0, "the killed host still held claims");
+
+  const others = runs.filter((run) => run !== victim);
+  const results = await Promise.all(others.map(result));
+  for (const [i, r] of results.entries()) {
+    assert.equal(r.code, 0, `${others[i]?.host.name}: ${explain(r)}`);
+    assert.equal(r.json?.results?.[0]?.status, "pushed", explain(r));
+    books.reported(r.json);
+  }
+  const slowest = Math.max(...results.map((r) => r.at)) - killedAt;
+  t.diagnostic(`the last host ended ${slowest} ms after the kill (stale bound ${STALE_MS} ms)`);
+  // The stale bound, a lease's renewal (a quarter of it) and the uploads taken over, on a loaded machine.
+  assert.ok(slowest <= 2 * STALE_MS + 30_000, `the others ended ${slowest} ms after the kill`);
+  assert.ok(
+    results.some((r) => /taking it over/.test(r.stderr)),
+    "some host said it took a stale claim over",
+  );
+  t.diagnostic(assertWhole(books, cache, key));
+  const { bytes } = await uploadedNars(cache);
+  t.diagnostic(`uploaded ${(bytes / heldNarBytes(cache)).toFixed(2)}x what the cache holds`);
+});
+
+test("a cache without MKCOL: each host uploads as it would alone, saying so once in the debug log", async (t) => {
+  const cache = await startCache();
+  t.after(() => cache.destroy());
+  const key = makeKey(`genpush-fleet-${newSeed()}`);
+  const gen = buildGeneration({ seed: newSeed(), paths: 12 });
+  const books = new Ledger("fleet");
+  books.switchedTo({ ...gen, label: "a generation pushed to a cache without MKCOL" });
+  books.fault("a cache that answers MKCOL with 405");
+  const r = await result(start(makeHost(0, cache, key, gen)));
+  assert.equal(r.code, 0, explain(r));
+  assert.equal(r.json?.results?.[0]?.status, "pushed", explain(r));
+  books.reported(r.json);
+  const said = r.stderr.split("\n").filter((line) => /takes no MKCOL/.test(line));
+  assert.equal(said.length, 1, explain(r));
+  const mkcols = (await cache.requests()).filter((req) => req.method === "MKCOL");
+  assert.ok(
+    mkcols.every((req) => req.status === 405),
+    JSON.stringify(mkcols),
+  );
+  assert.ok(mkcols.length <= 2, `${mkcols.length} MKCOLs: the probe only`);
+  t.diagnostic(assertWhole(books, cache, key));
+});
