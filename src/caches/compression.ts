@@ -32,6 +32,12 @@ export interface Compression {
   stream(narSize: number): Promise<Duplex | undefined>;
   /** Small NARs (SMALL_NAR_BYTES at most each), compressed whole: the results in their order. */
   compressMany(nars: Buffer[], signal?: AbortSignal): Promise<Buffer[]>;
+  /**
+   * Whether compressMany runs in process: a group then costs nothing to start, and the first
+   * groups of an upload can be small (its first PUT leaves early); a program's run costs
+   * milliseconds, and its groups are as large as the bounds allow from the first.
+   */
+  inProcess: boolean;
 }
 
 /** NARs up to this size are read whole and compressed whole (`compressMany`); larger ones stream. */
@@ -86,12 +92,25 @@ export async function findCompression(
 ): Promise<Compression | undefined> {
   const extension = EXTENSIONS[method] ?? "";
   if (method === "none")
-    return { method, extension, stream: async () => undefined, compressMany: async (nars) => nars };
+    return { method, extension, stream: async () => undefined, compressMany: async (nars) => nars, inProcess: true };
   const z = zlib as ZlibWithZstd;
   const createZstd = z.createZstdCompress;
   if (method === "zstd" && createZstd) {
     const stream = () => createZstd({ chunkSize: ZLIB_CHUNK });
-    return { method, extension, stream: async () => stream(), compressMany: (nars) => framesOf(stream(), nars) };
+    // Contexts of finished groups, reused by the next: one is allocated (and zeroed) per group at once, not per group.
+    const contexts: Duplex[] = [];
+    return {
+      method,
+      extension,
+      stream: async () => stream(),
+      compressMany: async (nars) => {
+        const context = contexts.pop() ?? stream();
+        const frames = await framesOf(context, nars);
+        contexts.push(context);
+        return frames;
+      },
+      inProcess: true,
+    };
   }
   const inProcess = {
     br: [() => zlib.createBrotliCompress({ chunkSize: ZLIB_CHUNK }), promisify(zlib.brotliCompress)] as const,
@@ -109,6 +128,7 @@ export async function findCompression(
         for (const nar of nars) out.push(await whole(nar));
         return out;
       },
+      inProcess: true,
     };
   }
   const args = PROGRAMS[method];
@@ -137,12 +157,14 @@ export async function findCompression(
         signal,
       );
     },
+    inProcess: false,
   };
 }
 
 /**
  * `nars` compressed one after another by one zstd stream, each ended as a frame of its own
- * (ZSTD_e_end): each is a whole zstd file, and one compression context serves them all. (A
+ * (ZSTD_e_end): each is a whole zstd file, and one compression context serves them all (and
+ * the next group's: the stream is left open for reuse; it is destroyed if it failed). (A
  * context each, as zlib.zstdCompress makes, holds about half a megabyte until the garbage
  * collector frees it: hundreds of small NARs held hundreds of megabytes.)
  */
@@ -165,9 +187,11 @@ async function framesOf(stream: Duplex, nars: Buffer[]): Promise<Buffer[]> {
       chunks = [];
     }
     return frames;
+  } catch (error) {
+    stream.destroy();
+    throw error;
   } finally {
     stream.off("data", collect);
-    stream.destroy();
   }
 }
 

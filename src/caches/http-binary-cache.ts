@@ -135,6 +135,17 @@ export class HttpBinaryCache {
       this.options.onDebug?.(
         `cache ${this.options.cacheName} takes no MKCOL: uploading without claims (hosts that push at once may upload the same paths)`,
       );
+    // Without claims, large NARs are sent largest first, as soon as slots are free (as Nix 2.35 orders
+    // its uploads): the longest uploads do not start last. With claims, each waits for its path's claim
+    // and goes in dependency order. Each path's narinfo still waits for its NAR and its references.
+    const largeNars = fleet
+      ? undefined
+      : this.sendLarge(
+          paths.filter((info) => info.narSize > SMALL_NAR_BYTES),
+          upload,
+          narSlots,
+          producing.signal,
+        );
     let done = 0;
     let narBytes = 0;
     const finished = (info: UploadablePath) => {
@@ -147,7 +158,10 @@ export class HttpBinaryCache {
       const weight = 1 + Math.floor(info.narSize / NAR_BYTES_PER_SLOT);
       const allowance = uploadAllowanceMs(info.narSize);
       let file: NarFile;
-      if (streamed || info.narSize > SMALL_NAR_BYTES) {
+      const large = largeNars?.get(info.path);
+      if (large) {
+        file = await large;
+      } else if (streamed || info.narSize > SMALL_NAR_BYTES) {
         file = await narSlots.run(
           () => withRetry((tries) => this.putNar(info, upload, tries, allowance), { ...retry, extraMs: allowance }),
           weight,
@@ -217,6 +231,51 @@ export class HttpBinaryCache {
       producing.abort();
       signal?.removeEventListener("abort", onAbort);
     }
+  }
+
+  /**
+   * Upload `paths`' NARs (each larger than SMALL_NAR_BYTES), largest first, each taking its
+   * weight of `slots`: what each uploaded to, by path. Stopped (`signal`) or failed, every NAR
+   * not uploaded by then fails with that reason.
+   */
+  private sendLarge(
+    paths: readonly UploadablePath[],
+    upload: UploadOptions,
+    slots: Slots,
+    signal: AbortSignal,
+  ): Map<StorePath, Promise<NarFile>> {
+    const files = new Map<StorePath, Promise<NarFile>>();
+    const settle = new Map<StorePath, { resolve: (file: NarFile) => void; reject: (error: unknown) => void }>();
+    for (const info of paths) {
+      const file = new Promise<NarFile>((resolve, reject) => settle.set(info.path, { resolve, reject }));
+      // Awaited by its path's task, or never when the upload stopped first: no unhandled rejection either way.
+      file.catch(() => {});
+      files.set(info.path, file);
+    }
+    const largest = [...paths].sort((a, b) => b.narSize - a.narSize);
+    runAll(
+      largest,
+      async (info, stop) => {
+        const allowance = uploadAllowanceMs(info.narSize);
+        const weight = 1 + Math.floor(info.narSize / NAR_BYTES_PER_SLOT);
+        const retry = { ...this.options.retry, signal: stop, extraMs: allowance };
+        try {
+          const file = await slots.run(
+            () => withRetry((tries) => this.putNar(info, upload, tries, allowance), retry),
+            weight,
+          );
+          settle.get(info.path)?.resolve(file);
+        } catch (error) {
+          settle.get(info.path)?.reject(error);
+          throw error;
+        }
+      },
+      signal,
+      this.options.concurrency,
+    ).catch((reason: unknown) => {
+      for (const { reject } of settle.values()) reject(reason);
+    });
+    return files;
   }
 
   /** Release its connections. */
@@ -317,8 +376,8 @@ export class HttpBinaryCache {
   private async putNarFile(url: string, body: Buffer, signal: AbortSignal): Promise<void> {
     await this.http.request(new URL(url, this.base), {
       method: "PUT",
-      headers: { "content-type": "application/x-nix-nar", "content-length": String(body.length) },
-      body: Readable.from([body]),
+      headers: { "content-type": "application/x-nix-nar" },
+      body,
       signal,
       deadlineMs: this.options.timeoutMs + uploadAllowanceMs(body.length),
       expectContinue: true,
@@ -474,6 +533,8 @@ interface PreparedNar {
 
 /** Small NARs in a group: at most this many... */
 const GROUP_NARS = 64;
+/** ... fewer in the first groups where they are compressed in process (Compression.inProcess): 4, 8, 16, ... */
+const FIRST_GROUP_NARS = 4;
 /** ... and this many bytes before compression. */
 const GROUP_BYTES = 8 * 1024 * 1024;
 /** Compressed small NARs waiting for their upload: no new group is read while more wait... */
@@ -509,7 +570,7 @@ class SmallNars {
     signal.addEventListener("abort", () => this.wakeAll(), { once: true });
     // Stopped: what was not prepared never will be (a prepared NAR's promise stays resolved).
     runAll(
-      groups(paths),
+      groups(paths, upload.compression.inProcess ? FIRST_GROUP_NARS : GROUP_NARS),
       async (group, stop) => {
         while (this.full() && !stop.aborted) await new Promise<void>((wake) => this.wakers.push(wake));
         stop.throwIfAborted();
@@ -600,16 +661,22 @@ export function readAheadFull(bytes: number, nars: number): boolean {
   return bytes > AHEAD_BYTES || nars > AHEAD_NARS;
 }
 
-/** Paths split into groups of at most GROUP_NARS and GROUP_BYTES (before compression), in their order. */
-export function groups(paths: readonly UploadablePath[]): UploadablePath[][] {
+/**
+ * Paths split into groups of at most GROUP_NARS and GROUP_BYTES (before compression), in their
+ * order; the first group holds at most `first` NARs, and each next one twice as many as the one
+ * before, up to GROUP_NARS (small first groups: the first uploads need not wait for 64 NARs).
+ */
+export function groups(paths: readonly UploadablePath[], first = GROUP_NARS): UploadablePath[][] {
   const out: UploadablePath[][] = [];
   let current: UploadablePath[] = [];
   let bytes = 0;
+  let most = Math.min(first, GROUP_NARS);
   for (const info of paths) {
-    if (current.length > 0 && (current.length >= GROUP_NARS || bytes + info.narSize > GROUP_BYTES)) {
+    if (current.length > 0 && (current.length >= most || bytes + info.narSize > GROUP_BYTES)) {
       out.push(current);
       current = [];
       bytes = 0;
+      most = Math.min(2 * most, GROUP_NARS);
     }
     current.push(info);
     bytes += info.narSize;

@@ -30,3 +30,14 @@ test("no group is read while more than 16 MiB or more than 256 compressed NARs w
   assert.equal(readAheadFull(0, 256), false);
   assert.equal(readAheadFull(0, 257), true);
 });
+
+test("where NARs are compressed in process the first group holds 4, and each next twice as many, up to 64", () => {
+  const ones = (n: number) => Array.from({ length: n }, () => 1);
+  const sizes = groups(nars(...ones(4 + 8 + 16 + 32 + 64 + 65)), 4).map((group) => group.length);
+  assert.deepEqual(sizes, [4, 8, 16, 32, 64, 64, 1]);
+  assert.deepEqual(
+    groups(nars(8 * MiB - 100, 101, 1), 4).map((group) => group.map((info) => info.narSize)),
+    [[8 * MiB - 100], [101, 1]],
+    "the bytes bound holds from the first group",
+  );
+});

@@ -1,0 +1,79 @@
+// genpush's HTTP client against a server of the test's own, on loopback: what it does when a
+// server ends a kept-alive connection (nginx does after 1,000 requests, and after 75 s idle).
+import assert from "node:assert/strict";
+import { createServer, type Socket } from "node:net";
+import { test } from "node:test";
+import { HttpClient } from "../../../src/caches/http.js";
+
+/**
+ * A server that answers the first request on each connection with 200 and closes the
+ * connection on the second without answering it, as a server at its keep-alive limit may.
+ */
+async function closingServer() {
+  const sockets = new Set<Socket>();
+  let requests = 0;
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    let seen = 0;
+    let pending = "";
+    socket.on("data", (data) => {
+      pending += data.toString("latin1");
+      while (pending.includes("\r\n\r\n")) {
+        pending = pending.slice(pending.indexOf("\r\n\r\n") + 4);
+        requests++;
+        if (seen++ === 0) socket.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        else socket.destroy();
+      }
+    });
+    socket.on("error", () => socket.destroy());
+  });
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : 0;
+  return {
+    url: new URL(`http://127.0.0.1:${port}/x.narinfo`),
+    requests: () => requests,
+    close: () =>
+      new Promise<void>((ok) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => ok());
+      }),
+  };
+}
+
+test("a request a server closed its kept-alive connection on without answering is sent again on a new one", async (t) => {
+  const server = await closingServer();
+  const client = new HttpClient({ cacheName: "local", maxSockets: 1, timeoutMs: 10_000, authHint: "" });
+  t.after(async () => {
+    client.close();
+    await server.close();
+  });
+  for (let i = 0; i < 3; i++) {
+    const answer = await client.request(server.url, { method: "GET" });
+    assert.equal(answer.status, 200);
+    assert.equal(answer.body.toString(), "ok");
+  }
+  // Each request after the first went out twice: on the closed connection, then on a new one.
+  assert.equal(server.requests(), 5);
+});
+
+test("a request closed on without an answer on a new connection is a failure, not sent again", async (t) => {
+  const server = await closingServer();
+  const client = new HttpClient({ cacheName: "local", maxSockets: 1, timeoutMs: 10_000, authHint: "" });
+  t.after(async () => {
+    client.close();
+    await server.close();
+  });
+  const url = new URL("/nar/x.nar", server.url);
+  // The first request on a connection is answered; a PUT's body is a stream here: it cannot go again.
+  await client.request(url, { method: "GET" });
+  const { Readable } = await import("node:stream");
+  await assert.rejects(
+    client.request(url, {
+      method: "PUT",
+      body: Readable.from([Buffer.from("nar")]),
+      headers: { "content-length": "3" },
+    }),
+    /cache local is unreachable at http:\/\/127\.0\.0\.1:\d+: /,
+  );
+});
