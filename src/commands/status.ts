@@ -4,10 +4,11 @@
  */
 
 import { existsSync } from "node:fs";
+import { lstat } from "node:fs/promises";
 import { homedir, userInfo } from "node:os";
 import { dirname } from "node:path";
 import { cacheIdentity } from "../caches/identity.js";
-import type { Config } from "../config/config.js";
+import { type Config, SYSTEM_STATE_DIR } from "../config/config.js";
 import { type BusKind, busKindFor, type UnitState, unitStates } from "../host/bus.js";
 import { type Host, hostMismatch, thisHost } from "../host/host.js";
 import { hostSystem } from "../nix/cli.js";
@@ -16,7 +17,8 @@ import { currentGeneration, type Generation } from "../push/profiles.js";
 import { entryHas, listQueue } from "../push/queue.js";
 import { describeError, ExitCode } from "../runtime/errors.js";
 import { formatWhen, plural } from "../runtime/format.js";
-import { type CacheState, cacheState, type ProfileState, readState, targetState } from "../state/state.js";
+import { asOwnerCommand } from "../runtime/owner.js";
+import { type CacheState, cacheState, type ProfileState, readState, stateFile, targetState } from "../state/state.js";
 import { unitsForProfiles } from "../units/profile-units.js";
 import { renderUnits } from "../units/units.js";
 import {
@@ -116,6 +118,8 @@ export async function statusCommand(globals: GlobalOptions, options: StatusOptio
         process.stdout.write(`  ${o.cache}: not for this generation: ${o.why}\n`);
       }
     }
+    const elsewhere = await rootStateNote(ctx.config, states);
+    if (elsewhere) process.stdout.write(`${elsewhere}\n`);
     if (queue.entries > 0) {
       const pending = queue.caches.map((c) => `${c.cache} ${c.pending}`).join(", ");
       process.stdout.write(
@@ -164,6 +168,29 @@ async function queueStatus(config: Config, host: Host) {
       ).length,
     })),
   };
+}
+
+/**
+ * A user whose own state has no record of a profile root's genpush has records of (the
+ * user ran root's configuration, say): one line on where root's state is and how to see it.
+ */
+async function rootStateNote(config: Config, states: Map<string, ProfileState>): Promise<string | undefined> {
+  if ((process.getuid?.() ?? 0) === 0 || config.stateDir === SYSTEM_STATE_DIR) return undefined;
+  const unrecorded = [...states.values()].filter((state) => Object.keys(state.caches).length === 0);
+  const recorded = await Promise.all(unrecorded.map((state) => rootHasRecord(state.profile)));
+  const names = unrecorded.filter((_, i) => recorded[i]).map((state) => state.profile);
+  if (names.length === 0) return undefined;
+  return `${names.join(", ")}: no record in ${config.stateDir}; root's genpush keeps its state in ${SYSTEM_STATE_DIR}: \`${asOwnerCommand(0)}\` shows it`;
+}
+
+/** Whether root's state has a record of `profile`; where its directory may not be looked into, that it exists. */
+async function rootHasRecord(profile: string): Promise<boolean> {
+  try {
+    await lstat(stateFile(SYSTEM_STATE_DIR, profile));
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EACCES" && existsSync(SYSTEM_STATE_DIR);
+  }
 }
 
 function targetChangedSentence({ lastPushed, target }: CacheState): string {

@@ -9,7 +9,7 @@
  * every problem naming file, line and key -> resolved, with every default
  * filled in one place (`resolveConfig`), so the rest of genpush never guesses.
  */
-import { constants, existsSync } from "node:fs";
+import { constants, existsSync, statSync } from "node:fs";
 import { access, readFile, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { isAbsolute, join } from "node:path";
@@ -17,6 +17,7 @@ import { NIX_KEY_HINT, nixSecretKeyProblem } from "../nix/key.js";
 import { NIX_SYSTEMS } from "../nix/systems.js";
 import { UsageError } from "../runtime/errors.js";
 import { findExecutable } from "../runtime/executable.js";
+import { asOwnerCommand, otherOwner, userName } from "../runtime/owner.js";
 import { assertTrusted, distrust, distrustHint, distrustMessage, trustedOwners } from "../runtime/trust.js";
 import { type CommandLineConfig, checkCommandLine, userProfile, withCommandLine } from "./command-line.js";
 import { closest } from "./did-you-mean.js";
@@ -136,10 +137,13 @@ const CACHE_KEYS: Record<CacheType, readonly string[]> = {
 const ALL_CACHE_KEYS = [...new Set(Object.values(CACHE_KEYS).flat())];
 const CACHE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
+/** Root's configuration file, where genpush run as root looks when `--config` is not given. */
+export const SYSTEM_CONFIG_FILE = "/etc/genpush/config.yaml";
+
 /** Where the configuration is read from when `--config` is not given. */
 export function defaultConfigFile({ env, uid, home }: Environment): string {
   if (env.GENPUSH_CONFIG) return env.GENPUSH_CONFIG;
-  if (uid === 0) return "/etc/genpush/config.yaml";
+  if (uid === 0) return SYSTEM_CONFIG_FILE;
   return join(env.XDG_CONFIG_HOME || join(home, ".config"), "genpush", "config.yaml");
 }
 
@@ -168,7 +172,12 @@ export async function loadConfig(file: string, environment = currentEnvironment(
   if (commandLine) checkCommandLine(commandLine);
   const bare = commandLine && commandLine.to.length > 0 && !options.named && !existsSync(file);
   if (!bare && options.trust !== false) await assertTrusted(file, "configuration file", environment.uid);
-  const read = bare ? noFile(file) : await readConfigSource(file, await usableCacheFile(environment));
+  const read = bare
+    ? noFile(file)
+    : await readConfigSource(file, await usableCacheFile(environment), {
+        uid: environment.uid,
+        ...(options.named ? {} : { missingHint: systemConfigHint(environment.uid) }),
+      });
   // With no configuration file, the user's own profile is one of the defaults where it exists.
   const overlay = (data: unknown) =>
     commandLine
@@ -188,6 +197,12 @@ export async function loadConfig(file: string, environment = currentEnvironment(
     }
     throw error;
   }
+}
+
+/** A user without a configuration of their own, on a machine where root has one: how to use root's. */
+function systemConfigHint(uid: number): string | undefined {
+  if (uid === 0 || !existsSync(SYSTEM_CONFIG_FILE)) return undefined;
+  return `root's configuration is ${SYSTEM_CONFIG_FILE}: \`${asOwnerCommand(0)}\` uses it`;
 }
 
 /** No configuration file: the command line says it all (messages name "the command line"). */
@@ -234,12 +249,18 @@ export async function validateConfig(
 
   const warnings: string[] = [];
   const uid = trust ? environment.uid : undefined;
-  if (secrets) for (const secret of secretFiles) await checkSecretFile(check, secret, warnings, uid);
+  // Secrets that are someone else's (root's, of root's configuration): how many, to say whose configuration it is.
+  let othersSecrets = 0;
+  for (const secret of secrets ? secretFiles : []) {
+    if (await checkSecretFile(check, secret, warnings, uid, { file: source.file, uid: environment.uid })) {
+      othersSecrets += 1;
+    }
+  }
   if (uid !== undefined) await checkClients(check, caches, uid);
   if (raw.caches !== undefined && caches.length === 0 && check.issues.length === 0) {
     check.note(["caches"], "is empty: genpush needs at least one cache to push to");
   }
-  if (check.issues.length > 0) throw configError(source, check);
+  if (check.issues.length > 0) throw configError(source, check, othersSecrets === check.issues.length);
   if (raw.caches === undefined) {
     throw new UsageError(`${source.file}: no \`caches\` configured: genpush has nowhere to push`, MINIMAL_EXAMPLE_HINT);
   }
@@ -555,24 +576,27 @@ async function checkClients(check: Checker, caches: (CacheConfig | undefined)[],
   }
 }
 
+/** Checks one secret file; true when it cannot be read because it is someone else's (the note says whose). */
 async function checkSecretFile(
   check: Checker,
   { key, file, nixKey }: SecretFile,
   warnings: string[],
   /** Who runs genpush, when the files' owners are checked. */
   uid: number | undefined,
-): Promise<void> {
+  /** The configuration naming it, and who runs genpush. */
+  reader: { file: string; uid: number },
+): Promise<boolean> {
   try {
     // A secret file others can replace (by a link to /etc/shadow, say) would be read and sent to a server.
     const distrusted = uid === undefined ? undefined : await distrust(file, trustedOwners(uid));
     if (distrusted && uid !== undefined) {
       check.note(key, distrustMessage(file, "the secret", distrusted), distrustHint(distrusted, uid));
-      return;
+      return false;
     }
     const info = await stat(file);
     if (!info.isFile()) {
       check.note(key, `cannot read ${file} (not a regular file)`);
-      return;
+      return false;
     }
     await access(file, constants.R_OK);
     const problem = nixKey ? nixSecretKeyProblem(await readFile(file, "utf8")) : undefined;
@@ -583,26 +607,62 @@ async function checkSecretFile(
         `${formatKeyPath(key)}: the secret ${file} may be read by ${info.mode & 0o004 ? "anyone" : "its group"} (mode ${mode}); run \`chmod 600 ${file}\``,
       );
     }
+    return false;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
+    const other = code === "EACCES" ? await otherOwner(file, reader.uid) : undefined;
+    if (other) {
+      check.note(key, ...othersSecret(file, other, reader));
+      return true;
+    }
     check.note(
       key,
       `cannot read ${file} (${code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code})`,
     );
+    return false;
   }
 }
 
-function configError(source: ConfigSource, check: Checker): UsageError {
+/**
+ * A secret of someone else's (root's 0600 key, named by root's configuration): whose it is, and
+ * how to run genpush as them; a configuration of theirs is named theirs.
+ */
+function othersSecret(
+  file: string,
+  other: { path: string; owner: number },
+  reader: { file: string; uid: number },
+): [message: string, hint: string] {
+  const whose = userName(other.owner);
+  const theirs = other.path === file ? "it" : other.path;
+  const message = `cannot read ${file} (permission denied): ${theirs} belongs to ${whose}, and genpush runs as ${userName(reader.uid)}`;
+  const run = `run genpush as ${whose} (\`${asOwnerCommand(other.owner)}\`)`;
+  return isOwnedBy(reader.file, other.owner)
+    ? [
+        message,
+        `${reader.file} looks like ${whose}'s configuration: ${run}, or use a configuration of your own (--config FILE)`,
+      ]
+    : [message, `${run}, or name a copy of your own in its place`];
+}
+
+/** Whether `file` exists and is `owner`'s. */
+function isOwnedBy(file: string, owner: number): boolean {
+  try {
+    return statSync(file).uid === owner;
+  } catch {
+    return false;
+  }
+}
+
+function configError(source: ConfigSource, check: Checker, othersOnly = false): UsageError {
   const lines = check.issues.map((issue) => {
     const line = source.lineOf(issue.path);
     return `${source.file}${line ? `:${line}` : ""}: ${formatKeyPath(issue.path)}: ${issue.message}`;
   });
   const count = lines.length === 1 ? "" : `${lines.length} problems in the configuration:\n`;
   const hints = new Set(check.issues.flatMap((issue) => (issue.hint ? [issue.hint] : [])));
-  return new UsageError(
-    `${count}${lines.join("\n")}`,
-    [...hints, "fix the keys named above, then run `genpush config check`"].join("; "),
-  );
+  // Nothing to fix when every problem is a secret of root's configuration: it is not the user's to fix.
+  const fix = othersOnly ? [] : ["fix the keys named above, then run `genpush config check`"];
+  return new UsageError(`${count}${lines.join("\n")}`, [...hints, ...fix].join("; "));
 }
 
 /** Every default, in one place. */
@@ -620,11 +680,14 @@ function resolveConfig(v: Validated, environment: Environment): Config {
   };
 }
 
+/** Root's state directory, where genpush run as root (and its system services) keeps its records. */
+export const SYSTEM_STATE_DIR = "/var/lib/genpush";
+
 export function defaultStateDir({ env, uid, home }: Environment): string {
   // systemd's StateDirectory= may list several, colon-separated; ours is the first.
   const fromSystemd = env.STATE_DIRECTORY?.split(":")[0];
   if (fromSystemd) return fromSystemd;
-  if (uid === 0) return "/var/lib/genpush";
+  if (uid === 0) return SYSTEM_STATE_DIR;
   return join(env.XDG_STATE_HOME || join(home, ".local", "state"), "genpush");
 }
 

@@ -10,20 +10,45 @@
 import { mkdir, readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { UsageError } from "../runtime/errors.js";
+import { asOwnerCommand, otherOwner, userName } from "../runtime/owner.js";
 import { writeFileAtomic } from "../state/atomic-file.js";
 import type { ConfigSource } from "./document.js";
 
-export async function readConfigSource(file: string, cacheFile?: string): Promise<ConfigSource> {
+/** Who reads the file, and what to tell them when it is missing beside the usual hint. */
+export interface ReadOptions {
+  uid?: number;
+  /** A sentence on another configuration they may mean (root's, for a user), put first in the hint. */
+  missingHint?: string;
+}
+
+export async function readConfigSource(
+  file: string,
+  cacheFile?: string,
+  { uid = process.getuid?.() ?? 0, missingHint }: ReadOptions = {},
+): Promise<ConfigSource> {
   let text: string;
   try {
     text = await readFile(file, "utf8");
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") {
+      throw new UsageError(
+        `configuration file ${file} does not exist`,
+        missingHint ? `${missingHint}; or ${NO_FILE_HINT}` : NO_FILE_HINT,
+      );
+    }
+    // Someone else's (root's /etc/genpush/config.yaml, 0600): whose, and how to run as them.
+    const other = code === "EACCES" ? await otherOwner(file, uid) : undefined;
+    if (other) {
+      const whose = userName(other.owner);
+      throw new UsageError(
+        `cannot read configuration file ${file} (permission denied): ${other.path === file ? "it" : other.path} belongs to ${whose}, and genpush runs as ${userName(uid)}`,
+        `it looks like ${whose}'s configuration: run genpush as ${whose} (\`${asOwnerCommand(other.owner)}\`), or use a configuration of your own (--config FILE)`,
+      );
+    }
     throw new UsageError(
-      code === "ENOENT"
-        ? `configuration file ${file} does not exist`
-        : `cannot read configuration file ${file}: ${(error as Error).message}`,
-      code === "ENOENT" ? NO_FILE_HINT : "check the file's permissions, or pass another one with --config FILE",
+      `cannot read configuration file ${file}: ${(error as Error).message}`,
+      "check the file's permissions, or pass another one with --config FILE",
     );
   }
   const parse = async (): Promise<ConfigSource> => (await import("./yaml.js")).parseConfigSource(file, text);

@@ -18,7 +18,10 @@
  *     is checked the same way from its own directory on.
  *
  * A path that does not exist has nothing to trust yet: whoever reads or
- * creates it reports that. Cheap: one lstat per component.
+ * creates it reports that. Nor has one this process may not look into (a
+ * directory on the way it cannot search, EACCES): it cannot open it either,
+ * so whoever reads it reports that, or, for a cache, does without. Cheap: one
+ * lstat per component.
  */
 import type { Stats } from "node:fs";
 import { lstat, readlink } from "node:fs/promises";
@@ -62,7 +65,7 @@ export async function distrust(path: string, owners: ReadonlySet<number>): Promi
       stats = await lstat(entry);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+      if (code === "ENOENT" || code === "ENOTDIR" || code === "EACCES") return undefined;
       throw error;
     }
     // `dir` passed: writable by others only when sticky, where an entry of another user is theirs to replace.

@@ -5,13 +5,21 @@
 // namespace of the test's own, over overlays of /etc and /var/lib, so the machine's stay as
 // they are.
 import assert from "node:assert/strict";
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { execa } from "execa";
 import { repoRoot } from "./harness/cli.js";
 import { scenario } from "./harness/fixture.js";
-import { nixEnv, pullIntoFreshStore, tempDir } from "./harness/nix.js";
+import {
+  buildGeneration,
+  makeKey,
+  newSeed,
+  nixEnv,
+  pullIntoFreshStore,
+  switchProfile,
+  tempDir,
+} from "./harness/nix.js";
 
 const cli = join(repoRoot, "dist", "cli.js");
 const NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
@@ -226,5 +234,173 @@ describe("an unsigned push to a binary cache (item 6)", () => {
     const publicKey = readFileSync(join(cwd, hint[3] as string), "utf8").trim();
     const pulled = pullIntoFreshStore(signedUrl, g2.storePath, publicKey);
     assert.ok(pulled.ok, pulled.stderr);
+  });
+});
+
+describe("a user with root's configuration and state (item 7)", () => {
+  /** Root's configuration, its 0600 signing key, and a profile and file:// cache anyone may read. */
+  function rootsMachine() {
+    const key = makeKey(`genpush-root-${newSeed()}`);
+    const profile = join(openDir("genpush-profiles-"), "system");
+    const cacheDir = join(openDir("genpush-cache-"), "cache");
+    const config = `profiles:
+  - name: system
+    path: ${profile}
+caches:
+  - name: lan
+    systems: [x86_64-linux]
+    type: nix
+    store: file://${cacheDir}
+    signingKeyFile: /etc/genpush/cache-signing-key
+`;
+    const setup = [
+      "mkdir -p /etc/genpush",
+      `printf '%s' '${config}' >/etc/genpush/config.yaml`,
+      `install -m 600 ${key.secretKeyFile} /etc/genpush/cache-signing-key`,
+    ].join("\n");
+    return { profile, cacheDir, setup };
+  }
+
+  test("`genpush --config /etc/genpush/config.yaml push` as a user: exit 2, the key is root's, `sudo` runs it; nothing pushed, no state", async () => {
+    const machine = rootsMachine();
+    const generation = buildGeneration({ seed: newSeed(), paths: 4, changed: 1, version: 1 });
+    switchProfile(machine.profile, generation.storePath);
+    const ns = isolated(machine.setup);
+    const home = openDir("genpush-nobody-home-");
+    chownSync(home, 65534, 65534);
+    const r = await ns.genpush(["--config", "/etc/genpush/config.yaml", "push"], { env: { HOME: home } });
+    assert.equal(r.exitCode, 2, explain(r));
+    assert.equal(
+      r.stderr,
+      "error: /etc/genpush/config.yaml:9: caches[0].signingKeyFile: cannot read /etc/genpush/cache-signing-key (permission denied): it belongs to root, and genpush runs as nobody\n" +
+        "  hint: /etc/genpush/config.yaml looks like root's configuration: run genpush as root (`sudo genpush --config /etc/genpush/config.yaml push`), or use a configuration of your own (--config FILE)",
+    );
+    assert.equal(r.stdout, "");
+    assert.equal(existsSync(machine.cacheDir), false, "nothing pushed");
+    assert.equal(existsSync(join(home, ".local")), false, "no state of the user's");
+    assert.deepEqual(readdirSync(join(ns.upper, "var-lib")), [], "nor of root's");
+
+    // The hint's command, as root runs it (sudo is root here): it pushes.
+    const hinted = /`sudo genpush ([^`]+)`/.exec(r.stderr);
+    assert.ok(hinted, r.stderr);
+    const root = await ns.genpush((hinted[1] as string).split(" "), { as: "root", env: { HOME: tempDir() } });
+    assert.equal(root.exitCode, 0, explain(root));
+    assert.match(root.stdout, /^pushed /m);
+    assert.ok(existsSync(join(ns.upper, "var-lib", "genpush", "profiles", "system.json")), "root's state records it");
+  });
+
+  test("`genpush push --config /etc/genpush/config.yaml` as a user who cannot read it (0600, or in a directory of root's 0700): exit 2, whose it is, `sudo`", async () => {
+    for (const [where, prepare, whose] of [
+      ["/etc/genpush/config.yaml", "chmod 600 /etc/genpush/config.yaml", "it"],
+      [
+        "/etc/genpush/private/config.yaml",
+        "mkdir -m 700 /etc/genpush/private && cp /etc/genpush/config.yaml /etc/genpush/private/",
+        "/etc/genpush/private",
+      ],
+    ] as const) {
+      const machine = rootsMachine();
+      const ns = isolated(`${machine.setup}\n${prepare}`);
+      const home = openDir("genpush-nobody-home-");
+      chownSync(home, 65534, 65534);
+      const r = await ns.genpush(["push", "--config", where], { env: { HOME: home } });
+      assert.equal(r.exitCode, 2, explain(r));
+      assert.equal(
+        r.stderr,
+        `error: cannot read configuration file ${where} (permission denied): ${whose} belongs to root, and genpush runs as nobody\n` +
+          `  hint: it looks like root's configuration: run genpush as root (\`sudo genpush push --config ${where}\`), or use a configuration of your own (--config FILE)`,
+      );
+      assert.equal(r.stdout, "");
+      assert.deepEqual(readdirSync(home), [], "nothing written in the user's home");
+    }
+  });
+
+  test("`GENPUSH_CONFIG=/etc/genpush/config.yaml genpush status` as a user after root pushed: one line on root's state and `sudo genpush status`", async () => {
+    const machine = rootsMachine();
+    const generation = buildGeneration({ seed: newSeed(), paths: 4, changed: 1, version: 1 });
+    switchProfile(machine.profile, generation.storePath);
+    const ns = isolated(machine.setup);
+    const pushed = await ns.genpush(["push"], { as: "root", env: { HOME: tempDir() } });
+    assert.equal(pushed.exitCode, 0, explain(pushed));
+
+    const home = openDir("genpush-nobody-home-");
+    chownSync(home, 65534, 65534);
+    const r = await ns.genpush(["status"], { env: { HOME: home, GENPUSH_CONFIG: "/etc/genpush/config.yaml" } });
+    assert.equal(r.exitCode, 0, explain(r));
+    assert.match(r.stdout, /^ {2}lan: PENDING, never pushed$/m, "the user's own state: nothing of root's pushes");
+    const notes = r.stdout.split("\n").filter((line) => line.includes("/var/lib/genpush"));
+    assert.deepEqual(notes, [
+      `system: no record in ${home}/.local/state/genpush; root's genpush keeps its state in /var/lib/genpush: \`sudo genpush status\` shows it`,
+    ]);
+    assert.equal(existsSync(join(home, ".local")), false, "status made no state of the user's");
+
+    // What the hint shows: root's record of the push.
+    const root = await ns.genpush(["status"], { as: "root", env: { HOME: tempDir() } });
+    assert.equal(root.exitCode, 0, explain(root));
+    assert.match(root.stdout, /^ {2}lan: up to date, last pushed generation 1 /m);
+    assert.doesNotMatch(root.stdout, /keeps its state/);
+
+    // No note where root has no record of the profile.
+    const empty = isolated(rootsMachine().setup);
+    const none = await empty.genpush(["status"], {
+      env: { HOME: home, GENPUSH_CONFIG: "/etc/genpush/config.yaml" },
+    });
+    assert.equal(none.exitCode, 0, explain(none));
+    assert.doesNotMatch(none.stdout, /var\/lib\/genpush/);
+  });
+
+  test("`genpush status` as a user with no configuration of their own: exit 2, root's is /etc/genpush/config.yaml and `sudo genpush status` uses it", async () => {
+    const ns = isolated(rootsMachine().setup);
+    const home = openDir("genpush-nobody-home-");
+    chownSync(home, 65534, 65534);
+    const r = await ns.genpush(["status"], { env: { HOME: home } });
+    assert.equal(r.exitCode, 2, explain(r));
+    assert.match(
+      r.stderr,
+      new RegExp(`^error: configuration file ${home}/\\.config/genpush/config\\.yaml does not exist$`, "m"),
+    );
+    assert.match(
+      r.stderr,
+      /^ {2}hint: root's configuration is \/etc\/genpush\/config\.yaml: `sudo genpush status` uses it; or name the store on the command line instead/m,
+    );
+    assert.deepEqual(readdirSync(home), []);
+    // Without root's configuration, no word of it.
+    const bare = await isolated(":").genpush(["status"], { env: { HOME: home } });
+    assert.equal(bare.exitCode, 2, explain(bare));
+    assert.doesNotMatch(bare.stderr, /root's/);
+  });
+});
+
+describe("a parse cache the user cannot look into", () => {
+  test("`genpush --config FILE config check` with ~/.cache unsearchable, or ~/.cache/genpush root's (left by sudo): parses afresh, exit 0", async () => {
+    for (const variant of ["~/.cache mode 0000", "~/.cache/genpush root's 0700"]) {
+      const home = openDir("genpush-nobody-home-");
+      chownSync(home, 65534, 65534);
+      const file = join(home, "config.yaml");
+      writeFileSync(
+        file,
+        "caches:\n  - name: lan\n    systems: [x86_64-linux]\n    type: nix\n    store: file:///tmp/genpush-nowhere\n",
+      );
+      chownSync(file, 65534, 65534);
+      const cache = join(home, ".cache");
+      mkdirSync(join(cache, "genpush"), { recursive: true });
+      if (variant.startsWith("~/.cache mode")) {
+        chownSync(join(cache, "genpush"), 65534, 65534);
+        chownSync(cache, 65534, 65534);
+        chmodSync(cache, 0o000);
+      } else {
+        chownSync(cache, 65534, 65534);
+        chmodSync(join(cache, "genpush"), 0o700);
+      }
+      const ns = isolated(":");
+      for (const run of [1, 2]) {
+        const r = await ns.genpush(["--config", file, "config", "check"], { env: { HOME: home } });
+        assert.equal(r.exitCode, 0, `${variant}, run ${run}: ${explain(r)}`);
+        assert.match(r.stdout, /lan/, variant);
+        // Warnings of the configuration itself (no signing key), none of the cache.
+        assert.doesNotMatch(r.stderr, /^error|internal error|EACCES|\.cache/m, variant);
+      }
+      chmodSync(cache, 0o755);
+      assert.deepEqual(readdirSync(join(cache, "genpush")), [], `${variant}: no parse cache written`);
+    }
   });
 });
