@@ -128,6 +128,7 @@ rec {
       exclude = if (settings.exclude or [ ]) == [ ] then null else settings.exclude;
       notify = settings.notify or null;
       meteredLimit = settings.meteredLimit or null;
+      metricsFile = settings.metricsFile or null;
     };
 
   # Every setting the module refuses, each a full sentence naming the option.

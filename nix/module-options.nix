@@ -211,6 +211,11 @@ in
           ignores metering.
         '';
       };
+      metricsFile = optionalStr ''
+        Where to write the metrics file after every push and verify run, in node_exporter's
+        textfile-collector format (a name ending in `.prom`, e.g.
+        `/var/lib/prometheus-node-exporter/textfile/genpush.prom`); none by default.
+      '';
     };
 
     credentials = mkOption {

@@ -21,16 +21,27 @@
  *   and reads the holder file each time. A path is in the cache only when its narinfo is: a
  *   claim never makes it look present, and a path whose reference is claimed by another host
  *   gets its narinfo only once that reference's narinfo is in the cache.
- * - **Stale**: a waiter that has seen the holder file unchanged (or absent) for the stale
- *   bound, by its own clock (no clocks of two hosts are compared), takes the claim over:
- *   it reads the holder once more, and if it is still what it saw, DELETEs the collection
- *   and MKCOLs it again; that MKCOL decides who wins. Two waiters that both see it stale may
- *   both DELETE; the second DELETE can remove the first's fresh claim, and both then upload:
- *   the same bytes twice, never a narinfo before its NAR. A holder killed (-9, power loss)
- *   costs the others at most the stale bound.
+ * - **Stale, and the take-over**: a waiter that has seen the holder file unchanged (or absent)
+ *   for the stale bound, by its own clock (no clocks of two hosts are compared), takes the
+ *   claim over by creating the claim's *next generation*: `claims/H.1/` over `claims/H/`,
+ *   `claims/H.2/` over `claims/H.1/`, and so on (claimName). No waiter ever deletes a claim:
+ *   the create of generation g+1 answers 201 to exactly one of the waiters that found
+ *   generation g stale at once, and the others watch g+1 from then on. (The earlier scheme,
+ *   DELETE then MKCOL of the same name, let a second waiter's DELETE remove the first's fresh
+ *   claim, and both uploaded: 1.7x with a holder killed among ten hosts.) Each poll also reads
+ *   the holder of g+1, so a waiter that arrives late climbs to the live generation in a poll
+ *   per generation. A generation's holder removes its own collection when its upload ends; a
+ *   holder of g > 0 also removes the stale generations below it, but only once the narinfo is
+ *   up: removed earlier, generation 0 would be free for a newcomer while g uploads. A
+ *   generation removed by its holder after a failed upload is made again by a waiter (the
+ *   create decides, as for generation 0). A holder killed (-9, power loss) costs the others
+ *   at most the stale bound (and a renewal's period), and its partial upload is the only
+ *   bytes sent twice. Only a holder that is slow but alive (its lease's PUTs not reaching the
+ *   cache for the whole stale bound) can still be uploading when its generation is taken
+ *   over: the same bytes twice, never a narinfo before its NAR.
  * - **Leftover claims** (a holder killed, its claim never taken over because no other host
  *   needed the path) are claims like any other: the next host that needs the path finds it
- *   stale and takes it over.
+ *   stale and takes it over (its next generation).
  * - **A cache without the primitive** (MKCOL refused: 405, 403, 501; or 409, as nginx answers
  *   where the parent cannot be made; or a DELETE refused, so a claim could never go) is found
  *   by a probe of a fresh collection `claims/probe-<pid>-<random>/` at the start of each
@@ -52,13 +63,13 @@ const FIRST_POLL_MS = 200;
 export interface ClaimStore {
   /** Whether the cache has the primitive (a probe, once per upload). */
   supported(signal: AbortSignal): Promise<boolean>;
-  /** Create the claim if it is absent: true when this call created it. */
-  create(hash: string, signal: AbortSignal): Promise<boolean>;
-  writeHolder(hash: string, text: string, signal?: AbortSignal): Promise<void>;
+  /** Create the claim named `claim` (claimName) if it is absent: true when this call created it. */
+  create(claim: string, signal: AbortSignal): Promise<boolean>;
+  writeHolder(claim: string, text: string, signal?: AbortSignal): Promise<void>;
   /** The holder file's text; undefined when there is none. */
-  readHolder(hash: string, signal: AbortSignal): Promise<string | undefined>;
+  readHolder(claim: string, signal: AbortSignal): Promise<string | undefined>;
   /** Remove the claim (whatever it holds); no error when it is gone already. */
-  remove(hash: string, signal?: AbortSignal): Promise<void>;
+  remove(claim: string, signal?: AbortSignal): Promise<void>;
   /** Whether the path's narinfo is in the cache. */
   present(hash: string, signal: AbortSignal): Promise<boolean>;
 }
@@ -76,9 +87,39 @@ export interface FleetOptions {
   onDebug?: (message: string) => void;
 }
 
+/** The name of a claim's collection under `claims/`: generation 0 is `<hash>`, generation g is `<hash>.<g>`. */
+export function claimName(hash: string, generation: number): string {
+  return generation === 0 ? hash : `${hash}.${generation}`;
+}
+
+/**
+ * A waiter's judgement of the claim it watches, pure: `seen` is the holder text it saw last and
+ * `since` when (its own clock), `now` the holder text read at `at`. The claim is stale once the
+ * same text (or none) has been seen for `staleMs`.
+ */
+export function judge(
+  watch: { seen: string | undefined; since: number },
+  now: string | undefined,
+  at: number,
+  staleMs: number,
+): { seen: string | undefined; since: number; stale: boolean } {
+  if (now !== watch.seen) return { seen: now, since: at, stale: false };
+  return { ...watch, stale: at - watch.since >= staleMs };
+}
+
+/** The waiter's next pause: doubled from FIRST_POLL_MS, at most a quarter of the stale bound. */
+export function nextPoll(delay: number, staleMs: number): number {
+  return Math.min(2 * delay, renewMs(staleMs));
+}
+
+/** The lease's period: a quarter of the stale bound (at least FIRST_POLL_MS). */
+export function renewMs(staleMs: number): number {
+  return Math.max(FIRST_POLL_MS, Math.floor(staleMs / 4));
+}
+
 /** One upload's claims on one cache. */
 export class Fleet {
-  private readonly renewing = new Map<string, { timer: NodeJS.Timeout; seq: number }>();
+  private readonly renewing = new Map<string, { timer: NodeJS.Timeout; seq: number; generation: number }>();
 
   private constructor(
     private readonly store: ClaimStore,
@@ -93,36 +134,34 @@ export class Fleet {
   }
 
   /** Claim a path: "mine" (upload it, then release), "held" by another host, or "present" already. */
-  async claim(hash: string, signal: AbortSignal): Promise<ClaimAnswer> {
-    if (!(await this.store.create(hash, signal))) return "held";
-    const entry = { timer: setInterval(() => this.renew(hash), this.renewMs()), seq: 0 };
-    entry.timer.unref();
-    this.renewing.set(hash, entry);
-    try {
-      await this.store.writeHolder(hash, this.holderLine(0), signal);
-      // Its holder may have finished and removed its claim since this host asked.
-      if (await this.store.present(hash, signal)) {
-        await this.release(hash);
-        return "present";
-      }
-    } catch (error) {
-      await this.release(hash);
-      throw error;
-    }
-    return "mine";
+  claim(hash: string, signal: AbortSignal): Promise<ClaimAnswer> {
+    return this.claimAt(hash, 0, signal);
   }
 
-  /** The upload of a claimed path ended (its narinfo is up, or it failed): the lease ends, the claim goes. */
+  /**
+   * The upload of a claimed path ended (its narinfo is up, or it failed): the lease ends, its
+   * generation goes. A claim taken over (generation > 0) also removes the stale generations
+   * below it once the narinfo is up — not before: a host that then found generation 0 free
+   * would claim the path while this one uploads it.
+   */
   async release(hash: string): Promise<void> {
     const entry = this.renewing.get(hash);
     if (!entry) return;
     clearInterval(entry.timer);
     this.renewing.delete(hash);
-    await this.store
-      .remove(hash)
-      .catch((error: unknown) =>
-        this.options.onDebug?.(`could not remove the claim on ${hash}: ${String(error)}; it goes stale`),
-      );
+    const remove = async (generation: number) =>
+      this.store
+        .remove(claimName(hash, generation))
+        .catch((error: unknown) =>
+          this.options.onDebug?.(
+            `could not remove the claim ${claimName(hash, generation)}: ${String(error)}; it goes stale`,
+          ),
+        );
+    await remove(entry.generation);
+    if (entry.generation === 0) return;
+    const up = await this.store.present(hash, AbortSignal.timeout(this.options.staleMs)).catch(() => false);
+    if (!up) return;
+    for (let generation = entry.generation - 1; generation >= 0; generation--) await remove(generation);
   }
 
   /**
@@ -130,25 +169,36 @@ export class Fleet {
    * stale or away and this host gets it: then `upload` it here (and release the claim).
    */
   async waitFor(hash: string, upload: () => Promise<void>, signal: AbortSignal): Promise<void> {
-    let seen: string | undefined;
-    let since = performance.now();
+    let generation = 0;
+    let watch: { seen: string | undefined; since: number } = { seen: undefined, since: performance.now() };
     let delay = FIRST_POLL_MS;
     for (;;) {
       signal.throwIfAborted();
       if (await this.store.present(hash, signal)) return;
-      const now = await this.store.readHolder(hash, signal);
-      let answer: ClaimAnswer | undefined;
-      if (now === undefined) {
-        // Removed (its holder is done, or gave up), or made but its holder not written yet.
-        answer = await this.claim(hash, signal);
+      // Taken over already: watch the newer generation.
+      const newer = await this.store.readHolder(claimName(hash, generation + 1), signal);
+      if (newer !== undefined) {
+        generation++;
+        watch = { seen: newer, since: performance.now() };
+        continue;
       }
+      const now = await this.store.readHolder(claimName(hash, generation), signal);
+      let answer: ClaimAnswer | undefined;
+      // Removed (its holder is done, or gave up), or made but its holder not written yet: the create decides.
+      if (now === undefined) answer = await this.claimAt(hash, generation, signal);
       if (answer === undefined || answer === "held") {
-        if (now !== seen) {
-          seen = now;
-          since = performance.now();
-        } else if (performance.now() - since >= this.options.staleMs) {
-          answer = await this.takeOver(hash, seen, signal);
-          since = performance.now();
+        const judged = judge(watch, now, performance.now(), this.options.staleMs);
+        watch = { seen: judged.seen, since: judged.since };
+        if (judged.stale) {
+          this.options.onDebug?.(
+            `the claim ${claimName(hash, generation)} made no progress for ${Math.round(this.options.staleMs / 1000)} s (${now?.trim() ?? "no holder written"}): taking it over`,
+          );
+          // The next generation's create decides who takes it over: one host, and no DELETE of anyone's claim.
+          answer = await this.claimAt(hash, generation + 1, signal);
+          if (answer === "held") {
+            generation++;
+            watch = { seen: undefined, since: performance.now() };
+          }
         }
       }
       if (answer === "present") return;
@@ -161,7 +211,7 @@ export class Fleet {
         return;
       }
       await sleep(delay, undefined, { signal });
-      delay = Math.min(2 * delay, this.renewMs());
+      delay = nextPoll(delay, this.options.staleMs);
     }
   }
 
@@ -171,14 +221,28 @@ export class Fleet {
     this.renewing.clear();
   }
 
-  private async takeOver(hash: string, seen: string | undefined, signal: AbortSignal): Promise<ClaimAnswer> {
-    const again = await this.store.readHolder(hash, signal);
-    if (again !== seen) return "held";
-    this.options.onDebug?.(
-      `the claim on ${hash} made no progress for ${Math.round(this.options.staleMs / 1000)} s (${seen?.trim() ?? "no holder written"}): taking it over`,
-    );
-    await this.store.remove(hash, signal);
-    return this.claim(hash, signal);
+  private async claimAt(hash: string, generation: number, signal: AbortSignal): Promise<ClaimAnswer> {
+    const name = claimName(hash, generation);
+    if (!(await this.store.create(name, signal))) return "held";
+    const entry = {
+      timer: setInterval(() => this.renew(hash), renewMs(this.options.staleMs)),
+      seq: 0,
+      generation,
+    };
+    entry.timer.unref();
+    this.renewing.set(hash, entry);
+    try {
+      await this.store.writeHolder(name, this.holderLine(0), signal);
+      // Its holder may have finished and removed its claim since this host asked.
+      if (await this.store.present(hash, signal)) {
+        await this.release(hash);
+        return "present";
+      }
+    } catch (error) {
+      await this.release(hash);
+      throw error;
+    }
+    return "mine";
   }
 
   private renew(hash: string): void {
@@ -186,12 +250,8 @@ export class Fleet {
     if (!entry) return;
     entry.seq++;
     this.store
-      .writeHolder(hash, this.holderLine(entry.seq))
+      .writeHolder(claimName(hash, entry.generation), this.holderLine(entry.seq))
       .catch((error: unknown) => this.options.onDebug?.(`could not renew the claim on ${hash}: ${String(error)}`));
-  }
-
-  private renewMs(): number {
-    return Math.max(FIRST_POLL_MS, Math.floor(this.options.staleMs / 4));
   }
 
   private holderLine(seq: number): string {
@@ -238,18 +298,18 @@ export class WebDavClaims implements ClaimStore {
     return removed >= 200 && removed < 300;
   }
 
-  async create(hash: string, signal: AbortSignal): Promise<boolean> {
-    let status = await this.mkcol(`claims/${hash}/`, [405, 409], signal);
+  async create(claim: string, signal: AbortSignal): Promise<boolean> {
+    let status = await this.mkcol(`claims/${claim}/`, [405, 409], signal);
     if (status === 409) {
       // `claims/` went (a cache cleaned): make it again, once.
       await this.mkcol("claims/", [405], signal);
-      status = await this.mkcol(`claims/${hash}/`, [405], signal);
+      status = await this.mkcol(`claims/${claim}/`, [405], signal);
     }
     return status === 201;
   }
 
-  async writeHolder(hash: string, text: string, signal?: AbortSignal): Promise<void> {
-    const url = new URL(`claims/${hash}/holder`, this.base);
+  async writeHolder(claim: string, text: string, signal?: AbortSignal): Promise<void> {
+    const url = new URL(`claims/${claim}/holder`, this.base);
     await withRetry(
       (tries) =>
         this.http.request(url, { method: "PUT", headers: { "content-type": "text/plain" }, body: text, signal: tries }),
@@ -257,8 +317,8 @@ export class WebDavClaims implements ClaimStore {
     );
   }
 
-  async readHolder(hash: string, signal: AbortSignal): Promise<string | undefined> {
-    const url = new URL(`claims/${hash}/holder`, this.base);
+  async readHolder(claim: string, signal: AbortSignal): Promise<string | undefined> {
+    const url = new URL(`claims/${claim}/holder`, this.base);
     const accept = await this.notThere(url);
     const answer = await withRetry(
       (tries) => this.http.request(url, { method: "GET", accept, signal: tries, maxBodyBytes: HOLDER_MAX }),
@@ -267,8 +327,8 @@ export class WebDavClaims implements ClaimStore {
     return accept.includes(answer.status) ? undefined : answer.body.toString("utf8");
   }
 
-  async remove(hash: string, signal?: AbortSignal): Promise<void> {
-    await this.request(`claims/${hash}/`, "DELETE", [404, 409], signal);
+  async remove(claim: string, signal?: AbortSignal): Promise<void> {
+    await this.request(`claims/${claim}/`, "DELETE", [404, 409], signal);
   }
 
   async present(hash: string, signal: AbortSignal): Promise<boolean> {

@@ -207,8 +207,18 @@ export class HttpBinaryCache {
             smallNars.skip(info.path);
             decided();
             const until = AbortSignal.any([stop, producing.signal, waiting.signal]);
-            if (answer === "held") await fleet?.waitFor(hash, () => send(info, until, true), until);
-            else finished(info);
+            let ours = false;
+            if (answer === "held") {
+              await fleet?.waitFor(
+                hash,
+                () => {
+                  ours = true;
+                  return send(info, until, true);
+                },
+                until,
+              );
+            } else finished(info);
+            if (!ours) events.onWaited?.(info.narSize);
           })();
           published.set(info.path, task);
           const waited = task.catch((error: unknown) => {

@@ -5,6 +5,8 @@ import type { StorePath } from "../nix/store-path.js";
 export interface PushProgress {
   /** Paths uploaded so far, of `total`; with the NAR bytes of those paths where the backend knows which they are. */
   onProgress?(done: number, total: number, narBytes?: number): void;
+  /** A path of `narBytes` another host of a fleet uploaded while this one waited for it (caches/claims.ts). */
+  onWaited?(narBytes: number): void;
 }
 
 /** One binary cache, whatever the backend. */

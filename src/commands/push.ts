@@ -26,6 +26,7 @@ import {
   printJson,
   selectProfiles,
 } from "./context.js";
+import { recordMetrics } from "./metrics.js";
 
 export interface PushOptions extends CommandLineOptions {
   profile: string[];
@@ -130,6 +131,7 @@ export async function pushCommand(globals: GlobalOptions, options: PushOptions):
     return ok ? ExitCode.ok : ExitCode.failed;
   } finally {
     await Promise.all(notices);
+    await recordMetrics(ctx);
     await closeContext(ctx);
   }
 }

@@ -32,6 +32,7 @@ import {
   printJson,
   selectProfiles,
 } from "./context.js";
+import { recordMetrics } from "./metrics.js";
 
 export interface VerifyOptions extends CommandLineOptions {
   profile: string[];
@@ -94,6 +95,7 @@ export async function verifyCommand(globals: GlobalOptions, options: VerifyOptio
     );
     return bad ? ExitCode.failed : ExitCode.ok;
   } finally {
+    await recordMetrics(ctx);
     await closeContext(ctx);
   }
 }

@@ -103,6 +103,8 @@ export interface Config {
    * for an unmetered one (host/metered.ts); 0 defers every upload, -1 ignores metering.
    */
   meteredLimit: number;
+  /** Where to write the metrics file after each push and verify run (state/metrics.ts); none when unset. */
+  metricsFile?: string;
   /** Problems worth a warning that do not stop genpush, such as a secret others may read. */
   warnings: string[];
 }
@@ -120,7 +122,16 @@ export function currentEnvironment(): Environment {
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const SYSTEM_RE = /^[a-z0-9_]+-[a-z0-9_]+$/;
 const KEY_NAME_RE = /^[^\s:]+$/;
-const TOP_KEYS = ["stateDir", "profiles", "caches", "upstreamKeys", "exclude", "notify", "meteredLimit"] as const;
+const TOP_KEYS = [
+  "stateDir",
+  "profiles",
+  "caches",
+  "upstreamKeys",
+  "exclude",
+  "notify",
+  "meteredLimit",
+  "metricsFile",
+] as const;
 export const NOTIFY_MODES = ["failures", "always", "never"] as const;
 export type NotifyMode = (typeof NOTIFY_MODES)[number];
 /** 50 MB: a first push of gigabytes waits for another network, a small switch does not. */
@@ -246,6 +257,14 @@ export async function validateConfig(
   const notify = raw.notify === undefined ? undefined : check.oneOf(["notify"], raw.notify, NOTIFY_MODES);
   const meteredLimit =
     raw.meteredLimit === undefined ? undefined : check.size(["meteredLimit"], raw.meteredLimit, [-1]);
+  const metricsFile = raw.metricsFile === undefined ? undefined : expand(["metricsFile"], raw.metricsFile);
+  if (metricsFile !== undefined && !metricsFile.endsWith(".prom")) {
+    check.note(
+      ["metricsFile"],
+      `is ${metricsFile}: node_exporter's textfile collector reads only files named *.prom`,
+      "name the file e.g. /var/lib/prometheus-node-exporter/textfile/genpush.prom",
+    );
+  }
 
   const warnings: string[] = [];
   const uid = trust ? environment.uid : undefined;
@@ -275,6 +294,7 @@ export async function validateConfig(
       exclude,
       notify,
       meteredLimit,
+      metricsFile,
       warnings,
     },
     environment,
@@ -290,6 +310,7 @@ interface Validated {
   exclude: Glob[] | undefined;
   notify: NotifyMode | undefined;
   meteredLimit: number | undefined;
+  metricsFile: string | undefined;
   warnings: string[];
 }
 
@@ -676,6 +697,7 @@ function resolveConfig(v: Validated, environment: Environment): Config {
     exclude: v.exclude ?? [],
     notify: v.notify ?? "failures",
     meteredLimit: v.meteredLimit ?? DEFAULT_METERED_LIMIT,
+    ...(v.metricsFile === undefined ? {} : { metricsFile: v.metricsFile }),
     warnings: v.warnings,
   };
 }

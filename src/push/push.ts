@@ -211,6 +211,8 @@ async function pushToCache(
     durationMs: 0,
   };
   const finish = () => ({ ...result, durationMs: Math.round(performance.now() - started) });
+  /** The paths found missing here, once the plan is made: what a failure leaves pending. */
+  let pending: number | undefined;
   // The common trigger: a link renamed, a GC, a switch to the same generation.
   if (last?.storePath === generation.storePath) {
     result.counts.closure = last.counts.closure;
@@ -256,14 +258,17 @@ async function pushToCache(
       );
     }
     result.counts = { ...plan.counts, missing: missing.length, uploaded: 0 };
+    pending = missing.length;
     result.narBytes = narBytes;
     if (ctx.dryRun) return { ...finish(), status: "planned" };
 
     const reason = missing.length > 0 ? await ctx.deferUpload?.(cacheConfig, result.narBytes) : undefined;
     if (reason) {
-      await record(() => recordUnpushed(state, cacheConfig.name, generation, "deferred", reason));
+      await record(() => recordUnpushed(state, cacheConfig.name, generation, "deferred", reason, pending));
       return { ...finish(), status: "deferred", reason };
     }
+    // Paths another host of a fleet uploaded while this one waited (caches/claims.ts).
+    const waited = { paths: 0, narBytes: 0 };
     if (missing.length > 0) {
       ctx.events.onUploadStart?.(generation.profile, cache.name, missing.length, result.narBytes);
       const upload = () =>
@@ -272,6 +277,10 @@ async function pushToCache(
           {
             onProgress: (done, total, bytes) =>
               ctx.events.onUploadProgress?.(generation.profile, cache.name, done, total, bytes),
+            onWaited: (bytes) => {
+              waited.paths++;
+              waited.narBytes += bytes;
+            },
           },
           ctx.signal,
         );
@@ -287,7 +296,13 @@ async function pushToCache(
           generation: generation.number,
           storePath: generation.storePath,
           at,
-          counts: { closure: closure.length, uploaded: missing.length, narBytes: result.narBytes },
+          counts: {
+            closure: closure.length,
+            uploaded: missing.length,
+            narBytes: result.narBytes,
+            waited: waited.paths,
+            waitedNarBytes: waited.narBytes,
+          },
         },
         held: closure.length <= HELD_LIMIT ? closure.map((info) => hashPart(info.path)) : null,
         lastResult: { status: "ok", at, generation: generation.number, storePath: generation.storePath },
@@ -299,8 +314,10 @@ async function pushToCache(
     const described = describeError(error);
     const failed: PushResult = { ...finish(), status: "failed", error: described };
     if (!ctx.dryRun) {
-      await record(() => recordUnpushed(state, cacheConfig.name, generation, "failed", described.message)).catch(
-        (writeError) => ctx.events.onWarning?.(`could not record the failure: ${describeError(writeError).message}`),
+      await record(() =>
+        recordUnpushed(state, cacheConfig.name, generation, "failed", described.message, pending),
+      ).catch((writeError) =>
+        ctx.events.onWarning?.(`could not record the failure: ${describeError(writeError).message}`),
       );
     }
     return failed;
@@ -314,10 +331,12 @@ function recordUnpushed(
   generation: Generation,
   status: "failed" | "deferred",
   message: string,
+  pending: number | undefined,
 ): void {
-  const previous = cacheState(state, cache);
+  const { pending: _, ...previous } = cacheState(state, cache);
   state.caches[cache] = {
     ...previous,
+    ...(pending === undefined ? {} : { pending }),
     held: previous.held ?? null,
     // A failure is remembered until a push works (host/notify.ts); a deferral keeps what was.
     ...(status === "failed" ? { failing: generation.storePath } : {}),

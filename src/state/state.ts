@@ -24,7 +24,12 @@ export interface PushedGeneration {
   generation: number | null;
   storePath: StorePath;
   at: string;
-  counts: { closure: number; uploaded: number; narBytes: number };
+  /**
+   * `uploaded` and `narBytes`: the paths found missing and their NAR bytes; of those, `waited`
+   * paths (`waitedNarBytes`) another host of a fleet uploaded while this one waited for them
+   * (absent in entries written before it was recorded).
+   */
+  counts: { closure: number; uploaded: number; narBytes: number; waited?: number; waitedNarBytes?: number };
 }
 
 export interface LastResult {
@@ -51,6 +56,8 @@ export interface CacheState {
    * here works: a deferral in between neither repeats nor forgets it.
    */
   failing?: StorePath;
+  /** After a failed or deferred push: the paths it found missing, still not in the cache (unknown when it failed before asking). */
+  pending?: number;
   /**
    * The identity of the cache `lastPushed` and `held` went to (caches/identity.ts).
    * Absent in entries written before it was recorded.
@@ -187,6 +194,10 @@ function checkState(data: unknown, profile: string): ProfileState {
       }
       checked.held = held as string[] | null;
     }
+    if (entry.pending !== undefined) {
+      if (!isCount(entry.pending)) throw new Error(`${where("pending")} is not a count`);
+      checked.pending = entry.pending;
+    }
     if (entry.failing !== undefined) checked.failing = storePathField(entry.failing, where("failing"));
     if (entry.target !== undefined) {
       if (typeof entry.target !== "string") throw new Error(`${where("target")} is not a string`);
@@ -211,12 +222,19 @@ function checkPushed(record: unknown, what: string): PushedGeneration {
     if (!isCount(value)) throw new Error(`${what} has no count ${key}`);
     return value;
   };
-  return {
+  const checked: PushedGeneration = {
     generation: generationField(record.generation, what),
     storePath: storePathField(record.storePath, `${what} store path`),
     at: timeField(record.at, what),
     counts: { closure: count("closure"), uploaded: count("uploaded"), narBytes: count("narBytes") },
   };
+  for (const key of ["waited", "waitedNarBytes"] as const) {
+    const value = counts[key];
+    if (value === undefined) continue;
+    if (!isCount(value)) throw new Error(`${what} count ${key} is not a count`);
+    checked.counts[key] = value;
+  }
+  return checked;
 }
 
 const STATUSES: readonly LastResult["status"][] = ["ok", "failed", "deferred"];

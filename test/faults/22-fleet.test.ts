@@ -6,8 +6,12 @@
 // the NAR bytes the hosts uploaded are at most 1.1 times what the cache holds (without claims,
 // every host uploads every path: ten times). Then the same with the first host to claim a path
 // killed (-9) while it holds its claims: the others take them over once they have made no
-// progress for the stale bound (twice the cache's timeoutSeconds) and finish within it. A cache
-// without MKCOL: the push goes on as it would alone, with one debug line.
+// progress for the stale bound (twice the cache's timeoutSeconds) and finish within it, one host
+// per claim (at most 1.3 times the bytes the cache holds, the killed host's partial uploads
+// included). A cache
+// without MKCOL: the push goes on as it would alone, with one debug line. Each host's metrics
+// file (metricsFile) counts the paths it waited for, and the NAR bytes all uploaded add up to the
+// closure's.
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
@@ -38,6 +42,8 @@ interface Host {
   name: string;
   config: string;
   env: NodeJS.ProcessEnv;
+  /** Its metrics file (metricsFile). */
+  metrics: string;
 }
 
 interface Run {
@@ -55,8 +61,10 @@ function makeHost(i: number, cache: Cache, key: Key, gen: Generation): Host {
   const profile = join(root, "profiles", "system");
   mkdirSync(join(root, "profiles"));
   switchProfile(profile, gen.storePath);
+  const metrics = join(root, "genpush.prom");
   const config = writeConfig({
     stateDir: join(root, "state"),
+    metricsFile: metrics,
     profiles: [{ name: "system", path: profile }],
     caches: [
       {
@@ -74,6 +82,7 @@ function makeHost(i: number, cache: Cache, key: Key, gen: Generation): Host {
   return {
     name: `fleet-host-${i}`,
     config,
+    metrics,
     env: {
       ...nixEnv,
       HOME: home,
@@ -209,6 +218,24 @@ test("ten hosts switching at once upload each path once: at most 1.1x the bytes 
   );
   assert.ok(ratio <= 1.1, `uploaded ${ratio.toFixed(2)}x what the cache holds`);
   assert.deepEqual([...claimsOnDisk(cache).keys()], [], "claims left behind by hosts that finished");
+  // Each host's metrics file says what it uploaded itself and what it waited for: together, the closure once.
+  const sample = (host: Host, name: string) =>
+    Number(
+      new RegExp(`^${name}\\{profile="system",cache="lan",host="${host.name}"\\} (\\d+)$`, "m").exec(
+        readFileSync(host.metrics, "utf8"),
+      )?.[1] ?? Number.NaN,
+    );
+  const waited = hosts.reduce((sum, host) => sum + sample(host, "genpush_last_push_waited_paths"), 0);
+  const narBytes = hosts.reduce((sum, host) => sum + sample(host, "genpush_last_push_uploaded_nar_bytes"), 0);
+  const closureNarBytes = (results[0]?.json?.results?.[0]?.narBytes as number) ?? Number.NaN;
+  t.diagnostic(
+    `metrics: ${waited} paths waited for, ${narBytes} NAR bytes uploaded by all (closure: ${closureNarBytes})`,
+  );
+  assert.ok(waited > 0, "the hosts' metrics count the paths they waited for");
+  assert.ok(
+    narBytes >= closureNarBytes && narBytes <= 1.1 * closureNarBytes,
+    "the hosts' uploaded NAR bytes add up to the closure's",
+  );
 });
 
 test("the first uploader killed (-9) holding its claims: the others take them over within the stale bound", async (t) => {
@@ -253,8 +280,12 @@ test("the first uploader killed (-9) holding its claims: the others take them ov
     "some host said it took a stale claim over",
   );
   t.diagnostic(assertWhole(books, cache, key));
+  // Exactly one host takes each stale claim over (the next generation's MKCOL): the bytes sent
+  // twice are the killed host's partial uploads only.
   const { bytes } = await uploadedNars(cache);
-  t.diagnostic(`uploaded ${(bytes / heldNarBytes(cache)).toFixed(2)}x what the cache holds`);
+  const ratio = bytes / heldNarBytes(cache);
+  t.diagnostic(`uploaded ${ratio.toFixed(2)}x what the cache holds`);
+  assert.ok(ratio <= 1.3, `uploaded ${ratio.toFixed(2)}x what the cache holds: a stale claim taken over twice`);
 });
 
 test("a cache without MKCOL: each host uploads as it would alone, saying so once in the debug log", async (t) => {

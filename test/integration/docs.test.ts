@@ -13,6 +13,7 @@
 // - ini: the LoadCredential= drop-in, which the end-to-end suite installs from the docs.
 // - nginx: the cache's server block, run by a real nginx, pushed to and substituted from.
 // - nix: evaluated by test/nix/docs.test.ts.
+// - prometheus: a Prometheus rules file whose genpush metrics are ones the metrics file has.
 // A block of any other kind, or a command no check knows, fails.
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
@@ -20,8 +21,10 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { CommanderError } from "commander";
 import { execa } from "execa";
+import { parse as parseYaml } from "yaml";
 import { benchOptions } from "../../bench/options.js";
 import { program } from "../../src/program.js";
+import { METRICS } from "../../src/state/metrics.js";
 import { blocksOf, type DocBlock, docBlocks, namedPath, where } from "../docs-blocks.js";
 import { nixEval, standIns } from "../nix/lib.js";
 import { repoRoot } from "./harness/cli.js";
@@ -294,7 +297,7 @@ async function runSetUp(setUp: DocBlock[]): Promise<void> {
 
 describe("the docs' examples", () => {
   it("every block says its language, and a check for it exists", () => {
-    const known = new Set(["sh", "yaml", "console", "json", "text", "ini", "nix", "nginx"]);
+    const known = new Set(["sh", "yaml", "console", "json", "text", "ini", "nix", "nginx", "prometheus"]);
     for (const block of blocks) assert.ok(known.has(block.lang), `${where(block)}: a \`${block.lang}\` block`);
     assert.ok(blocks.length > 20, `only ${blocks.length} blocks`);
   });
@@ -405,6 +408,23 @@ describe("the docs' examples", () => {
       await s.destroy();
     }
   });
+
+  for (const block of blocks.filter((b) => b.lang === "prometheus")) {
+    it(`${where(block)} (${block.heading}): a Prometheus rules file on the metrics genpush writes`, () => {
+      const rules = parseYaml(block.text) as {
+        groups?: { name?: string; rules?: { alert?: string; expr?: string }[] }[];
+      };
+      const all = (rules.groups ?? []).flatMap((group) => group.rules ?? []);
+      assert.ok(all.length > 0, "groups with rules");
+      const written = new Set(METRICS.map((metric) => metric.name));
+      for (const rule of all) {
+        assert.ok(rule.alert && rule.expr, `${JSON.stringify(rule)}: an alert with an expr`);
+        for (const name of rule.expr.match(/genpush_\w+/g) ?? []) {
+          assert.ok(written.has(name), `${rule.alert}: ${name} is not a metric genpush writes`);
+        }
+      }
+    });
+  }
 
   for (const block of blocks.filter((b) => b.lang === "nginx")) {
     it(`${where(block)} (${block.heading}): nginx runs it, genpush pushes to it, Nix substitutes from it`, async () => {

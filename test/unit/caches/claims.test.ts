@@ -1,0 +1,106 @@
+// The claim logic where it is pure (the stale judgement, the back-off, the generations' names),
+// and the take-over against an in-memory store with the same create-if-absent a cache has:
+// several waiters that find one claim stale at once upload the path once between them.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { type ClaimStore, claimName, Fleet, holderTime, judge, nextPoll, renewMs } from "../../../src/caches/claims.js";
+
+describe("claims", () => {
+  it("names generation 0 by the hash, and later ones hash.g", () => {
+    assert.equal(claimName("abc", 0), "abc");
+    assert.equal(claimName("abc", 2), "abc.2");
+  });
+
+  it("judges a holder stale only after the same text (or none) for the whole stale bound", () => {
+    const stale = 1000;
+    let watch = judge({ seen: undefined, since: 0 }, "seq=0", 10, stale);
+    assert.deepEqual(watch, { seen: "seq=0", since: 10, stale: false });
+    watch = judge(watch, "seq=0", 1009, stale);
+    assert.equal(watch.stale, false, "one ms short of the bound");
+    assert.equal(judge(watch, "seq=0", 1010, stale).stale, true);
+    // The lease renewed: the clock starts again.
+    assert.deepEqual(judge(watch, "seq=1", 1500, stale), { seen: "seq=1", since: 1500, stale: false });
+    // No holder at all, for the bound: stale too.
+    assert.equal(judge({ seen: undefined, since: 0 }, undefined, 1000, stale).stale, true);
+  });
+
+  it("backs off from doubling to a quarter of the stale bound, and renews the lease as often", () => {
+    const delays = [200];
+    while (delays.length < 8) delays.push(nextPoll(delays.at(-1) as number, 60_000));
+    assert.deepEqual(delays, [200, 400, 800, 1600, 3200, 6400, 12800, 15000]);
+    assert.equal(renewMs(60_000), 15_000);
+    assert.equal(renewMs(100), 200, "never below the first poll");
+  });
+
+  it("reads the time of a holder line", () => {
+    assert.equal(
+      holderTime("host=a boot=b pid=1 time=2024-01-02T03:04:05.000Z seq=3\n"),
+      Date.UTC(2024, 0, 2, 3, 4, 5),
+    );
+    assert.equal(holderTime("host=a pid=1"), undefined);
+  });
+
+  it("a stale claim found by five waiters at once is taken over by one of them", async () => {
+    const store = new MemoryClaims();
+    const hash = "0".repeat(32);
+    // A holder that died: its claim made, its holder file never changing again.
+    assert.equal(await store.create(hash), true);
+    await store.writeHolder(hash, "host=dead pid=1 time=2024-01-01T00:00:00Z seq=0\n");
+    const options = { staleMs: 300 };
+    const signal = AbortSignal.timeout(20_000);
+    const fleets = await Promise.all(Array.from({ length: 5 }, () => Fleet.open(store, options, signal)));
+    let uploads = 0;
+    await Promise.all(
+      fleets.map((fleet) =>
+        fleet?.waitFor(
+          hash,
+          async () => {
+            uploads++;
+            await new Promise((ok) => setTimeout(ok, 100));
+            store.narinfos.add(hash);
+          },
+          signal,
+        ),
+      ),
+    );
+    assert.equal(uploads, 1, "one host took it over");
+    assert.deepEqual([...store.claims.keys()], [], "the new holder removed its generation and the stale one");
+    assert.ok(store.created.includes(`${hash}.1`), "the take-over made generation 1");
+    for (const fleet of fleets) fleet?.close();
+  });
+});
+
+/** A cache's claims in memory: `create` is the atomic create-if-absent. */
+class MemoryClaims implements ClaimStore {
+  readonly claims = new Map<string, string | undefined>();
+  readonly narinfos = new Set<string>();
+  readonly created: string[] = [];
+  async supported(): Promise<boolean> {
+    return true;
+  }
+  async create(claim: string): Promise<boolean> {
+    await tick();
+    if (this.claims.has(claim)) return false;
+    this.claims.set(claim, undefined);
+    this.created.push(claim);
+    return true;
+  }
+  async writeHolder(claim: string, text: string): Promise<void> {
+    await tick();
+    this.claims.set(claim, text);
+  }
+  async readHolder(claim: string): Promise<string | undefined> {
+    await tick();
+    return this.claims.get(claim);
+  }
+  async remove(claim: string): Promise<void> {
+    await tick();
+    this.claims.delete(claim);
+  }
+  async present(hash: string): Promise<boolean> {
+    await tick();
+    return this.narinfos.has(hash);
+  }
+}
+
+const tick = () => new Promise((ok) => setImmediate(ok));
