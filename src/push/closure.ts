@@ -23,25 +23,15 @@ import { FileRefused } from "../runtime/bounded-read.js";
 import { describeError, UsageError } from "../runtime/errors.js";
 import { lockProfile } from "../state/lock.js";
 import { claimStateDir } from "../state/state-dir.js";
-import { makePlan, type Plan, route, serves } from "./plan.js";
-import type { PushContext } from "./push.js";
+import { makePlan, route, serves } from "./plan.js";
+import type { CacheOutcome, PushContext, PushStatus } from "./push.js";
 import { entryHas, listQueue, type QueueEntry, removeEntry, takeUpQueue, updateEntry } from "./queue.js";
 
-export type ClosureStatus = "pushed" | "up-to-date" | "planned" | "failed" | "deferred";
-
-export interface ClosureResult {
-  cache: string;
+export interface ClosureResult extends CacheOutcome {
   /** The paths asked for (given, or of the queue's entries for this cache), their closure not counted. */
   paths: number;
   /** Queue entries pushed with them (0 for given paths). */
   entries: number;
-  status: ClosureStatus;
-  counts: Plan["counts"] & { missing: number; uploaded: number };
-  narBytes: number;
-  durationMs: number;
-  error?: { message: string; hint?: string };
-  /** Why the upload waits (status `deferred`): a metered network. */
-  reason?: string;
 }
 
 export interface QueueOutcome {
@@ -255,7 +245,7 @@ async function pushClosure(
     narBytes: 0,
     durationMs: 0,
   };
-  const finish = (status: ClosureStatus) => ({
+  const finish = (status: PushStatus) => ({
     ...result,
     status,
     durationMs: Math.round(performance.now() - started),

@@ -39,11 +39,9 @@ import { currentGeneration, type Generation, profileDirectoryQuiet } from "./pro
 
 export type PushStatus = "pushed" | "up-to-date" | "planned" | "failed" | "deferred";
 
-export interface PushResult {
-  profile: string;
+/** What a push to one cache came to: of a generation here, of given or queued paths in closure.ts. */
+export interface CacheOutcome {
   cache: string;
-  generation: number | null;
-  storePath: string;
   status: PushStatus;
   counts: Plan["counts"] & { missing: number; uploaded: number };
   narBytes: number;
@@ -51,6 +49,12 @@ export interface PushResult {
   error?: { message: string; hint?: string };
   /** Why the upload waits (status `deferred`): a metered network. */
   reason?: string;
+}
+
+export interface PushResult extends CacheOutcome {
+  profile: string;
+  generation: number | null;
+  storePath: string;
 }
 
 export interface ProfileOutcome {

@@ -60,14 +60,9 @@ export async function distrust(path: string, owners: ReadonlySet<number>): Promi
       continue;
     }
     const entry = join(dir, name);
-    let stats: Stats;
-    try {
-      stats = await lstat(entry);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === "ENOENT" || code === "ENOTDIR" || code === "EACCES") return undefined;
-      throw error;
-    }
+    // Not there, or not to be looked at by this user: whatever reads it will say so.
+    const stats = await lstatIf(entry, ["ENOENT", "ENOTDIR", "EACCES"]);
+    if (!stats) return undefined;
     // `dir` passed: writable by others only when sticky, where an entry of another user is theirs to replace.
     if (dirStats.mode & 0o022 && !owners.has(stats.uid)) {
       return { culprit: entry, why: `is owned by uid ${stats.uid}, in ${dir}, a directory others can write to` };
@@ -105,18 +100,22 @@ export async function distrustWithin(
 ): Promise<Distrust | undefined> {
   for (const name of names) {
     const entry = join(dir, name);
-    let stats: Stats;
-    try {
-      stats = await lstat(entry);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === "ENOENT" || code === "ENOTDIR") continue;
-      throw error;
-    }
+    const stats = await lstatIf(entry, ["ENOENT", "ENOTDIR"]);
+    if (!stats) continue;
     const problem = stats.isSymbolicLink() ? await distrust(entry, owners) : ownerOrMode(entry, stats, owners, false);
     if (problem) return problem;
   }
   return undefined;
+}
+
+/** `entry`'s own status, or undefined where lstat fails with one of `absent`. */
+async function lstatIf(entry: string, absent: readonly string[]): Promise<Stats | undefined> {
+  try {
+    return await lstat(entry);
+  } catch (error) {
+    if (absent.includes((error as NodeJS.ErrnoException).code ?? "")) return undefined;
+    throw error;
+  }
 }
 
 /**
