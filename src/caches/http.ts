@@ -262,7 +262,8 @@ class Exchange {
   sent = 0;
   /** Once the whole body was handed over: the idle time-out from then on. */
   idleAfterSend: number | undefined;
-  readonly startedAt = performance.now();
+  /** When it went out on a connection: its deadline counts from then, not from its wait for one. */
+  startedAt = performance.now();
   readonly deadlineMs: number;
   readonly maxBody: number;
   readonly head: string;
@@ -335,9 +336,30 @@ class Exchange {
     return `${this.init.method} ${this.url.pathname}`;
   }
 
-  /** Whether it may go again on a new connection: nothing of it answered, and its body can be sent again. */
+  /**
+   * Whether it may go again on a new connection: nothing of it answered, its method one a
+   * server may see twice (RFC 9110 §9.2.2: a MKCOL or POST that did its work and lost its
+   * answer would be refused or done again), and its body one that can be sent again.
+   */
   get resendable(): boolean {
-    return !this.settled && !this.answering && !this.resent && !(this.streamed && this.bodyStarted);
+    return (
+      !this.settled &&
+      !this.answering &&
+      !this.resent &&
+      IDEMPOTENT.has(this.init.method) &&
+      !(this.streamed && this.bodyStarted)
+    );
+  }
+
+  /** It goes out on a connection (again, when resent): what a try sent and saw starts afresh. */
+  begin(): void {
+    this.startedAt = performance.now();
+    this.answering = false;
+    this.bodyStarted = false;
+    this.written = false;
+    this.sentWhole = false;
+    this.sent = 0;
+    this.idleAfterSend = undefined;
   }
 
   succeed(answer: HttpAnswer): void {
@@ -382,6 +404,9 @@ class Exchange {
   }
 }
 
+/** Methods a server may receive twice with the effect of once: the only ones resent unasked. */
+const IDEMPOTENT = new Set(["GET", "HEAD", "PUT", "DELETE", "OPTIONS"]);
+
 /** The state of an answer being read. */
 enum Read {
   Head,
@@ -418,6 +443,7 @@ class Connection {
   constructor(private readonly pool: Pool) {}
 
   start(exchange: Exchange): void {
+    exchange.begin();
     this.exchange = exchange;
     exchange.connection = this;
     this.state = Read.Head;
@@ -778,7 +804,11 @@ class Connection {
     this.served++;
     // A kept connection does not keep the process alive.
     this.socket?.unref();
-    this.pool.free(this);
+    // Not at once: the bytes read with the answer's end are judged first (onData: bytes past an
+    // answer end the connection), before a next request could go out on it.
+    queueMicrotask(() => {
+      if (!this.destroyed) this.pool.free(this);
+    });
   }
 
   /** The connection ended or failed: the exchange on it ends with it, or goes again. */

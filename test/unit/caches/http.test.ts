@@ -77,3 +77,85 @@ test("a request closed on without an answer on a new connection is a failure, no
     /cache local is unreachable at http:\/\/127\.0\.0\.1:\d+: /,
   );
 });
+
+/**
+ * A server that reads each request whole (its Content-Length body too), answers the first on
+ * each connection with the size of the body it got, and closes the connection on the second
+ * without answering, as a server at its keep-alive limit may.
+ */
+async function bodyCountingServer() {
+  const sockets = new Set<Socket>();
+  const seen: string[] = [];
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    let answered = 0;
+    let pending = Buffer.alloc(0);
+    socket.on("data", (data) => {
+      pending = Buffer.concat([pending, data]);
+      for (;;) {
+        const end = pending.indexOf("\r\n\r\n");
+        if (end < 0) return;
+        const head = pending.toString("latin1", 0, end);
+        const length = Number(/\r\ncontent-length: (\d+)/i.exec(head)?.[1] ?? 0);
+        if (answered > 0) {
+          socket.destroy();
+          return;
+        }
+        if (pending.length < end + 4 + length) return;
+        const body = pending.subarray(end + 4, end + 4 + length);
+        pending = pending.subarray(end + 4 + length);
+        seen.push(`${head.split(" ")[0]} ${body.toString()}`);
+        const text = `got ${body.length}`;
+        socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${text.length}\r\n\r\n${text}`);
+        answered++;
+      }
+    });
+    socket.on("error", () => socket.destroy());
+  });
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : 0;
+  return {
+    url: new URL(`http://127.0.0.1:${port}/x.narinfo`),
+    seen,
+    close: () =>
+      new Promise<void>((ok) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => ok());
+      }),
+  };
+}
+
+test("a PUT sent again on a new connection sends its body again, with and without 100-continue", async (t) => {
+  const server = await bodyCountingServer();
+  const client = new HttpClient({ cacheName: "local", maxSockets: 1, timeoutMs: 3_000, authHint: "" });
+  t.after(async () => {
+    client.close();
+    await server.close();
+  });
+  for (const [body, expectContinue] of [
+    [Buffer.from("StorePath: x\n"), false],
+    ["StorePath: y\n", false],
+    [Buffer.from("nar bytes"), true],
+  ] as const) {
+    await client.request(server.url, { method: "GET" });
+    const answer = await client.request(server.url, { method: "PUT", body, expectContinue });
+    assert.equal(answer.body.toString(), `got ${Buffer.byteLength(body)}`);
+  }
+  assert.deepEqual(server.seen, ["GET ", "PUT StorePath: x\n", "GET ", "PUT StorePath: y\n", "GET ", "PUT nar bytes"]);
+});
+
+test("a MKCOL a server closed its kept-alive connection on is not sent again: it may have been done", async (t) => {
+  const server = await bodyCountingServer();
+  const client = new HttpClient({ cacheName: "local", maxSockets: 1, timeoutMs: 3_000, authHint: "" });
+  t.after(async () => {
+    client.close();
+    await server.close();
+  });
+  await client.request(server.url, { method: "GET" });
+  await assert.rejects(
+    client.request(new URL("/claims/x/", server.url), { method: "MKCOL" }),
+    /cache local is unreachable at http:\/\/127\.0\.0\.1:\d+: /,
+  );
+  assert.deepEqual(server.seen, ["GET "]);
+});
