@@ -12,7 +12,7 @@ import { STORE_DIR } from "../nix/store-path.js";
 import { NIX_SYSTEMS } from "../nix/systems.js";
 import { UsageError } from "../runtime/errors.js";
 import { closest } from "./did-you-mean.js";
-import { storeUriProblem } from "./store-uri.js";
+import { credentialsIn, storeUriProblem } from "./store-uri.js";
 
 export interface CommandLineConfig {
   to: string[];
@@ -27,6 +27,8 @@ export interface CommandLineConfig {
  */
 export function checkCommandLine({ to, profilePath }: CommandLineConfig): void {
   for (const uri of to) {
+    // One with a login in it is refused where every store URI is checked (config.ts), shown masked.
+    if (credentialsIn(uri)) continue;
     const problem = storeUriProblem(uri);
     if (problem) throw new UsageError(`--to \`${uri}\`: ${problem.message}`, problem.hint);
   }

@@ -25,7 +25,7 @@ import { type ConfigSource, formatKeyPath } from "./document.js";
 import type { Glob } from "./glob.js";
 import { Checker } from "./schema.js";
 import { MINIMAL_EXAMPLE_HINT, readConfigSource } from "./source.js";
-import { storeUriProblem } from "./store-uri.js";
+import { credentialsIn, credentialsMessage, storeUriProblem } from "./store-uri.js";
 
 export const CACHE_TYPES = ["nix", "attic", "cachix"] as const;
 export type CacheType = (typeof CACHE_TYPES)[number];
@@ -526,25 +526,6 @@ function storeUri(check: Checker, path: (string | number)[], value: unknown): st
     }
   }
   return s;
-}
-
-/** The URL's authority up to its last `@`: user, or user:password (`//` is optional to WHATWG URL for http). */
-const USERINFO_RE = /^([A-Za-z][A-Za-z0-9+.-]*:(?:\/\/)?)([^/?#]*)@/;
-
-/** The URL with its user name and password shown as `***`, when it has any. */
-function credentialsIn(url: string): { masked: string; host: string; password: boolean } | undefined {
-  const m = USERINFO_RE.exec(url);
-  if (!m) return undefined;
-  const rest = url.slice(m[0].length);
-  return {
-    masked: `${m[1]}***@${rest}`,
-    host: /^(\[[^\]]*\]|[^:/?#]*)/.exec(rest)?.[1] ?? "",
-    password: (m[2] as string).includes(":"),
-  };
-}
-
-function credentialsMessage(masked: string): string {
-  return `holds credentials (${masked}): genpush would repeat them in its logs, --json, its state and the command lines of the tools it runs`;
 }
 
 /**

@@ -150,3 +150,22 @@ function resolveLocal(path: string): string {
   if (path === "~" || path.startsWith("~/")) return join(homedir(), path.slice(1));
   return isAbsolute(path) ? path : resolve(path);
 }
+
+/** The URL's authority up to its last `@`: user, or user:password (`//` is optional to WHATWG URL for http). */
+const USERINFO_RE = /^([A-Za-z][A-Za-z0-9+.-]*:(?:\/\/)?)([^/?#]*)@/;
+
+/** The URL with its user name and password shown as `***`, when it has any. */
+export function credentialsIn(url: string): { masked: string; host: string; password: boolean } | undefined {
+  const m = USERINFO_RE.exec(url);
+  if (!m) return undefined;
+  const rest = url.slice(m[0].length);
+  return {
+    masked: `${m[1]}***@${rest}`,
+    host: /^(\[[^\]]*\]|[^:/?#]*)/.exec(rest)?.[1] ?? "",
+    password: (m[2] as string).includes(":"),
+  };
+}
+
+export function credentialsMessage(masked: string): string {
+  return `holds credentials (${masked}): genpush would repeat them in its logs, --json, its state and the command lines of the tools it runs`;
+}

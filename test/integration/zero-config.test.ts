@@ -194,3 +194,31 @@ test("a typo in --profile-path is exit 2 with a did-you-mean; the default profil
   assert.equal(none.exitCode, 0, none.stderr);
   assert.match(none.stdout, /^nothing to push: no profile exists here yet/m);
 });
+
+test("a --to with a login in it is exit 2 in every command, and the password is never shown, even beside a typo", async () => {
+  const user = newcomer();
+  nixEnvProfile(user, 3);
+  const password = `s3cr3t-${newSeed()}`;
+  for (const uri of [
+    `https://alice:${password}@cache.example.org?compresion=zstd`,
+    `htps://alice:${password}@cache.example.org`,
+    `https://alice:${password}@cache.example.org`,
+  ]) {
+    for (const command of [
+      ["push"],
+      ["status"],
+      ["verify"],
+      ["diff", "--profile-path", join(user.home, ".nix-profile")],
+    ]) {
+      const r = await user.run([...command, "--to", uri, "--json"]);
+      assert.equal(
+        r.exitCode,
+        2,
+        `${command[0]} ${uri.replace(password, "***")}: ${r.stderr.replaceAll(password, "***")}`,
+      );
+      assert.ok(!`${r.stdout}${r.stderr}`.includes(password), `${command[0]} showed the password`);
+      assert.match(r.stderr, /holds credentials \(h\w+:\/\/\*\*\*@cache\.example\.org/);
+    }
+  }
+  assert.equal(existsSync(user.state), false, "no state written");
+});
