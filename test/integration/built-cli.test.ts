@@ -60,19 +60,25 @@ test("units install --dry-run renders every unit with this build's ExecStart and
   assert.match(r.stdout, /systemctl enable --now genpush-comin\.path genpush-system\.path genpush-verify\.timer/);
 });
 
-test("units install refuses units that could never work, saying why (exit 2)", async () => {
+test("units install refuses units that could never work, saying why (exit 2); a dry run prints them and warns", async () => {
   // A first try's configuration: one profile under /tmp, its state beside it.
   const config = writeConfig({
     stateDir: "/var/lib/genpush",
     profiles: [{ name: "test", path: "/tmp/genpush-try/profiles/test" }],
     caches: [{ name: "lan", systems: ["x86_64-linux"], type: "nix", store: "file:///c" }],
   });
-  const r = await execa(process.execPath, [cli, "--config", config, "units", "install", "--system", "--dry-run"], {
-    reject: false,
-  });
-  assert.equal(r.exitCode, 2, r.stderr);
-  assert.match(r.stderr, /profile test \(\/tmp\/genpush-try\/profiles\/test\) is where the system services cannot see/);
-  assert.equal(r.stdout, "", "no unit printed");
+  const install = (...more: string[]) =>
+    execa(process.execPath, [cli, "--config", config, "units", "install", "--system", ...more], { reject: false });
+  const profile = /profile test \(\/tmp\/genpush-try\/profiles\/test\) is where the system services cannot see/;
+  const real = await install();
+  assert.equal(real.exitCode, 2, real.stderr);
+  assert.match(real.stderr, profile);
+  assert.equal(real.stdout, "", "no unit printed");
+  const dry = await install("--dry-run");
+  assert.equal(dry.exitCode, 0, dry.stderr);
+  assert.match(dry.stderr, /warning: these units could never work: /);
+  assert.match(dry.stderr, profile);
+  assert.match(dry.stdout, /^# \/etc\/systemd\/system\/genpush-test\.service$/m);
 });
 
 test("units install --system refuses units whose ExecStart names what the services cannot see; --dry-run warns", async () => {
@@ -86,11 +92,11 @@ test("units install --system refuses units whose ExecStart names what the servic
     execa(process.execPath, [cli, "--config", config, "units", "install", "--system", ...more], { reject: false });
   const real = await install();
   assert.equal(real.exitCode, 2, real.stderr);
-  assert.match(real.stderr, /units that run genpush could never start: the system services cannot see /);
+  assert.match(real.stderr, /units that run genpush could never work: the system services cannot see /);
   assert.match(real.stderr, /ProtectHome=tmpfs and PrivateTmp=yes/);
   assert.match(real.stderr, /hint: install genpush where they can/);
   const dry = await install("--dry-run");
   assert.equal(dry.exitCode, 0, dry.stderr);
-  assert.match(dry.stderr, /these units could never start/);
+  assert.match(dry.stderr, /these units could never work/);
   assert.match(dry.stdout, /genpush-system\.service/);
 });
