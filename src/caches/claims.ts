@@ -10,7 +10,7 @@
  *   nginx answers 201 to the first and 405 to every later one for the same collection, so the
  *   MKCOL decides who holds it (`claims/` itself is made first; nginx answers 409 under a
  *   missing parent). A backend with another primitive (S3's `PUT` with `If-None-Match: *`,
- *   a file:// cache's `mkdir`) implements ClaimStore and the rest is the same.
+ *   a file:// cache's `mkdir`: FileClaims) implements ClaimStore and the rest is the same.
  * - **The holder** writes `claims/H/holder`: a line `host=… boot=… pid=… time=… seq=…` (its
  *   hostname, kernel boot id, process id, the time, a counter). While its upload of the path is
  *   under way it writes it again every quarter of the stale bound with the counter raised: the
@@ -48,8 +48,9 @@
  *   upload (MKCOL, then DELETE): then there is no coordination, one debug line, and the upload
  *   goes on as it would alone.
  */
-import { readFile } from "node:fs/promises";
+import { access, mkdir, readFile, rename, rm, rmdir, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type RetryOptions, withRetry } from "../runtime/retry.js";
 import type { HttpClient } from "./http.js";
@@ -352,5 +353,83 @@ export class WebDavClaims implements ClaimStore {
       ...(signal ? { signal } : {}),
     });
     return answer.status;
+  }
+}
+
+/** The code of a failed file system call ("ENOENT", …). */
+function errno(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | undefined)?.code;
+}
+
+/**
+ * Claims on a file:// cache: the claim is the directory `claims/<hash>/` in the cache's
+ * directory, made with `mkdir`, which fails with EEXIST for every host but the first (on a
+ * local file system and on NFS alike). The holder file is written whole (a file beside it,
+ * renamed over it), so a reader never sees half a line.
+ */
+export class FileClaims implements ClaimStore {
+  constructor(private readonly dir: string) {}
+
+  async supported(): Promise<boolean> {
+    try {
+      await mkdir(join(this.dir, "claims"), { recursive: true });
+      const probe = join(this.dir, "claims", `probe-${process.pid}-${Math.random().toString(36).slice(2)}`);
+      await mkdir(probe);
+      await rmdir(probe);
+      return true;
+    } catch {
+      // A cache directory this host may not write to (read-only, another owner): no claims.
+      return false;
+    }
+  }
+
+  async create(claim: string): Promise<boolean> {
+    const at = join(this.dir, "claims", claim);
+    try {
+      await mkdir(at);
+      return true;
+    } catch (error) {
+      if (errno(error) === "EEXIST") return false;
+      if (errno(error) !== "ENOENT") throw error;
+    }
+    // `claims/` went (a cache cleaned): make it again, once.
+    await mkdir(join(this.dir, "claims"), { recursive: true });
+    try {
+      await mkdir(at);
+      return true;
+    } catch (error) {
+      if (errno(error) === "EEXIST") return false;
+      throw error;
+    }
+  }
+
+  async writeHolder(claim: string, text: string): Promise<void> {
+    const holder = join(this.dir, "claims", claim, "holder");
+    const part = `${holder}.${process.pid}`;
+    await writeFile(part, text);
+    await rename(part, holder);
+  }
+
+  async readHolder(claim: string): Promise<string | undefined> {
+    try {
+      const text = await readFile(join(this.dir, "claims", claim, "holder"), "utf8");
+      return text.slice(0, HOLDER_MAX);
+    } catch (error) {
+      if (errno(error) === "ENOENT" || errno(error) === "ENOTDIR") return undefined;
+      throw error;
+    }
+  }
+
+  async remove(claim: string): Promise<void> {
+    await rm(join(this.dir, "claims", claim), { recursive: true, force: true });
+  }
+
+  async present(hash: string): Promise<boolean> {
+    try {
+      await access(join(this.dir, `${hash}.narinfo`));
+      return true;
+    } catch {
+      return false;
+    }
   }
 }
