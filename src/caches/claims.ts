@@ -48,7 +48,7 @@
  *   upload (MKCOL, then DELETE): then there is no coordination, one debug line, and the upload
  *   goes on as it would alone.
  */
-import { access, mkdir, readFile, rename, rm, rmdir, writeFile } from "node:fs/promises";
+import { access, mkdir, readdir, readFile, rename, rm, rmdir, stat, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -57,6 +57,8 @@ import type { HttpClient } from "./http.js";
 
 /** A claim's holder line is short: anything larger is not one. */
 const HOLDER_MAX = 4096;
+/** The index of `claims/` verify reads: some 40 000 claims at most. */
+const LISTING_MAX = 8 * 1024 * 1024;
 /** The first back-off of a waiter's poll. */
 const FIRST_POLL_MS = 200;
 
@@ -73,6 +75,30 @@ export interface ClaimStore {
   remove(claim: string, signal?: AbortSignal): Promise<void>;
   /** Whether the path's narinfo is in the cache. */
   present(hash: string, signal: AbortSignal): Promise<boolean>;
+}
+
+/** A claim found in a cache's `claims/`: its name, its holder line if it has one, and when it was last held (ms since the epoch). */
+export interface ListedClaim {
+  claim: string;
+  holder?: string;
+  at: number;
+}
+
+/**
+ * The claims a cache holds, for `verify`; undefined where the cache gives no listing of
+ * `claims/` (an HTTP cache without an index of it: see docs/fleet.md).
+ */
+export interface ClaimListing {
+  list(signal: AbortSignal): Promise<ListedClaim[] | undefined>;
+}
+
+/** A listed claim's time: its holder's `time=`, else the listing's own time of it. */
+function listed(claim: string, holder: string | undefined, fallback: number): ListedClaim {
+  return {
+    claim,
+    ...(holder !== undefined ? { holder: holder.trim() } : {}),
+    at: (holder && holderTime(holder)) || fallback,
+  };
 }
 
 /** What a claim attempt found. */
@@ -280,7 +306,7 @@ export function holderTime(text: string): number | undefined {
 const REFUSED = [403, 405, 409, 501];
 
 /** Claims on a WebDAV cache (nginx with `dav_methods PUT DELETE MKCOL`): `MKCOL claims/<hash>/`. */
-export class WebDavClaims implements ClaimStore {
+export class WebDavClaims implements ClaimStore, ClaimListing {
   constructor(
     private readonly base: URL,
     private readonly http: HttpClient,
@@ -332,6 +358,43 @@ export class WebDavClaims implements ClaimStore {
     await this.request(`claims/${claim}/`, "DELETE", [404, 409], signal);
   }
 
+  /**
+   * `claims/` as an nginx JSON index lists it (`autoindex on; autoindex_format json;`): an
+   * array of `{name, type, mtime}`. No `claims/` at all: none. Anything else (403: no index,
+   * an HTML index, another shape): undefined, no listing.
+   */
+  async list(signal: AbortSignal): Promise<ListedClaim[] | undefined> {
+    const url = new URL("claims/", this.base);
+    const accept = [...new Set([...(await this.notThere(url)), 401, 403, 404, 405])];
+    const answer = await withRetry(
+      (tries) =>
+        this.http.request(url, {
+          method: "GET",
+          accept,
+          headers: { accept: "application/json" },
+          signal: tries,
+          maxBodyBytes: LISTING_MAX,
+        }),
+      { ...this.retry, signal },
+    );
+    if (answer.status === 404) return [];
+    if (answer.status !== 200) return undefined;
+    let entries: unknown;
+    try {
+      entries = JSON.parse(answer.body.toString("utf8"));
+    } catch {
+      return undefined;
+    }
+    if (!Array.isArray(entries)) return undefined;
+    const claims: ListedClaim[] = [];
+    for (const entry of entries as { name?: unknown; type?: unknown; mtime?: unknown }[]) {
+      if (entry?.type !== "directory" || typeof entry.name !== "string" || !/^[\w.-]+$/.test(entry.name)) continue;
+      const mtime = typeof entry.mtime === "string" ? Date.parse(entry.mtime) : Number.NaN;
+      claims.push(listed(entry.name, await this.readHolder(entry.name, signal), Number.isNaN(mtime) ? 0 : mtime));
+    }
+    return claims;
+  }
+
   async present(hash: string, signal: AbortSignal): Promise<boolean> {
     const url = new URL(`${hash}.narinfo`, this.base);
     const accept = await this.notThere(url);
@@ -367,7 +430,7 @@ function errno(error: unknown): string | undefined {
  * local file system and on NFS alike). The holder file is written whole (a file beside it,
  * renamed over it), so a reader never sees half a line.
  */
-export class FileClaims implements ClaimStore {
+export class FileClaims implements ClaimStore, ClaimListing {
   constructor(private readonly dir: string) {}
 
   async supported(): Promise<boolean> {
@@ -422,6 +485,24 @@ export class FileClaims implements ClaimStore {
 
   async remove(claim: string): Promise<void> {
     await rm(join(this.dir, "claims", claim), { recursive: true, force: true });
+  }
+
+  /** The directories in `claims/` (none when there is no `claims/`). */
+  async list(): Promise<ListedClaim[]> {
+    let names: string[];
+    try {
+      names = await readdir(join(this.dir, "claims"));
+    } catch (error) {
+      if (errno(error) === "ENOENT") return [];
+      throw error;
+    }
+    const claims: ListedClaim[] = [];
+    for (const name of names) {
+      const at = await stat(join(this.dir, "claims", name)).catch(() => undefined);
+      if (!at?.isDirectory()) continue;
+      claims.push(listed(name, await this.readHolder(name), at.mtimeMs));
+    }
+    return claims;
   }
 
   async present(hash: string): Promise<boolean> {

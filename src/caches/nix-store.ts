@@ -21,7 +21,7 @@ import { hashPart, type StorePath } from "../nix/store-path.js";
 import { uploadAllowanceMs } from "../runtime/bounds.js";
 import { GenpushError } from "../runtime/errors.js";
 import { withRetry } from "../runtime/retry.js";
-import { FileClaims, Fleet } from "./claims.js";
+import { FileClaims, Fleet, type ListedClaim } from "./claims.js";
 import { nixFailure, UNSIGNED } from "./client-process.js";
 import { findCompression } from "./compression.js";
 import { HttpClient } from "./http.js";
@@ -137,6 +137,20 @@ export class NixStoreCache implements Cache {
       return "broken";
     }
     return (await fileExists(join(dir, narinfo.url))) ? "whole" : "broken";
+  }
+
+  /**
+   * The claims a fleet left: an HTTP cache genpush uploads to itself lists `claims/` if its
+   * server gives a JSON index of it ("unlisted" if not), a file:// cache reads the directory;
+   * other stores take no claims.
+   */
+  async claims(signal?: AbortSignal): Promise<ListedClaim[] | "unlisted" | undefined> {
+    if (isHttp(this.config.store)) {
+      if (!(await this.nativeUpload())) return undefined;
+      return (await this.httpCache().listClaims(signal ?? new AbortController().signal)) ?? "unlisted";
+    }
+    const dir = this.fileCacheDir();
+    return dir ? new FileClaims(dir).list() : undefined;
   }
 
   async push(paths: readonly PathInfo[], events: PushProgress, signal?: AbortSignal): Promise<void> {
