@@ -402,6 +402,11 @@ test("file://: the first uploader killed (-9) holding its claims: the others tak
   const slowest = Math.max(...results.map((r) => r.at)) - killedAt;
   t.diagnostic(`the last host ended ${slowest} ms after the kill (stale bound ${STALE_MS} ms)`);
   assert.ok(slowest <= 2 * STALE_MS + 30_000, `the others ended ${slowest} ms after the kill`);
+  assert.ok(
+    results.some((r) => /taking it over/.test(r.stderr)),
+    "some host said it took a stale claim over",
+  );
+  assert.deepEqual(fileClaimsLeft(dir), [], "claims left behind once the others took them over and finished");
   const tally = books.close(dir, { cacheUrl: `file://${dir}`, publicKey: key.publicKey });
   assert.deepEqual(tally.lost, [], `generation lost; the pull said:\n${tally.pull}`);
   t.diagnostic(summary(tally));
