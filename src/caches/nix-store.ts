@@ -3,11 +3,13 @@
  * spoken to directly — HEAD requests to ask, and genpush's own uploader
  * (NARs read from the store, checked, compressed as `compression=` asks,
  * narinfos signed with the configured key). A file:// cache is asked with a
- * directory look-up. Everything else — other stores, and store URI settings
+ * directory look-up, and its paths are claimed with `mkdir` before `nix copy`
+ * uploads them, so hosts that push at once upload each once (claims.ts). Everything else — other stores, and store URI settings
  * genpush's uploader does not implement — is asked with
  * `nix-store --check-validity` and uploaded with `nix copy`, which needs
  * every reference of a path in the cache first: whole closures only.
  */
+import { setMaxListeners } from "node:events";
 import { existsSync } from "node:fs";
 import { access, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -19,6 +21,7 @@ import { hashPart, type StorePath } from "../nix/store-path.js";
 import { uploadAllowanceMs } from "../runtime/bounds.js";
 import { GenpushError } from "../runtime/errors.js";
 import { withRetry } from "../runtime/retry.js";
+import { FileClaims, Fleet, type ListedClaim } from "./claims.js";
 import { nixFailure, UNSIGNED } from "./client-process.js";
 import { findCompression } from "./compression.js";
 import { HttpClient } from "./http.js";
@@ -110,18 +113,44 @@ export class NixStoreCache implements Cache {
 
   /** A file:// cache's narinfo for `info` is there, passes checkNarinfo, and the NAR file it names is there. */
   private async fileHoldsWhole(dir: string, info: PathInfo, key: TrustedKey | undefined): Promise<boolean> {
+    return (await this.fileNarinfo(dir, info, key)) === "whole";
+  }
+
+  /**
+   * What a file:// cache holds of `info`: no narinfo ("absent"), one that offers it whole, or
+   * one that does not ("broken": refused by checkNarinfo, or its NAR file gone).
+   */
+  private async fileNarinfo(
+    dir: string,
+    info: PathInfo,
+    key: TrustedKey | undefined,
+  ): Promise<"absent" | "whole" | "broken"> {
     let text: string;
     try {
       text = await readFile(join(dir, `${hashPart(info.path)}.narinfo`), "utf8");
     } catch {
-      return false;
+      return "absent";
     }
     const narinfo = checkNarinfo(text, info, key);
     if (typeof narinfo === "string") {
       this.options.onRefused?.(`cache ${this.name}: the narinfo of ${info.path} ${narinfo}; counted as missing`);
-      return false;
+      return "broken";
     }
-    return fileExists(join(dir, narinfo.url));
+    return (await fileExists(join(dir, narinfo.url))) ? "whole" : "broken";
+  }
+
+  /**
+   * The claims a fleet left: an HTTP cache genpush uploads to itself lists `claims/` if its
+   * server gives a JSON index of it ("unlisted" if not), a file:// cache reads the directory;
+   * other stores take no claims.
+   */
+  async claims(signal?: AbortSignal): Promise<ListedClaim[] | "unlisted" | undefined> {
+    if (isHttp(this.config.store)) {
+      if (!(await this.nativeUpload())) return undefined;
+      return (await this.httpCache().listClaims(signal ?? new AbortController().signal)) ?? "unlisted";
+    }
+    const dir = this.fileCacheDir();
+    return dir ? new FileClaims(dir).list() : undefined;
   }
 
   async push(paths: readonly PathInfo[], events: PushProgress, signal?: AbortSignal): Promise<void> {
@@ -139,36 +168,162 @@ export class NixStoreCache implements Cache {
     const key = keyFile ? trustedKey(await readSigningKey(keyFile, this.name)) : undefined;
     const dir = this.fileCacheDir();
     // `nix copy` takes a path whose narinfo is there for uploaded, so a narinfo that does not
-    // offer the path whole (its NAR lost, or refused by checkNarinfo) goes first.
+    // offer the path whole (its NAR lost, or refused by checkNarinfo) goes first. Only one read
+    // as such: a narinfo found absent may be written by another host the next moment, whole.
     if (dir)
       await Promise.all(
         paths.map(async (info) => {
-          if (!(await this.fileHoldsWhole(dir, info, key)))
+          if ((await this.fileNarinfo(dir, info, key)) === "broken")
             await rm(join(dir, `${hashPart(info.path)}.narinfo`), { force: true });
         }),
       );
-    const narBytes = paths.reduce((sum, info) => sum + info.narSize, 0);
+    const fleet = dir ? await this.openFleet(dir, signal) : undefined;
+    if (fleet) {
+      try {
+        await this.fleetCopy(fleet, paths, events, signal);
+      } finally {
+        fleet.close();
+      }
+      return;
+    }
     this.noteLocalRoot();
+    await this.copy(paths, (done) => events.onProgress?.(done, paths.length), signal).catch(async (error: unknown) => {
+      throw error instanceof GenpushError && UNSIGNED.test(error.message) ? await this.refusedUnsigned(error) : error;
+    });
+  }
+
+  /** `nix copy` of `paths` (dependencies first, each one's references in the cache or among them). */
+  private copy(paths: readonly PathInfo[], onProgress: (done: number) => void, signal?: AbortSignal): Promise<void> {
+    const narBytes = paths.reduce((sum, info) => sum + info.narSize, 0);
     // Each try asks the cache again first, so what an earlier try uploaded is not sent twice.
-    const copied = withRetry(
+    return withRetry(
       (tries) =>
         copyPaths(
           paths.map((info) => info.path),
           this.config.store,
           this.uploadUri(),
-          {
-            signal: tries,
-            timeoutSeconds: this.config.timeoutSeconds,
-            onProgress: (done, total) => events.onProgress?.(done, total),
-          },
+          { signal: tries, timeoutSeconds: this.config.timeoutSeconds, onProgress },
         ).catch((error) => {
           throw nixFailure(error, this.name);
         }),
       { ...retryOptions(this.options, signal), extraMs: uploadAllowanceMs(narBytes) },
     );
-    await copied.catch(async (error: unknown) => {
-      throw error instanceof GenpushError && UNSIGNED.test(error.message) ? await this.refusedUnsigned(error) : error;
-    });
+  }
+
+  /** The claims of a file:// cache (`mkdir` in its directory); undefined where this host cannot make them. */
+  private async openFleet(dir: string, signal?: AbortSignal): Promise<Fleet | undefined> {
+    const fleet = await Fleet.open(
+      new FileClaims(dir),
+      { staleMs: 2 * this.options.timeoutMs, ...(this.options.onDebug ? { onDebug: this.options.onDebug } : {}) },
+      signal ?? new AbortController().signal,
+    );
+    if (!fleet)
+      this.options.onDebug?.(
+        `cache ${this.name}: cannot make directories under ${join(dir, "claims")}: uploading without claims (hosts that push at once may upload the same paths)`,
+      );
+    return fleet;
+  }
+
+  /**
+   * A fleet's upload to a file:// cache (caches/claims.ts): every path is claimed first. This
+   * host's paths go up in waves of `nix copy`, each wave the claimed paths whose references
+   * are in the cache or in the wave, so that Nix never copies a path another host holds; the
+   * paths other hosts hold are waited for meanwhile, and taken over (with their references
+   * first) when their claim goes stale.
+   */
+  private async fleetCopy(
+    fleet: Fleet,
+    paths: readonly PathInfo[],
+    events: PushProgress,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const stop = signal ?? new AbortController().signal;
+    const missing = new Set(paths.map((info) => info.path));
+    const up = new Map<StorePath, { done: Promise<void>; resolve: () => void }>();
+    for (const info of paths) {
+      let resolve = () => {};
+      const done = new Promise<void>((ok) => {
+        resolve = ok;
+      });
+      up.set(info.path, { done, resolve });
+    }
+    const settled = new Set<StorePath>();
+    let done = 0;
+    const settle = (info: PathInfo) => {
+      settled.add(info.path);
+      up.get(info.path)?.resolve();
+      events.onProgress?.(++done, paths.length);
+    };
+    const refsUp = (info: PathInfo) =>
+      Promise.all(
+        info.references.filter((ref) => ref !== info.path && missing.has(ref)).map((ref) => up.get(ref)?.done),
+      );
+    const waiting = new AbortController();
+    const until = AbortSignal.any([stop, waiting.signal]);
+    // Every path waited for listens to it at once.
+    setMaxListeners(paths.length + 10, until);
+    const held = new Map<StorePath, Promise<void>>();
+    let left: PathInfo[] = [];
+    for (const info of paths) {
+      const answer = await fleet.claim(hashPart(info.path), stop);
+      if (answer === "mine") left.push(info);
+      else if (answer === "present") {
+        settle(info);
+        events.onWaited?.(info.narSize);
+      } else {
+        let ours = false;
+        const task = fleet
+          .waitFor(
+            hashPart(info.path),
+            async () => {
+              ours = true;
+              await refsUp(info);
+              await this.copy([info], () => {}, until);
+            },
+            until,
+          )
+          .then(() => {
+            held.delete(info.path);
+            settle(info);
+            if (!ours) events.onWaited?.(info.narSize);
+          });
+        task.catch(() => {});
+        held.set(info.path, task);
+      }
+    }
+    try {
+      while (left.length > 0) {
+        // The claimed paths whose references are all up or in this wave, dependencies first.
+        const wave = new Set<StorePath>();
+        const ready: PathInfo[] = [];
+        for (const info of left) {
+          const blocked = info.references.some(
+            (ref) => ref !== info.path && missing.has(ref) && !wave.has(ref) && !settled.has(ref),
+          );
+          if (blocked) continue;
+          wave.add(info.path);
+          ready.push(info);
+        }
+        if (ready.length === 0) {
+          // Waiting for another host's path that this host's need.
+          await Promise.race(held.values());
+          continue;
+        }
+        const base = done;
+        try {
+          await this.copy(ready, (copied) => events.onProgress?.(base + copied, paths.length), stop);
+        } finally {
+          for (const info of ready) await fleet.release(hashPart(info.path));
+        }
+        for (const info of ready) settle(info);
+        left = left.filter((info) => !wave.has(info.path));
+      }
+      await Promise.all(held.values());
+    } catch (error) {
+      waiting.abort(error);
+      for (const info of left) await fleet.release(hashPart(info.path));
+      throw error;
+    }
   }
 
   /**

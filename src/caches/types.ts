@@ -1,6 +1,7 @@
 import type { CacheConfig } from "../config/config.js";
 import type { PathInfo } from "../nix/path-info.js";
 import type { StorePath } from "../nix/store-path.js";
+import type { ListedClaim } from "./claims.js";
 
 export interface PushProgress {
   /** Paths uploaded so far, of `total`; with the NAR bytes of those paths where the backend knows which they are. */
@@ -29,6 +30,11 @@ export interface Cache {
    * narinfo is not read, the same as `missing`.
    */
   incomplete(paths: readonly PathInfo[], signal?: AbortSignal): Promise<StorePath[]>;
+  /**
+   * The claims hosts of a fleet hold in the cache (caches/claims.ts), for verify: "unlisted"
+   * where the cache gives no listing of them; undefined where this kind of cache takes none.
+   */
+  claims?(signal?: AbortSignal): Promise<ListedClaim[] | "unlisted" | undefined>;
   /** Upload `paths`, ordered dependencies first. */
   push(paths: readonly PathInfo[], events: PushProgress, signal?: AbortSignal): Promise<void>;
   /** Release connections. */

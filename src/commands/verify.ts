@@ -11,6 +11,8 @@
  * runs is missing at that moment.
  */
 
+import type { ListedClaim } from "../caches/claims.js";
+import type { Cache } from "../caches/types.js";
 import type { ProfileConfig } from "../config/config.js";
 import { thisHost } from "../host/host.js";
 import { MeteredGate } from "../host/metered.js";
@@ -55,7 +57,12 @@ interface CacheReport {
   status: Status;
   error?: { message: string; hint?: string };
   reason?: string;
+  /** Claims older than a day in the cache (docs/fleet.md): left by hosts stopped while uploading. */
+  oldClaims?: ListedClaim[];
 }
+
+/** A claim's holder renews it every quarter of the stale bound: one a day old has no live holder. */
+const OLD_CLAIM_MS = 24 * 3600 * 1000;
 
 interface ProfileReport {
   profile: string;
@@ -163,6 +170,7 @@ async function verifyProfile(
           status = "repaired";
         }
         const repaired = status === "repaired" ? missing.length : 0;
+        const oldClaims = await leftoverClaims(ctx, cache);
         return {
           cache: cacheConfig.name,
           closure: closure.length,
@@ -171,6 +179,7 @@ async function verifyProfile(
           repaired,
           status,
           ...(reason ? { reason } : {}),
+          ...(oldClaims.length > 0 ? { oldClaims } : {}),
         };
       } catch (error) {
         return {
@@ -186,6 +195,43 @@ async function verifyProfile(
     }),
   );
   return { profile: profile.name, generation: generation.number, storePath: generation.storePath, caches };
+}
+
+/** Each cache's leftover claims, asked once a run (the first profile that uses the cache says what they are). */
+const claimsAsked = new WeakMap<Context, Map<string, Promise<ListedClaim[]>>>();
+
+/** The claims older than a day in `cache` ([] where it takes none or gives no listing, said in a debug line). */
+function leftoverClaims(ctx: Context, cache: Cache): Promise<ListedClaim[]> {
+  const asked = claimsAsked.get(ctx) ?? new Map<string, Promise<ListedClaim[]>>();
+  claimsAsked.set(ctx, asked);
+  const known = asked.get(cache.name);
+  if (known) return known;
+  const found = (async () => {
+    const claims = await cache.claims?.(ctx.signal).catch((error: unknown) => {
+      ctx.log.debug(`${cache.name}: could not list the claims in it: ${describeError(error).message}`);
+      return undefined;
+    });
+    if (claims === "unlisted") {
+      ctx.log.debug(
+        `${cache.name}: its server gives no index of claims/, so verify cannot see claims left there (docs/fleet.md says how to give one)`,
+      );
+      return [];
+    }
+    const now = Date.now();
+    const old = (claims ?? []).filter((claim) => now - claim.at > OLD_CLAIM_MS).sort((a, b) => a.at - b.at);
+    const oldest = old[0];
+    if (oldest) {
+      ctx.log.warn(
+        {
+          hint: "they are no content and nothing waits for them: the next host that needs one of these paths takes its claim over; to tidy the cache, remove them (DELETE of claims/<name>/, or rm -r in a file:// cache's directory)",
+        },
+        `${cache.name} holds ${plural(old.length, "claim")} older than a day, left by hosts stopped while uploading (the oldest: claims/${oldest.claim}/, ${oldest.holder ?? "no holder written"}, last held ${new Date(oldest.at).toISOString()})`,
+      );
+    }
+    return old;
+  })();
+  asked.set(cache.name, found);
+  return found;
 }
 
 function print(ctx: Context, report: ProfileReport): void {

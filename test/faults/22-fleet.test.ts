@@ -11,7 +11,9 @@
 // included). A cache
 // without MKCOL: the push goes on as it would alone, with one debug line. Each host's metrics
 // file (metricsFile) counts the paths it waited for, and the NAR bytes all uploaded add up to the
-// closure's.
+// closure's. A file:// cache: the claims are directories made with mkdir in the cache's
+// directory, and `nix copy` (each call logged by a shim) is given each path once among the ten
+// hosts; the first holder killed there too, the others take its claims over.
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
@@ -30,6 +32,7 @@ import {
   tempDir,
 } from "../integration/harness/nix.js";
 import { Ledger, openReferences, summary } from "./lib/ledger.js";
+import { installShims, which } from "./lib/shims.js";
 
 const HOSTS = 10;
 /** The cache's timeoutSeconds: a claim is stale after twice it. */
@@ -56,7 +59,7 @@ interface Run {
 }
 
 /** A host of the fleet: its profile switched to `gen`, its own state, config and home. */
-function makeHost(i: number, cache: Cache, key: Key, gen: Generation): Host {
+function makeHost(i: number, store: string, key: Key, gen: Generation, extraEnv: NodeJS.ProcessEnv = {}): Host {
   const root = tempDir(`genpush-fleet-host${i}-`);
   const profile = join(root, "profiles", "system");
   mkdirSync(join(root, "profiles"));
@@ -71,7 +74,7 @@ function makeHost(i: number, cache: Cache, key: Key, gen: Generation): Host {
         name: "lan",
         type: "nix",
         systems: ["x86_64-linux"],
-        store: `${cache.url}?compression=zstd`,
+        store,
         signingKeyFile: key.secretKeyFile,
         timeoutSeconds: TIMEOUT_SECONDS,
       },
@@ -89,6 +92,7 @@ function makeHost(i: number, cache: Cache, key: Key, gen: Generation): Host {
       XDG_CACHE_HOME: join(home, ".cache"),
       XDG_STATE_HOME: join(home, ".local", "state"),
       XDG_CONFIG_HOME: join(home, ".config"),
+      ...extraEnv,
     },
   };
 }
@@ -182,7 +186,7 @@ async function fleet(seedPaths: number) {
   const key = makeKey(`genpush-fleet-${newSeed()}`);
   // Real-sized NARs (16 to 70 KiB of random data each, which no compressor shrinks).
   const gen = buildGeneration({ seed: newSeed(), paths: seedPaths, leafBytes: "i: 12000 + 400 * i" });
-  const hosts = Array.from({ length: HOSTS }, (_, i) => makeHost(i, cache, key, gen));
+  const hosts = Array.from({ length: HOSTS }, (_, i) => makeHost(i, `${cache.url}?compression=zstd`, key, gen));
   return { cache, key, gen, hosts };
 }
 
@@ -296,7 +300,7 @@ test("a cache without MKCOL: each host uploads as it would alone, saying so once
   const books = new Ledger("fleet");
   books.switchedTo({ ...gen, label: "a generation pushed to a cache without MKCOL" });
   books.fault("a cache that answers MKCOL with 405");
-  const r = await result(start(makeHost(0, cache, key, gen)));
+  const r = await result(start(makeHost(0, `${cache.url}?compression=zstd`, key, gen)));
   assert.equal(r.code, 0, explain(r));
   assert.equal(r.json?.results?.[0]?.status, "pushed", explain(r));
   books.reported(r.json);
@@ -309,4 +313,104 @@ test("a cache without MKCOL: each host uploads as it would alone, saying so once
   );
   assert.ok(mkcols.length <= 2, `${mkcols.length} MKCOLs: the probe only`);
   t.diagnostic(assertWhole(books, cache, key));
+});
+
+/** Ten hosts on one file:// cache directory; each host's `nix` logged by a shim. */
+function fileFleet(seedPaths: number) {
+  const dir = tempDir("genpush-fleet-file-");
+  const key = makeKey(`genpush-fleet-${newSeed()}`);
+  const gen = buildGeneration({ seed: newSeed(), paths: seedPaths, leafBytes: "i: 12000 + 400 * i" });
+  const nix = which("nix");
+  assert.ok(nix, "nix on PATH");
+  const shims = installShims({ nix });
+  const hosts = Array.from({ length: HOSTS }, (_, i) =>
+    makeHost(i, `file://${dir}?compression=zstd`, key, gen, { PATH: shims.path }),
+  );
+  /** The paths each `nix copy` was given, counted over all hosts. */
+  const copied = () => {
+    const counts = new Map<string, number>();
+    for (const call of shims.calls()) {
+      if (!call.args.includes("copy")) continue;
+      for (const path of call.args.slice(call.args.indexOf("--") + 1)) counts.set(path, (counts.get(path) ?? 0) + 1);
+    }
+    return counts;
+  };
+  return { dir, key, gen, hosts, copied };
+}
+
+/** The claims left in a file:// cache directory. */
+function fileClaimsLeft(dir: string): string[] {
+  return existsSync(join(dir, "claims")) ? readdirSync(join(dir, "claims")) : [];
+}
+
+test("ten hosts switching at once on one file:// cache: nix copy is given each path once among them", async (t) => {
+  const { dir, key, gen, hosts, copied } = fileFleet(120);
+  const books = new Ledger("fleet");
+  books.switchedTo({ ...gen, label: "the fleet's generation (file://)" });
+  books.fault(`${HOSTS} hosts pushing the same generation at the same moment to one file:// cache`);
+  const results = await Promise.all(hosts.map(start).map(result));
+  for (const [i, r] of results.entries()) {
+    assert.equal(r.code, 0, `${hosts[i]?.name}: ${explain(r)}`);
+    assert.equal(r.json?.results?.[0]?.status, "pushed", explain(r));
+    books.reported(r.json);
+  }
+  assert.deepEqual(openReferences(dir), [], "a narinfo whose references are not all in the cache");
+  const tally = books.close(dir, { cacheUrl: `file://${dir}`, publicKey: key.publicKey });
+  assert.deepEqual(tally.lost, [], `generation lost; the pull said:\n${tally.pull}`);
+  t.diagnostic(summary(tally));
+  const counts = copied();
+  const total = [...counts.values()].reduce((sum, n) => sum + n, 0);
+  t.diagnostic(`${HOSTS} hosts: nix copy given ${total} paths for ${gen.closure.length} in the closure`);
+  assert.ok(total >= counts.size && counts.size > 0, "the hosts uploaded with nix copy");
+  // No host failed or was killed: no claim was taken over, so no path went to nix copy twice.
+  const twice = [...counts].filter(([, n]) => n > 1).map(([path]) => path);
+  assert.deepEqual(twice, [], `paths given to nix copy more than once (${total} for ${gen.closure.length})`);
+  assert.deepEqual(fileClaimsLeft(dir), [], "claims left behind by hosts that finished");
+});
+
+test("file://: the first uploader killed (-9) holding its claims: the others take them over", async (t) => {
+  const { dir, key, gen, hosts, copied } = fileFleet(120);
+  const books = new Ledger("fleet");
+  books.switchedTo({ ...gen, label: "the fleet's generation (file://)" });
+  const runs = hosts.map(start);
+  let victim: Run | undefined;
+  const deadline = Date.now() + RUN_BOUND_MS;
+  while (!victim && Date.now() < deadline) {
+    for (const claim of fileClaimsLeft(dir)) {
+      let holder = "";
+      try {
+        holder = readFileSync(join(dir, "claims", claim, "holder"), "utf8");
+      } catch {}
+      const pid = Number(/pid=(\d+)/.exec(holder)?.[1]);
+      victim = runs.find((run) => run.child.pid === pid);
+      if (victim) break;
+    }
+    if (!victim) await new Promise((ok) => setTimeout(ok, 2));
+  }
+  assert.ok(victim, "a host claimed a path");
+  kill(victim);
+  const killedAt = Date.now();
+  await victim.exited;
+  books.fault(`${victim.host.name} killed (-9) holding claims on a file:// cache; ${HOSTS - 1} hosts wait for them`);
+  const others = runs.filter((run) => run !== victim);
+  const results = await Promise.all(others.map(result));
+  for (const [i, r] of results.entries()) {
+    assert.equal(r.code, 0, `${others[i]?.host.name}: ${explain(r)}`);
+    assert.equal(r.json?.results?.[0]?.status, "pushed", explain(r));
+    books.reported(r.json);
+  }
+  const slowest = Math.max(...results.map((r) => r.at)) - killedAt;
+  t.diagnostic(`the last host ended ${slowest} ms after the kill (stale bound ${STALE_MS} ms)`);
+  assert.ok(slowest <= 2 * STALE_MS + 30_000, `the others ended ${slowest} ms after the kill`);
+  assert.ok(
+    results.some((r) => /taking it over/.test(r.stderr)),
+    "some host said it took a stale claim over",
+  );
+  assert.deepEqual(fileClaimsLeft(dir), [], "claims left behind once the others took them over and finished");
+  const tally = books.close(dir, { cacheUrl: `file://${dir}`, publicKey: key.publicKey });
+  assert.deepEqual(tally.lost, [], `generation lost; the pull said:\n${tally.pull}`);
+  t.diagnostic(summary(tally));
+  const total = [...copied().values()].reduce((sum, n) => sum + n, 0);
+  t.diagnostic(`nix copy given ${total} paths for ${gen.closure.length} in the closure`);
+  assert.ok(total <= 1.3 * gen.closure.length, `nix copy given ${total} paths for ${gen.closure.length}`);
 });

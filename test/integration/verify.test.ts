@@ -2,11 +2,12 @@
 // back, and pulls into an empty store that check signatures.
 import assert from "node:assert/strict";
 import { createPrivateKey, sign } from "node:crypto";
-import { existsSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { explain } from "./harness/cli.js";
 import { hashOf, onlyResult, scenario } from "./harness/fixture.js";
+import { startCache } from "./harness/nginx.js";
 import { type Key, makeKey, pullIntoFreshStore, tempDir } from "./harness/nix.js";
 
 test("verify reports a narinfo lost from the cache and --repair restores it", async (t) => {
@@ -236,4 +237,80 @@ test("a cache without a key: an unsigned narinfo is the path; one for another pa
   const v = await s.run("verify", "--profile", "test", "--json");
   assert.equal(v.code, 1, explain(v));
   assert.deepEqual(v.json.profiles[0].caches[0].missing, [victim], explain(v));
+});
+
+/** Claims as a fleet leaves them in a cache directory: one two days old (its holder killed), one fresh, one without a holder. */
+function plantClaims(dir: string): void {
+  const day = 24 * 3600 * 1000;
+  const holder = (name: string, at: number) => {
+    mkdirSync(join(dir, "claims", name), { recursive: true });
+    writeFileSync(
+      join(dir, "claims", name, "holder"),
+      `host=web1 boot=b pid=42 time=${new Date(at).toISOString()} seq=3\n`,
+    );
+  };
+  holder("0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a", Date.now() - 2 * day);
+  holder("1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b", Date.now());
+  // Made, its holder never written (killed between the two): the directory's own time tells.
+  const bare = join(dir, "claims", "2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c.1");
+  mkdirSync(bare);
+  const old = new Date(Date.now() - 3 * day);
+  utimesSync(bare, old, old);
+}
+
+const OLD = ["2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c.1", "0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a"];
+
+test("verify reports claims older than a day: over HTTP where the server indexes claims/, and says once where it does not", async (t) => {
+  const s = await scenario({ paths: 8, sign: true });
+  t.after(() => s.destroy());
+  const indexed = await startCache({ claims: true, claimsIndex: true });
+  t.after(() => indexed.destroy());
+  s.config.caches[0].store = indexed.url;
+  s.switchTo(0);
+  const pushed = await s.run("push", "--json");
+  assert.equal(pushed.code, 0, explain(pushed));
+  plantClaims(indexed.dir);
+
+  const v = await s.run("verify", "--json");
+  assert.equal(v.code, 0, `old claims are no failure: ${explain(v)}`);
+  const [c] = v.json.profiles[0].caches;
+  assert.equal(c.status, "complete");
+  assert.deepEqual(
+    c.oldClaims.map((claim: { claim: string }) => claim.claim),
+    OLD,
+    explain(v),
+  );
+  assert.match(c.oldClaims[1].holder, /^host=web1 /);
+  assert.match(v.stderr, /holds 2 claims older than a day/);
+
+  // The same cache served without the index: verify cannot list claims/, and says so in one debug line.
+  const plain = await startCache({ claims: true });
+  t.after(() => plain.destroy());
+  plantClaims(plain.dir);
+  s.config.caches[0].store = plain.url;
+  s.configFile();
+  await s.run("push", "--json");
+  const u = await s.run("verify", "--json", "-v");
+  assert.equal(u.code, 0, explain(u));
+  assert.equal(u.json.profiles[0].caches[0].oldClaims, undefined, explain(u));
+  assert.equal(u.stderr.split("\n").filter((line) => /gives no index of claims\//.test(line)).length, 1, explain(u));
+});
+
+test("verify reports claims older than a day in a file:// cache, read from its directory", async (t) => {
+  const s = await scenario({ paths: 8, sign: true });
+  t.after(() => s.destroy());
+  const dir = join(tempDir(), "cache");
+  s.config.caches[0].store = `file://${dir}`;
+  s.switchTo(0);
+  const pushed = await s.run("push", "--json");
+  assert.equal(pushed.code, 0, explain(pushed));
+  plantClaims(dir);
+  const v = await s.run("verify", "--json");
+  assert.equal(v.code, 0, explain(v));
+  assert.deepEqual(
+    v.json.profiles[0].caches[0].oldClaims.map((claim: { claim: string }) => claim.claim),
+    OLD,
+    explain(v),
+  );
+  assert.match(v.stderr, /holds 2 claims older than a day/);
 });

@@ -131,6 +131,8 @@ export interface CacheOptions {
   readOnly?: boolean;
   /** WebDAV MKCOL too (`dav_methods PUT DELETE MKCOL`): hosts claim paths before uploading them. */
   claims?: boolean;
+  /** With claims: a JSON index of claims/ (`autoindex on; autoindex_format json;`), as docs/fleet.md shows, for verify. */
+  claimsIndex?: boolean;
 }
 
 export interface NginxConfigOptions extends CacheOptions {
@@ -173,7 +175,11 @@ http {
   server {
     listen 127.0.0.1:${port}${options.tls ? " ssl" : ""};${options.tls ? `\n    ssl_certificate ${options.tls.cert};\n    ssl_certificate_key ${options.tls.key};` : ""}
     root ${root}/cache;
-    location / {${options.readOnly ? "" : ` dav_methods PUT DELETE${options.claims ? " MKCOL" : ""}; create_full_put_path on;`}${privately}${auth}${missing} }
+    location / {${options.readOnly ? "" : ` dav_methods PUT DELETE${options.claims ? " MKCOL" : ""}; create_full_put_path on;`}${privately}${auth}${missing} }${
+      options.claimsIndex
+        ? `\n    location /claims/ { dav_methods PUT DELETE MKCOL; create_full_put_path on; autoindex on; autoindex_format json;${privately}${auth} }`
+        : ""
+    }
   }
 }
 `;

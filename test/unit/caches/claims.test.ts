@@ -2,8 +2,20 @@
 // and the take-over against an in-memory store with the same create-if-absent a cache has:
 // several waiters that find one claim stale at once upload the path once between them.
 import assert from "node:assert/strict";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, it } from "node:test";
-import { type ClaimStore, claimName, Fleet, holderTime, judge, nextPoll, renewMs } from "../../../src/caches/claims.js";
+import {
+  type ClaimStore,
+  claimName,
+  FileClaims,
+  Fleet,
+  holderTime,
+  judge,
+  nextPoll,
+  renewMs,
+} from "../../../src/caches/claims.js";
 
 describe("claims", () => {
   it("names generation 0 by the hash, and later ones hash.g", () => {
@@ -104,3 +116,34 @@ class MemoryClaims implements ClaimStore {
 }
 
 const tick = () => new Promise((ok) => setImmediate(ok));
+
+describe("file:// claims", () => {
+  it("mkdir decides, the holder is read whole, claims/ is made again when it went", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "genpush-claims-"));
+    try {
+      const store = new FileClaims(dir);
+      assert.equal(await store.supported(), true);
+      assert.equal(await store.create("abc"), true);
+      assert.equal(await store.create("abc"), false, "a second create of the same claim");
+      assert.equal(await store.readHolder("abc"), undefined, "made, its holder not written yet");
+      await store.writeHolder("abc", "host=a seq=0\n");
+      await store.writeHolder("abc", "host=a seq=1\n");
+      assert.equal(await store.readHolder("abc"), "host=a seq=1\n");
+      assert.equal(await store.present("abc"), false);
+      writeFileSync(join(dir, "abc.narinfo"), "StorePath: x\n");
+      assert.equal(await store.present("abc"), true);
+      await store.remove("abc");
+      await store.remove("abc");
+      assert.equal(await store.readHolder("abc"), undefined);
+      rmSync(join(dir, "claims"), { recursive: true });
+      assert.equal(await store.create("abc.1"), true, "claims/ made again");
+      // A cache directory where no claims/ can be made (root writes anywhere: a file stands in for it).
+      const file = join(dir, "not-a-dir");
+      writeFileSync(file, "");
+      chmodSync(file, 0o444);
+      assert.equal(await new FileClaims(file).supported(), false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
