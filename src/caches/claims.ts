@@ -61,6 +61,8 @@ const HOLDER_MAX = 4096;
 const LISTING_MAX = 8 * 1024 * 1024;
 /** The first back-off of a waiter's poll. */
 const FIRST_POLL_MS = 200;
+/** How long a stopped run tries to remove a claim before it leaves it to go stale. */
+const RELEASE_ON_STOP_MS = 2000;
 
 /** The atomic create-if-absent of one kind of cache, and the few reads and writes around it. */
 export interface ClaimStore {
@@ -146,18 +148,23 @@ export function renewMs(staleMs: number): number {
 
 /** One upload's claims on one cache. */
 export class Fleet {
-  private readonly renewing = new Map<string, { timer: NodeJS.Timeout; seq: number; generation: number }>();
+  private readonly renewing = new Map<
+    string,
+    { timer: NodeJS.Timeout; seq: number; generation: number; writing: Promise<void> }
+  >();
 
   private constructor(
     private readonly store: ClaimStore,
     private readonly options: FleetOptions,
     private readonly holder: string,
+    /** The upload's: once it is stopped, claims are let go at once (they go stale if that fails). */
+    private readonly stopped: AbortSignal,
   ) {}
 
   /** The fleet of an upload, or undefined where the cache has no atomic create (one debug line). */
   static async open(store: ClaimStore, options: FleetOptions, signal: AbortSignal): Promise<Fleet | undefined> {
     if (!(await store.supported(signal))) return undefined;
-    return new Fleet(store, options, await holderIdentity());
+    return new Fleet(store, options, await holderIdentity(), signal);
   }
 
   /** Claim a path: "mine" (upload it, then release), "held" by another host, or "present" already. */
@@ -176,16 +183,24 @@ export class Fleet {
     if (!entry) return;
     clearInterval(entry.timer);
     this.renewing.delete(hash);
+    // A stopped run lets go with one short try: a stop ends in seconds, and a claim left goes stale.
+    const stopped = this.stopped.aborted;
+    const bound = stopped ? AbortSignal.timeout(RELEASE_ON_STOP_MS) : undefined;
+    // A renewal still on its way would make the claim again after its removal (a PUT makes its path).
+    await Promise.race([
+      entry.writing,
+      ...(bound ? [new Promise((resolve) => bound.addEventListener("abort", resolve))] : []),
+    ]);
     const remove = async (generation: number) =>
       this.store
-        .remove(claimName(hash, generation))
+        .remove(claimName(hash, generation), bound)
         .catch((error: unknown) =>
           this.options.onDebug?.(
             `could not remove the claim ${claimName(hash, generation)}: ${String(error)}; it goes stale`,
           ),
         );
     await remove(entry.generation);
-    if (entry.generation === 0) return;
+    if (entry.generation === 0 || stopped) return;
     const up = await this.store.present(hash, AbortSignal.timeout(this.options.staleMs)).catch(() => false);
     if (!up) return;
     for (let generation = entry.generation - 1; generation >= 0; generation--) await remove(generation);
@@ -255,6 +270,7 @@ export class Fleet {
       timer: setInterval(() => this.renew(hash), renewMs(this.options.staleMs)),
       seq: 0,
       generation,
+      writing: Promise.resolve(),
     };
     entry.timer.unref();
     this.renewing.set(hash, entry);
@@ -276,8 +292,8 @@ export class Fleet {
     const entry = this.renewing.get(hash);
     if (!entry) return;
     entry.seq++;
-    this.store
-      .writeHolder(claimName(hash, entry.generation), this.holderLine(entry.seq))
+    entry.writing = this.store
+      .writeHolder(claimName(hash, entry.generation), this.holderLine(entry.seq), this.stopped)
       .catch((error: unknown) => this.options.onDebug?.(`could not renew the claim on ${hash}: ${String(error)}`));
   }
 
@@ -302,8 +318,12 @@ export function holderTime(text: string): number | undefined {
   return Number.isNaN(ms) ? undefined : ms;
 }
 
-/** Statuses of a MKCOL that say the cache does not take it (or cannot make the collection). */
-const REFUSED = [403, 405, 409, 501];
+/**
+ * What the probe takes for "no claims here" rather than a failure: any answer but a success
+ * and a refused login (401, 407: the push says so itself). A server that answers an unknown
+ * method with 400, 404 or 500 is pushed to as before, without claims.
+ */
+const NOT_CLAIMS = Array.from({ length: 300 }, (_, i) => 300 + i).filter((status) => status !== 401 && status !== 407);
 
 /** Claims on a WebDAV cache (nginx with `dav_methods PUT DELETE MKCOL`): `MKCOL claims/<hash>/`. */
 export class WebDavClaims implements ClaimStore, ClaimListing {
@@ -316,12 +336,12 @@ export class WebDavClaims implements ClaimStore, ClaimListing {
   ) {}
 
   async supported(signal: AbortSignal): Promise<boolean> {
-    await this.mkcol("claims/", [...REFUSED], signal);
+    await this.mkcol("claims/", NOT_CLAIMS, signal);
     const probe = `claims/probe-${process.pid}-${Math.random().toString(36).slice(2)}/`;
-    const status = await this.mkcol(probe, REFUSED, signal);
+    const status = await this.mkcol(probe, NOT_CLAIMS, signal);
     if (status !== 201) return false;
     // A claim must go once its path is up: a cache that takes MKCOL but no DELETE keeps the probe, and no claims.
-    const removed = await this.request(probe, "DELETE", [403, 404, 405, 501], signal);
+    const removed = await this.request(probe, "DELETE", NOT_CLAIMS, signal);
     return removed >= 200 && removed < 300;
   }
 
