@@ -18,8 +18,9 @@ import { setMaxListeners } from "node:events";
 import { availableParallelism } from "node:os";
 import { Readable, Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { setImmediate as nextTurn } from "node:timers/promises";
 import { formatNix32, toNix32 } from "../nix/hash.js";
-import { dumpPath, narInto } from "../nix/nar.js";
+import { dumpPath, narIntoSync } from "../nix/nar.js";
 import type { NarinfoFields, PathInfo } from "../nix/path-info.js";
 import { hashPart, STORE_DIR, type StorePath } from "../nix/store-path.js";
 import { uploadAllowanceMs } from "../runtime/bounds.js";
@@ -597,9 +598,9 @@ function narUrl(info: UploadablePath, upload: UploadOptions): string {
  * A small NAR read whole from the store into one buffer of the size Nix recorded (each piece
  * copied once), checked against that size and the hash.
  */
-async function readNar(info: UploadablePath): Promise<Buffer> {
+function readNar(info: UploadablePath): Buffer {
   const nar = Buffer.allocUnsafe(info.narSize);
-  const size = await narInto(info.path, nar);
+  const size = narIntoSync(info.path, nar);
   // A NAR of another size fails on its size: its hash need not be computed.
   const digest = size === info.narSize ? createHash("sha256").update(nar).digest() : Buffer.alloc(0);
   const mismatch = narMismatch(info, size, digest);
@@ -776,7 +777,13 @@ class SmallNars {
         else if (!lacking[i]) this.settled(info.path)?.reject(new Error("the cache has it"));
       }
       if (group.length === 0) return;
-      const nars = await Promise.all(group.map((info) => readNar(info)));
+      // Read synchronously (narIntoSync), one NAR at a time, the event loop's turn between two:
+      // it is held for one small NAR at most.
+      const nars: Buffer[] = [];
+      for (const info of group) {
+        nars.push(readNar(info));
+        await nextTurn();
+      }
       const bodies = await this.upload.compression.compressMany(nars, this.signal);
       for (const [i, info] of group.entries()) {
         const body = bodies[i] as Buffer;
