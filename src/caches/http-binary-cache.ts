@@ -18,8 +18,9 @@ import { setMaxListeners } from "node:events";
 import { availableParallelism } from "node:os";
 import { Readable, Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { setImmediate as nextTurn } from "node:timers/promises";
 import { formatNix32, toNix32 } from "../nix/hash.js";
-import { dumpPath, narInto } from "../nix/nar.js";
+import { dumpPath, narIntoSync } from "../nix/nar.js";
 import type { NarinfoFields, PathInfo } from "../nix/path-info.js";
 import { hashPart, STORE_DIR, type StorePath } from "../nix/store-path.js";
 import { uploadAllowanceMs } from "../runtime/bounds.js";
@@ -100,6 +101,46 @@ export class HttpBinaryCache {
   }
 
   /**
+   * Ask which of `paths` (dependencies first) the cache lacks, one HEAD each, and upload those,
+   * each path's NAR as soon as its answer says it is missing: the questions go out at once and
+   * the uploads do not wait for the last answer. `onMissing` is told the paths found missing,
+   * dependencies first, once every answer is in; the same paths are returned once all are up.
+   * Each narinfo still waits for its references' (those found missing) and every claim is taken
+   * before its upload, as in `upload`.
+   */
+  async uploadMissing(
+    paths: readonly UploadablePath[],
+    upload: UploadOptions,
+    events: PushProgress & { onMissing?(missing: UploadablePath[]): void },
+    signal?: AbortSignal,
+  ): Promise<UploadablePath[]> {
+    // First in the client's queue: no NAR goes to a cache of another store directory.
+    const ready = this.ensureCacheInfo(signal);
+    ready.catch(() => {});
+    const { each, all } = this.answers(paths, (info, stop) => this.has(hashPart(info.path), stop), signal);
+    const lacks = new Map(paths.map((info, i) => [info.path, each[i] as Promise<boolean>]));
+    const asked = all.then(async () => {
+      const lacking = await Promise.all(each);
+      const missing = paths.filter((_, i) => lacking[i]);
+      events.onMissing?.(missing);
+      return missing;
+    });
+    asked.catch(() => {});
+    try {
+      await this.send(paths, lacks, asked, upload, events, ready, signal);
+    } catch (error) {
+      // A cache that fails its questions too (one that does not answer) is told as `missing` would
+      // tell it: the questions' failure wins; answered, what is missing is counted. Each question
+      // is bounded, so this wait is.
+      throw await asked.then(
+        () => error,
+        (asking: unknown) => asking,
+      );
+    }
+    return asked;
+  }
+
+  /**
    * The paths of `infos` the cache does not have whole: no narinfo, a narinfo that does not
    * pass checkNarinfo (another path, other content, not signed by `key`), or one whose NAR
    * file is gone. Two requests each: GET the narinfo, HEAD the NAR it names.
@@ -116,14 +157,43 @@ export class HttpBinaryCache {
     events: PushProgress,
     signal?: AbortSignal,
   ): Promise<void> {
-    await this.ensureCacheInfo(signal);
+    const all = Promise.resolve(true);
+    const ready = this.ensureCacheInfo(signal);
+    ready.catch(() => {});
+    await this.send(
+      paths,
+      new Map(paths.map((info) => [info.path, all])),
+      Promise.resolve(paths),
+      upload,
+      events,
+      ready,
+      signal,
+    );
+  }
+
+  /**
+   * Upload those of `candidates` (dependencies first) whose answer in `lacks` says the cache
+   * lacks them, each as soon as its answer is in; `missing` is all of them, once every answer
+   * is (progress counts them). Nothing is sent before `ready` (the cache's `nix-cache-info`).
+   */
+  private async send(
+    candidates: readonly UploadablePath[],
+    lacks: ReadonlyMap<StorePath, Promise<boolean>>,
+    missing: Promise<readonly UploadablePath[]>,
+    upload: UploadOptions,
+    events: PushProgress,
+    ready: Promise<void>,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    await ready;
     const narSlots = new Slots(this.options.concurrency);
     const narinfoSlots = new Slots(this.options.concurrency);
     const producing = new AbortController();
     const onAbort = () => producing.abort(signal?.reason);
     signal?.addEventListener("abort", onAbort, { once: true });
     const smallNars = new SmallNars(
-      paths.filter((info) => info.narSize <= SMALL_NAR_BYTES),
+      candidates.filter((info) => info.narSize <= SMALL_NAR_BYTES),
+      lacks,
       upload,
       producing.signal,
     );
@@ -146,16 +216,26 @@ export class HttpBinaryCache {
     const largeNars = fleet
       ? undefined
       : this.sendLarge(
-          paths.filter((info) => info.narSize > SMALL_NAR_BYTES),
+          candidates.filter((info) => info.narSize > SMALL_NAR_BYTES),
+          lacks,
           upload,
           narSlots,
           producing.signal,
         );
     let done = 0;
     let narBytes = 0;
+    // How many there are to upload is known once every answer is in: progress is told from then on.
+    let total: number | undefined;
+    missing
+      .then((all) => {
+        total = all.length;
+        if (done > 0) events.onProgress?.(done, total, narBytes);
+      })
+      .catch(() => {});
     const finished = (info: UploadablePath) => {
       narBytes += info.narSize;
-      events.onProgress?.(++done, paths.length, narBytes);
+      done++;
+      if (total !== undefined) events.onProgress?.(done, total, narBytes);
     };
     /** Upload one path: its NAR (streamed, or prepared with its group), then its narinfo after its references'. */
     const send = async (info: UploadablePath, stop: AbortSignal, streamed: boolean): Promise<void> => {
@@ -191,7 +271,7 @@ export class HttpBinaryCache {
     };
     try {
       await runAll(
-        paths,
+        candidates,
         (info, stop) => {
           const hash = hashPart(info.path);
           let decided = () => {};
@@ -199,6 +279,8 @@ export class HttpBinaryCache {
             decided = resolve;
           });
           const task = (async () => {
+            // The cache has it: nothing to send, and a narinfo that refers to it need not wait.
+            if (!(await lacks.get(info.path))) return;
             const answer = fleet ? await fleet.claim(hash, stop) : "mine";
             if (answer === "mine") {
               try {
@@ -241,6 +323,7 @@ export class HttpBinaryCache {
       );
       const failed = (await Promise.allSettled(waits)).find((r) => r.status === "rejected");
       if (failed) throw failed.reason;
+      await missing;
     } finally {
       fleet?.close();
       producing.abort();
@@ -255,6 +338,7 @@ export class HttpBinaryCache {
    */
   private sendLarge(
     paths: readonly UploadablePath[],
+    lacks: ReadonlyMap<StorePath, Promise<boolean>>,
     upload: UploadOptions,
     slots: Slots,
     signal: AbortSignal,
@@ -275,6 +359,8 @@ export class HttpBinaryCache {
         const weight = 1 + Math.floor(info.narSize / NAR_BYTES_PER_SLOT);
         const retry = { ...this.options.retry, signal: stop, extraMs: allowance };
         try {
+          // The cache has it: nothing waits for this NAR.
+          if (!(await lacks.get(info.path))) return;
           const file = await slots.run(
             () => withRetry((tries) => this.putNar(info, upload, tries, allowance), retry),
             weight,
@@ -303,16 +389,45 @@ export class HttpBinaryCache {
     has: (item: T, signal: AbortSignal) => Promise<boolean>,
     signal?: AbortSignal,
   ): Promise<T[]> {
-    const missing: T[] = [];
-    await runAll(
-      items,
-      async (item, stop) => {
-        if (!(await has(item, stop))) missing.push(item);
+    const { each, all } = this.answers(items, has, signal);
+    await all;
+    const lacking = await Promise.all(each);
+    return items.filter((_, i) => lacking[i]);
+  }
+
+  /**
+   * Ask about each of `items` (`has`), all at once: the client sends as many at a time as it
+   * has connections and queues the rest (at most QUESTIONS_QUEUED handed to it at once).
+   * `each`: whether the cache lacks each item, settled as its answer comes; `all`: settled once
+   * every question is, failed with the first failure (the others are stopped, and any item not
+   * answered by then fails with it).
+   */
+  private answers<T>(
+    items: readonly T[],
+    has: (item: T, signal: AbortSignal) => Promise<boolean>,
+    signal?: AbortSignal,
+  ): { each: Promise<boolean>[]; all: Promise<void> } {
+    const settle: { resolve: (lacking: boolean) => void; reject: (error: unknown) => void }[] = [];
+    const each = items.map(() => {
+      const answer = new Promise<boolean>((resolve, reject) => settle.push({ resolve, reject }));
+      // Awaited where it is used, or never when the asking failed first: no unhandled rejection.
+      answer.catch(() => {});
+      return answer;
+    });
+    const indexes = items.map((_, i) => i);
+    const all = runAll(
+      indexes,
+      async (i, stop) => {
+        const lacking = !(await has(items[i] as T, stop));
+        settle[i]?.resolve(lacking);
       },
       signal,
-      this.options.concurrency,
+      QUESTIONS_QUEUED,
     );
-    return missing;
+    all.catch((reason: unknown) => {
+      for (const { reject } of settle) reject(reason);
+    });
+    return { each, all };
   }
 
   private async hasWhole(info: PathInfo, key: TrustedKey | undefined, signal: AbortSignal): Promise<boolean> {
@@ -440,6 +555,13 @@ export class HttpBinaryCache {
 }
 
 const NARINFO_TYPE = "text/x-nix-narinfo";
+/**
+ * Questions (narinfo HEADs and GETs) handed to the HTTP client at once: it sends as many at a
+ * time as it has connections (`queryConcurrency`) and queues the rest, so the connections never
+ * wait for the next question; the bound keeps what a closure of many thousands of paths holds in
+ * flight small.
+ */
+const QUESTIONS_QUEUED = 1024;
 /** `nix-cache-info` is three short lines: anything near this is not one. */
 const CACHE_INFO_MAX = 64 * 1024;
 
@@ -476,9 +598,9 @@ function narUrl(info: UploadablePath, upload: UploadOptions): string {
  * A small NAR read whole from the store into one buffer of the size Nix recorded (each piece
  * copied once), checked against that size and the hash.
  */
-async function readNar(info: UploadablePath): Promise<Buffer> {
+function readNar(info: UploadablePath): Buffer {
   const nar = Buffer.allocUnsafe(info.narSize);
-  const size = await narInto(info.path, nar);
+  const size = narIntoSync(info.path, nar);
   // A NAR of another size fails on its size: its hash need not be computed.
   const digest = size === info.narSize ? createHash("sha256").update(nar).digest() : Buffer.alloc(0);
   const mismatch = narMismatch(info, size, digest);
@@ -573,6 +695,8 @@ class SmallNars {
 
   constructor(
     paths: readonly UploadablePath[],
+    /** Whether the cache lacks each path: a group is read once its paths' answers are in, without those it has. */
+    private readonly lacks: ReadonlyMap<StorePath, Promise<boolean>>,
     private readonly upload: UploadOptions,
     private readonly signal: AbortSignal,
   ) {
@@ -644,10 +768,22 @@ class SmallNars {
   }
 
   private async prepare(all: UploadablePath[]): Promise<void> {
-    const group = all.filter((info) => !this.skipped.has(info.path));
-    if (group.length === 0) return;
+    const group: UploadablePath[] = [];
     try {
-      const nars = await Promise.all(group.map((info) => readNar(info)));
+      const lacking = await Promise.all(all.map((info) => this.lacks.get(info.path)));
+      for (const [i, info] of all.entries()) {
+        if (lacking[i] && !this.skipped.has(info.path)) group.push(info);
+        // The cache has it: nothing takes it.
+        else if (!lacking[i]) this.settled(info.path)?.reject(new Error("the cache has it"));
+      }
+      if (group.length === 0) return;
+      // Read synchronously (narIntoSync), one NAR at a time, the event loop's turn between two:
+      // it is held for one small NAR at most.
+      const nars: Buffer[] = [];
+      for (const info of group) {
+        nars.push(readNar(info));
+        await nextTurn();
+      }
       const bodies = await this.upload.compression.compressMany(nars, this.signal);
       for (const [i, info] of group.entries()) {
         const body = bodies[i] as Buffer;
@@ -663,7 +799,7 @@ class SmallNars {
         });
       }
     } catch (error) {
-      for (const info of group) this.settled(info.path)?.reject(error);
+      for (const info of all) this.settled(info.path)?.reject(error);
     }
   }
 }

@@ -153,12 +153,25 @@ export class NixStoreCache implements Cache {
     return dir ? new FileClaims(dir).list() : undefined;
   }
 
+  /** An HTTP cache genpush uploads to itself: its HEADs go out at once, and each missing path's upload starts on its answer. */
+  async pushMissing(
+    paths: readonly PathInfo[],
+    events: PushProgress & { onMissing?(missing: PathInfo[]): void },
+    signal?: AbortSignal,
+  ): Promise<PathInfo[] | undefined> {
+    const upload = await this.nativeUploadOf(paths);
+    if (!upload) return undefined;
+    if (paths.length === 0) {
+      events.onMissing?.([]);
+      return [];
+    }
+    return this.httpCache().uploadMissing(paths as UploadablePath[], upload, events, signal);
+  }
+
   async push(paths: readonly PathInfo[], events: PushProgress, signal?: AbortSignal): Promise<void> {
-    const upload = paths.every((info) => info.narinfo) ? await this.nativeUpload() : undefined;
+    const upload = await this.nativeUploadOf(paths);
     if (upload) {
-      const keyFile = this.signingKeyFile();
-      const key = keyFile ? await readSigningKey(keyFile, this.name) : undefined;
-      await this.httpCache().upload(paths as UploadablePath[], { ...upload, ...(key ? { key } : {}) }, events, signal);
+      await this.httpCache().upload(paths as UploadablePath[], upload, events, signal);
       return;
     }
     // nix reads the netrc and the signing key itself; reading them here lets genpush scrub
@@ -384,6 +397,15 @@ export class NixStoreCache implements Cache {
       },
     );
     return this.http;
+  }
+
+  /** How genpush uploads `paths` to this cache itself, with the signing key read; undefined when `nix copy` must. */
+  private async nativeUploadOf(paths: readonly PathInfo[]): Promise<UploadOptions | undefined> {
+    const upload = paths.every((info) => info.narinfo) ? await this.nativeUpload() : undefined;
+    if (!upload) return undefined;
+    const keyFile = this.signingKeyFile();
+    const key = keyFile ? await readSigningKey(keyFile, this.name) : undefined;
+    return { ...upload, ...(key ? { key } : {}) };
   }
 
   /** How genpush uploads to this cache itself; undefined when `nix copy` must. */

@@ -35,6 +35,19 @@ export interface Cache {
    * where the cache gives no listing of them; undefined where this kind of cache takes none.
    */
   claims?(signal?: AbortSignal): Promise<ListedClaim[] | "unlisted" | undefined>;
+  /**
+   * Where the backend uploads itself: ask which of `paths` (dependencies first) the cache lacks
+   * and upload those, each path's upload starting as soon as its answer says it is missing
+   * (what `missing` then `push` do, without waiting for the last answer). `onMissing` is told the
+   * paths found missing, dependencies first, once every answer is in; they are returned once all
+   * are uploaded. Undefined, having asked nothing, where the backend uploads another way: then
+   * `missing`, then `push`.
+   */
+  pushMissing?(
+    paths: readonly PathInfo[],
+    events: PushProgress & { onMissing?(missing: PathInfo[]): void },
+    signal?: AbortSignal,
+  ): Promise<PathInfo[] | undefined>;
   /** Upload `paths`, ordered dependencies first. */
   push(paths: readonly PathInfo[], events: PushProgress, signal?: AbortSignal): Promise<void>;
   /** Release connections. */

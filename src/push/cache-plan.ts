@@ -27,6 +27,9 @@ export interface PlanBase {
   path?: StorePath | null;
 }
 
+/** A generation's plan for one cache, before the cache is asked anything. */
+export type CandidatePlan = Pick<CachePlan, "closure" | "plan" | "baseGone">;
+
 export async function planForCache(
   config: Config,
   cache: Cache,
@@ -37,6 +40,32 @@ export async function planForCache(
   /** Ask which candidates the cache lacks whole (a narinfo without its NAR counts): what verify asks. */
   whole = false,
 ): Promise<CachePlan> {
+  const { closure, plan, baseGone } = await planCandidates(config, cache, target, from, reader);
+  const lacking = new Set(
+    await (whole
+      ? cache.incomplete(plan.candidates, signal)
+      : cache.missing(
+          plan.candidates.map((info) => info.path),
+          signal,
+        )),
+  );
+  const missing = plan.candidates.filter((info) => lacking.has(info.path));
+  return { closure, plan, missing, narBytes: narBytesOf(missing), baseGone };
+}
+
+/** The NAR bytes of `paths`. */
+export function narBytesOf(paths: readonly PathInfo[]): number {
+  return paths.reduce((sum, info) => sum + info.narSize, 0);
+}
+
+/** Plan one generation for one cache: which paths are candidates, without asking the cache. */
+export async function planCandidates(
+  config: Config,
+  cache: Cache,
+  target: StorePath,
+  from: PlanBase,
+  reader: ClosureReader,
+): Promise<CandidatePlan> {
   const closure = await reader.closure(target);
   const basePath = from.path ?? null;
   let base: ReadonlySet<StorePath> | null = null;
@@ -54,20 +83,5 @@ export async function planForCache(
     exclude: config.exclude,
     wholeClosures: cache.wholeClosures,
   });
-  const lacking = new Set(
-    await (whole
-      ? cache.incomplete(plan.candidates, signal)
-      : cache.missing(
-          plan.candidates.map((info) => info.path),
-          signal,
-        )),
-  );
-  const missing = plan.candidates.filter((info) => lacking.has(info.path));
-  return {
-    closure,
-    plan,
-    missing,
-    narBytes: missing.reduce((sum, info) => sum + info.narSize, 0),
-    baseGone: basePath !== null && base === null,
-  };
+  return { closure, plan, baseGone: basePath !== null && base === null };
 }

@@ -14,11 +14,12 @@
  */
 
 import { cacheIdentity } from "../caches/identity.js";
-import type { Cache } from "../caches/index.js";
+import type { Cache, PushProgress } from "../caches/index.js";
 import type { CacheConfig, Config, ProfileConfig } from "../config/config.js";
 import { thisHost } from "../host/host.js";
 import { ClosureReader } from "../nix/closures.js";
 import { holdGeneration, releaseGeneration } from "../nix/gc-root.js";
+import type { PathInfo } from "../nix/path-info.js";
 import { hashPart } from "../nix/store-path.js";
 import { describeError } from "../runtime/errors.js";
 import { generationLabel } from "../runtime/format.js";
@@ -33,7 +34,7 @@ import {
   writeState,
 } from "../state/state.js";
 import { claimStateDir } from "../state/state-dir.js";
-import { planForCache } from "./cache-plan.js";
+import { narBytesOf, planCandidates } from "./cache-plan.js";
 import { type Plan, route } from "./plan.js";
 import { currentGeneration, type Generation, profileDirectoryQuiet } from "./profiles.js";
 
@@ -248,48 +249,86 @@ async function pushToCache(
           : `${cache.name} is ${target} now, not ${recorded.target}, where ${what} was pushed; asking it about the whole closure`,
       );
     }
-    const { closure, plan, missing, narBytes, baseGone } = await planForCache(
+    const { closure, plan, baseGone } = await planCandidates(
       ctx.config,
       cache,
       generation.storePath,
       { held: held ?? null, path: last?.storePath ?? null },
       reader,
-      ctx.signal,
     );
     if (baseGone) {
       ctx.events.onInfo?.(
         `${cache.name}: generation ${last?.generation ?? "?"} last pushed there is no longer in the local store; asked about the whole closure`,
       );
     }
-    result.counts = { ...plan.counts, missing: missing.length, uploaded: 0 };
-    pending = missing.length;
-    result.narBytes = narBytes;
-    if (ctx.dryRun) return { ...finish(), status: "planned" };
-
-    const reason = missing.length > 0 ? await ctx.deferUpload?.(cacheConfig, result.narBytes) : undefined;
-    if (reason) {
-      await record(() => recordUnpushed(state, cacheConfig.name, generation, "deferred", reason, pending));
-      return { ...finish(), status: "deferred", reason };
-    }
+    result.counts = { ...plan.counts, missing: 0, uploaded: 0 };
+    /** What the cache lacks, once asked: counted... */
+    const count = (missing: readonly PathInfo[]) => {
+      result.counts.missing = missing.length;
+      pending = missing.length;
+      result.narBytes = narBytesOf(missing);
+    };
+    /** ... and announced when there is any to upload. */
+    const announce = (missing: readonly PathInfo[]) => {
+      if (missing.length > 0)
+        ctx.events.onUploadStart?.(generation.profile, cache.name, missing.length, result.narBytes);
+    };
     // Paths another host of a fleet uploaded while this one waited (caches/claims.ts).
     const waited = { paths: 0, narBytes: 0 };
-    if (missing.length > 0) {
-      ctx.events.onUploadStart?.(generation.profile, cache.name, missing.length, result.narBytes);
-      const upload = () =>
-        cache.push(
-          missing,
-          {
-            onProgress: (done, total, bytes) =>
-              ctx.events.onUploadProgress?.(generation.profile, cache.name, done, total, bytes),
-            onWaited: (bytes) => {
-              waited.paths++;
-              waited.narBytes += bytes;
+    const events: PushProgress = {
+      onProgress: (done, total, bytes) =>
+        ctx.events.onUploadProgress?.(generation.profile, cache.name, done, total, bytes),
+      onWaited: (bytes) => {
+        waited.paths++;
+        waited.narBytes += bytes;
+      },
+    };
+    const what = `uploading ${generationLabel(generation.profile, generation.number)}`;
+    const around = <T>(upload: () => Promise<T>) => (ctx.aroundUpload ? ctx.aroundUpload(what, upload) : upload());
+    // Where the backend can, each missing path's upload starts on its answer: not when the
+    // last answer is in. Only where no deferral could hold the upload back: a metered network
+    // is judged on what is missing, known once every answer is.
+    const early =
+      !ctx.dryRun &&
+      cache.pushMissing !== undefined &&
+      plan.candidates.length > 0 &&
+      (await ctx.deferUpload?.(cacheConfig, narBytesOf(plan.candidates))) === undefined;
+    const pushMissing = early ? cache.pushMissing?.bind(cache) : undefined;
+    let missing = pushMissing
+      ? await around(() =>
+          pushMissing(
+            plan.candidates,
+            {
+              ...events,
+              onMissing: (found) => {
+                count(found);
+                announce(found);
+              },
             },
-          },
-          ctx.signal,
-        );
-      const what = `uploading ${generationLabel(generation.profile, generation.number)}`;
-      await (ctx.aroundUpload ? ctx.aroundUpload(what, upload) : upload());
+            ctx.signal,
+          ),
+        )
+      : undefined;
+    if (!missing) {
+      const lacking = new Set(
+        plan.candidates.length === 0
+          ? []
+          : await cache.missing(
+              plan.candidates.map((info) => info.path),
+              ctx.signal,
+            ),
+      );
+      const asked = plan.candidates.filter((info) => lacking.has(info.path));
+      missing = asked;
+      count(asked);
+      if (ctx.dryRun) return { ...finish(), status: "planned" };
+      const reason = asked.length > 0 ? await ctx.deferUpload?.(cacheConfig, result.narBytes) : undefined;
+      if (reason) {
+        await record(() => recordUnpushed(state, cacheConfig.name, generation, "deferred", reason, pending));
+        return { ...finish(), status: "deferred", reason };
+      }
+      announce(asked);
+      if (asked.length > 0) await around(() => cache.push(asked, events, ctx.signal));
     }
     result.counts.uploaded = missing.length;
     result.status = "pushed";

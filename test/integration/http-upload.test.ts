@@ -4,6 +4,8 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { type TestContext, test } from "node:test";
 import zlib from "node:zlib";
@@ -233,3 +235,75 @@ for (const [size, bytes] of [
     assert.equal(await cache.count("PUT", narinfo), 0);
   });
 }
+
+/**
+ * A front for `target` that forwards every request, but holds the HEAD of `held` until the first
+ * NAR upload comes in, or `holdMs` has passed: `log` says, in order, what came in and when the
+ * held question was answered.
+ */
+async function holdingFront(target: string, held: string, holdMs: number) {
+  const log: string[] = [];
+  let narSeen = () => {};
+  const firstNar = new Promise<void>((resolve) => {
+    narSeen = resolve;
+  });
+  const agent = new http.Agent({ keepAlive: true });
+  const server = http.createServer(async (req, res) => {
+    const line = `${req.method} ${req.url}`;
+    log.push(line);
+    if (req.method === "PUT" && req.url?.startsWith("/nar/")) narSeen();
+    if (req.method === "HEAD" && req.url === held) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([firstNar, new Promise((resolve) => (timer = setTimeout(resolve, holdMs)))]);
+      clearTimeout(timer);
+      log.push(`answered ${line}`);
+    }
+    const { expect: _, ...headers } = req.headers;
+    const upstream = http.request(new URL(req.url ?? "/", target), { method: req.method, headers, agent }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    upstream.on("error", () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    log,
+    close: async () => {
+      server.closeAllConnections();
+      agent.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+test("a missing path's NAR goes up on its own answer, not after the last: one HEAD held back does not hold the uploads", async (t) => {
+  const s = await scenario({ paths: 12, sign: true, leafBytes: LARGE_TWO });
+  t.after(() => s.destroy());
+  const gen = s.build(0);
+  const held = `/${hashOf(gen.storePath)}.narinfo`;
+  // Far longer than an upload takes here, far shorter than the request's bound.
+  const front = await holdingFront(s.cache.url, held, 20_000);
+  t.after(() => front.close());
+  s.config.caches[0].store = front.url;
+  s.config.caches[0].timeoutSeconds = 120;
+  s.switchTo(0);
+
+  const r = await s.run("push", "--json");
+  assert.equal(r.code, 0, explain(r));
+  const res = onlyResult(r);
+  assert.equal(res.counts.missing, gen.closure.length, "an empty cache lacks the whole closure");
+  assert.equal(res.counts.uploaded, gen.closure.length);
+  const firstNar = front.log.findIndex((line) => line.startsWith("PUT /nar/"));
+  const answered = front.log.indexOf(`answered HEAD ${held}`);
+  assert.ok(firstNar >= 0 && answered >= 0, front.log.join("\n"));
+  assert.ok(firstNar < answered, `a NAR went up before the held question was answered:\n${front.log.join("\n")}`);
+  // The top refers to every package: its narinfo is the last one put.
+  const narinfoPuts = front.log.filter((line) => line.startsWith("PUT ") && line.endsWith(".narinfo"));
+  assert.equal(narinfoPuts.length, gen.closure.length);
+  assert.equal(narinfoPuts.at(-1), `PUT ${held}`);
+  const pulled = pullIntoFreshStore(s.cache.url, gen.storePath, s.key?.publicKey ?? "");
+  assert.ok(pulled.ok, pulled.stderr);
+});

@@ -159,3 +159,36 @@ test("a MKCOL a server closed its kept-alive connection on is not sent again: it
   );
   assert.deepEqual(server.seen, ["GET "]);
 });
+
+test("a request waiting in the queue for a connection is bounded from when it goes out, not from when it was asked for", async (t) => {
+  // Each answer comes 1.5 s after its request; one connection, a 2.5 s bound: the second request
+  // waits 1.5 s for the connection, then is answered 1.5 s later, within its own bound.
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    let pending = "";
+    socket.on("data", (data) => {
+      pending += data.toString("latin1");
+      while (pending.includes("\r\n\r\n")) {
+        pending = pending.slice(pending.indexOf("\r\n\r\n") + 4);
+        setTimeout(() => socket.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"), 1500);
+      }
+    });
+    socket.on("error", () => socket.destroy());
+  });
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : 0;
+  const client = new HttpClient({ cacheName: "local", maxSockets: 1, timeoutMs: 2500, authHint: "" });
+  t.after(async () => {
+    client.close();
+    for (const socket of sockets) socket.destroy();
+    await new Promise<void>((ok) => server.close(() => ok()));
+  });
+  const url = new URL(`http://127.0.0.1:${port}/x.narinfo`);
+  const answers = await Promise.all([client.request(url, { method: "GET" }), client.request(url, { method: "GET" })]);
+  assert.deepEqual(
+    answers.map((answer) => answer.status),
+    [200, 200],
+  );
+});
