@@ -39,6 +39,22 @@
  *   bytes sent twice. Only a holder that is slow but alive (its lease's PUTs not reaching the
  *   cache for the whole stale bound) can still be uploading when its generation is taken
  *   over: the same bytes twice, never a narinfo before its NAR.
+ * - **A holder that keeps its lease but never finishes** (its renewals reach the cache, its
+ *   upload hangs) is taken over too, as a stale claim (its next generation), once a waiter has
+ *   watched that generation for holdBoundMs: what the holder's own upload of the path may take
+ *   at most (its NAR's upload with retries and the time its bytes may take, then its
+ *   narinfo's with retries) plus the stale bound. The waiter then uploads the path itself, so
+ *   a wait ends by that bound, never by a narinfo that is not there; a holder that is only
+ *   slow (its path queued behind its other uploads, a `nix copy` wave of many paths) costs the
+ *   same bytes twice.
+ * - **A create whose answer was lost**: a MKCOL that nginx carried out but whose 201 never
+ *   reached this host (a connection reset, a proxy's 502 or 504) is retried, and the retry
+ *   finds the claim there (405). The HTTP client never sends a MKCOL again by itself, so only
+ *   the retry does, and the create says "unsure": an earlier try failed. If no holder file is
+ *   in the claim, it is taken as this host's own — its holder written, the path uploaded —
+ *   rather than waited a stale bound for. Should another host have made it in that moment,
+ *   before writing its holder, both upload the path: bytes twice, never a narinfo before its
+ *   NAR (each host puts a narinfo only after its own NAR and its references' narinfos).
  * - **Leftover claims** (a holder killed, its claim never taken over because no other host
  *   needed the path) are claims like any other: the next host that needs the path finds it
  *   stale and takes it over (its next generation).
@@ -52,7 +68,8 @@ import { access, mkdir, readdir, readFile, rename, rm, rmdir, stat, writeFile } 
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { type RetryOptions, withRetry } from "../runtime/retry.js";
+import { uploadAllowanceMs } from "../runtime/bounds.js";
+import { type RetryOptions, retryPolicy, withRetry } from "../runtime/retry.js";
 import type { HttpClient } from "./http.js";
 
 /** A claim's holder line is short: anything larger is not one. */
@@ -68,8 +85,8 @@ const RELEASE_ON_STOP_MS = 2000;
 export interface ClaimStore {
   /** Whether the cache has the primitive (a probe, once per upload). */
   supported(signal: AbortSignal): Promise<boolean>;
-  /** Create the claim named `claim` (claimName) if it is absent: true when this call created it. */
-  create(claim: string, signal: AbortSignal): Promise<boolean>;
+  /** Create the claim named `claim` (claimName) if it is absent: what the create found (Created). */
+  create(claim: string, signal: AbortSignal): Promise<Created>;
   writeHolder(claim: string, text: string, signal?: AbortSignal): Promise<void>;
   /** The holder file's text; undefined when there is none. */
   readHolder(claim: string, signal: AbortSignal): Promise<string | undefined>;
@@ -103,17 +120,43 @@ function listed(claim: string, holder: string | undefined, fallback: number): Li
   };
 }
 
+/**
+ * What a create of a claim found: "created" by this call; "exists", made by someone else before;
+ * "unsure": it exists, but an earlier try of this same create failed (its answer lost: a reset
+ * connection, a proxy's 502 or 504), so that try may have made it — this host's own claim.
+ */
+export type Created = "created" | "exists" | "unsure";
+
 /** What a claim attempt found. */
 export type ClaimAnswer = "mine" | "held" | "present";
 
 /**
- * `staleMs`: a holder whose file has not changed for this long is taken over (twice the cache's
- * timeoutSeconds: a minute by default). The lease is renewed every quarter of it.
+ * `timeoutMs`: the cache's request bound (timeoutSeconds). A holder whose file has not changed
+ * for twice it (staleBoundMs: a minute by default) is taken over; the lease is renewed every
+ * quarter of that. A holder that renews its lease but has not finished within holdBoundMs is
+ * taken over too.
  */
 export interface FleetOptions {
-  staleMs: number;
+  timeoutMs: number;
   /** A sentence for the debug log. */
   onDebug?: (message: string) => void;
+}
+
+/** The stale bound: twice the cache's request bound. */
+export function staleBoundMs(timeoutMs: number): number {
+  return 2 * timeoutMs;
+}
+
+/**
+ * How long a waiter waits for one generation of a claim whose holder keeps its lease: what the
+ * holder's own upload of the path may take at most — its NAR's upload with its retries
+ * (retryPolicy's totalMs) and the time its bytes may take (uploadAllowanceMs), then its
+ * narinfo's with its retries — plus the stale bound, for the holder's last renewal to be seen.
+ * Past it the waiter takes the claim over as a stale one (its next generation) and uploads the
+ * path itself. With timeoutSeconds 30: 5 minutes, plus 16 s per MiB of NAR.
+ */
+export function holdBoundMs(timeoutMs: number, narBytes: number): number {
+  return 2 * retryPolicy(timeoutMs).totalMs + uploadAllowanceMs(narBytes) + staleBoundMs(timeoutMs);
 }
 
 /** The name of a claim's collection under `claims/`: generation 0 is `<hash>`, generation g is `<hash>.<g>`. */
@@ -152,6 +195,7 @@ export class Fleet {
     string,
     { timer: NodeJS.Timeout; seq: number; generation: number; writing: Promise<void> }
   >();
+  private readonly staleMs: number;
 
   private constructor(
     private readonly store: ClaimStore,
@@ -159,7 +203,9 @@ export class Fleet {
     private readonly holder: string,
     /** The upload's: once it is stopped, claims are let go at once (they go stale if that fails). */
     private readonly stopped: AbortSignal,
-  ) {}
+  ) {
+    this.staleMs = staleBoundMs(options.timeoutMs);
+  }
 
   /** The fleet of an upload, or undefined where the cache has no atomic create (one debug line). */
   static async open(store: ClaimStore, options: FleetOptions, signal: AbortSignal): Promise<Fleet | undefined> {
@@ -201,18 +247,22 @@ export class Fleet {
         );
     await remove(entry.generation);
     if (entry.generation === 0 || stopped) return;
-    const up = await this.store.present(hash, AbortSignal.timeout(this.options.staleMs)).catch(() => false);
+    const up = await this.store.present(hash, AbortSignal.timeout(this.staleMs)).catch(() => false);
     if (!up) return;
     for (let generation = entry.generation - 1; generation >= 0; generation--) await remove(generation);
   }
 
   /**
-   * Wait for a path another host holds: until its narinfo is in the cache, or its claim goes
-   * stale or away and this host gets it: then `upload` it here (and release the claim).
+   * Wait for a path of `narBytes` another host holds: until its narinfo is in the cache, or its
+   * claim goes stale or away, or its holder has held it past holdBoundMs, and this host gets it:
+   * then `upload` it here (and release the claim).
    */
-  async waitFor(hash: string, upload: () => Promise<void>, signal: AbortSignal): Promise<void> {
+  async waitFor(hash: string, narBytes: number, upload: () => Promise<void>, signal: AbortSignal): Promise<void> {
+    const holdMs = holdBoundMs(this.options.timeoutMs, narBytes);
     let generation = 0;
     let watch: { seen: string | undefined; since: number } = { seen: undefined, since: performance.now() };
+    /** Since when this host has watched the current generation (its own clock). */
+    let watched = performance.now();
     let delay = FIRST_POLL_MS;
     for (;;) {
       signal.throwIfAborted();
@@ -222,6 +272,7 @@ export class Fleet {
       if (newer !== undefined) {
         generation++;
         watch = { seen: newer, since: performance.now() };
+        watched = performance.now();
         continue;
       }
       const now = await this.store.readHolder(claimName(hash, generation), signal);
@@ -229,17 +280,23 @@ export class Fleet {
       // Removed (its holder is done, or gave up), or made but its holder not written yet: the create decides.
       if (now === undefined) answer = await this.claimAt(hash, generation, signal);
       if (answer === undefined || answer === "held") {
-        const judged = judge(watch, now, performance.now(), this.options.staleMs);
+        const at = performance.now();
+        const judged = judge(watch, now, at, this.staleMs);
         watch = { seen: judged.seen, since: judged.since };
-        if (judged.stale) {
+        // A holder that keeps its lease but never finishes is taken over as well, once it held the path for holdMs.
+        const overdue = at - watched >= holdMs;
+        if (judged.stale || overdue) {
           this.options.onDebug?.(
-            `the claim ${claimName(hash, generation)} made no progress for ${Math.round(this.options.staleMs / 1000)} s (${now?.trim() ?? "no holder written"}): taking it over`,
+            judged.stale
+              ? `the claim ${claimName(hash, generation)} made no progress for ${Math.round(this.staleMs / 1000)} s (${now?.trim() ?? "no holder written"}): taking it over`
+              : `the claim ${claimName(hash, generation)} was held for ${Math.round(holdMs / 1000)} s, longer than its holder's upload may take (${now?.trim()}): taking it over`,
           );
           // The next generation's create decides who takes it over: one host, and no DELETE of anyone's claim.
           answer = await this.claimAt(hash, generation + 1, signal);
           if (answer === "held") {
             generation++;
             watch = { seen: undefined, since: performance.now() };
+            watched = performance.now();
           }
         }
       }
@@ -253,7 +310,7 @@ export class Fleet {
         return;
       }
       await sleep(delay, undefined, { signal });
-      delay = nextPoll(delay, this.options.staleMs);
+      delay = nextPoll(delay, this.staleMs);
     }
   }
 
@@ -265,9 +322,17 @@ export class Fleet {
 
   private async claimAt(hash: string, generation: number, signal: AbortSignal): Promise<ClaimAnswer> {
     const name = claimName(hash, generation);
-    if (!(await this.store.create(name, signal))) return "held";
+    const created = await this.store.create(name, signal);
+    if (created === "exists") return "held";
+    if (created === "unsure") {
+      // Most likely this host's own create, its answer lost: taken as made here unless a holder is written.
+      if ((await this.store.readHolder(name, signal)) !== undefined) return "held";
+      this.options.onDebug?.(
+        `the claim ${name} was there when a retry of its create asked, with no holder written: taken as made by this host's earlier try, whose answer was lost`,
+      );
+    }
     const entry = {
-      timer: setInterval(() => this.renew(hash), renewMs(this.options.staleMs)),
+      timer: setInterval(() => this.renew(hash), renewMs(this.staleMs)),
       seq: 0,
       generation,
       writing: Promise.resolve(),
@@ -338,21 +403,26 @@ export class WebDavClaims implements ClaimStore, ClaimListing {
   async supported(signal: AbortSignal): Promise<boolean> {
     await this.mkcol("claims/", NOT_CLAIMS, signal);
     const probe = `claims/probe-${process.pid}-${Math.random().toString(36).slice(2)}/`;
-    const status = await this.mkcol(probe, NOT_CLAIMS, signal);
+    const { status } = await this.mkcol(probe, NOT_CLAIMS, signal);
     if (status !== 201) return false;
     // A claim must go once its path is up: a cache that takes MKCOL but no DELETE keeps the probe, and no claims.
-    const removed = await this.request(probe, "DELETE", NOT_CLAIMS, signal);
+    const removed = (await this.request(probe, "DELETE", NOT_CLAIMS, signal)).status;
     return removed >= 200 && removed < 300;
   }
 
-  async create(claim: string, signal: AbortSignal): Promise<boolean> {
-    let status = await this.mkcol(`claims/${claim}/`, [405, 409], signal);
-    if (status === 409) {
+  /**
+   * MKCOL of the claim: 201 made it, 405 found it there. A 405 after a failed try is "unsure":
+   * the failed MKCOL may have reached nginx, which made the collection, its 201 lost on the way.
+   */
+  async create(claim: string, signal: AbortSignal): Promise<Created> {
+    let answer = await this.mkcol(`claims/${claim}/`, [405, 409], signal);
+    if (answer.status === 409) {
       // `claims/` went (a cache cleaned): make it again, once.
       await this.mkcol("claims/", [405], signal);
-      status = await this.mkcol(`claims/${claim}/`, [405], signal);
+      answer = await this.mkcol(`claims/${claim}/`, [405], signal);
     }
-    return status === 201;
+    if (answer.status === 201) return "created";
+    return answer.tries > 1 ? "unsure" : "exists";
   }
 
   async writeHolder(claim: string, text: string, signal?: AbortSignal): Promise<void> {
@@ -425,17 +495,27 @@ export class WebDavClaims implements ClaimStore, ClaimListing {
     return !accept.includes(answer.status);
   }
 
-  private mkcol(name: string, accept: number[], signal: AbortSignal): Promise<number> {
+  private mkcol(name: string, accept: number[], signal: AbortSignal): Promise<{ status: number; tries: number }> {
     return this.request(name, "MKCOL", accept, signal);
   }
 
-  private async request(name: string, method: string, accept: number[], signal?: AbortSignal): Promise<number> {
+  /** The status of the answer, and the tries it took (more than one: an earlier try failed). */
+  private async request(
+    name: string,
+    method: string,
+    accept: number[],
+    signal?: AbortSignal,
+  ): Promise<{ status: number; tries: number }> {
     const url = new URL(name, this.base);
-    const answer = await withRetry((tries) => this.http.request(url, { method, accept, signal: tries }), {
-      ...this.retry,
-      ...(signal ? { signal } : {}),
-    });
-    return answer.status;
+    let tries = 0;
+    const answer = await withRetry(
+      (attempt) => {
+        tries++;
+        return this.http.request(url, { method, accept, signal: attempt });
+      },
+      { ...this.retry, ...(signal ? { signal } : {}) },
+    );
+    return { status: answer.status, tries };
   }
 }
 
@@ -466,22 +546,22 @@ export class FileClaims implements ClaimStore, ClaimListing {
     }
   }
 
-  async create(claim: string): Promise<boolean> {
+  async create(claim: string): Promise<Created> {
     const at = join(this.dir, "claims", claim);
     try {
       await mkdir(at);
-      return true;
+      return "created";
     } catch (error) {
-      if (errno(error) === "EEXIST") return false;
+      if (errno(error) === "EEXIST") return "exists";
       if (errno(error) !== "ENOENT") throw error;
     }
     // `claims/` went (a cache cleaned): make it again, once.
     await mkdir(join(this.dir, "claims"), { recursive: true });
     try {
       await mkdir(at);
-      return true;
+      return "created";
     } catch (error) {
-      if (errno(error) === "EEXIST") return false;
+      if (errno(error) === "EEXIST") return "exists";
       throw error;
     }
   }

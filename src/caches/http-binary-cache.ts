@@ -203,7 +203,7 @@ export class HttpBinaryCache {
     const waiting = new AbortController();
     const fleet = await Fleet.open(
       this.claims,
-      { staleMs: 2 * this.options.timeoutMs, ...(this.options.onDebug ? { onDebug: this.options.onDebug } : {}) },
+      { timeoutMs: this.options.timeoutMs, ...(this.options.onDebug ? { onDebug: this.options.onDebug } : {}) },
       producing.signal,
     );
     if (!fleet)
@@ -298,6 +298,7 @@ export class HttpBinaryCache {
             if (answer === "held") {
               await fleet?.waitFor(
                 hash,
+                info.narSize,
                 () => {
                   ours = true;
                   return send(info, until, true);

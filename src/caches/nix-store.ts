@@ -227,7 +227,7 @@ export class NixStoreCache implements Cache {
   private async openFleet(dir: string, signal?: AbortSignal): Promise<Fleet | undefined> {
     const fleet = await Fleet.open(
       new FileClaims(dir),
-      { staleMs: 2 * this.options.timeoutMs, ...(this.options.onDebug ? { onDebug: this.options.onDebug } : {}) },
+      { timeoutMs: this.options.timeoutMs, ...(this.options.onDebug ? { onDebug: this.options.onDebug } : {}) },
       signal ?? new AbortController().signal,
     );
     if (!fleet)
@@ -288,6 +288,7 @@ export class NixStoreCache implements Cache {
         const task = fleet
           .waitFor(
             hashPart(info.path),
+            info.narSize,
             async () => {
               ours = true;
               await refsUp(info);

@@ -227,7 +227,11 @@ async function pushToCache(
       const { failing: _, ...rest } = entry;
       const ok = { status: "ok" as const, at: new Date().toISOString(), generation: generation.number };
       await record(() => {
-        state.caches[cacheConfig.name] = { ...rest, lastResult: { ...ok, storePath: generation.storePath } };
+        state.caches[cacheConfig.name] = {
+          ...rest,
+          lastResult: { ...ok, storePath: generation.storePath },
+          lastSuccessAt: ok.at,
+        };
       }).catch((error) => ctx.events.onWarning?.(`could not record the result: ${describeError(error).message}`));
     }
     return finish();
@@ -350,6 +354,7 @@ async function pushToCache(
         held: closure.length <= HELD_LIMIT ? closure.map((info) => hashPart(info.path)) : null,
         lastResult: { status: "ok", at, generation: generation.number, storePath: generation.storePath },
         target,
+        lastSuccessAt: at,
       };
     });
     return finish();

@@ -23,8 +23,12 @@ export const METRICS: readonly Metric[] = [
   {
     name: "genpush_last_success_timestamp_seconds",
     help: "When a push last got the profile's generation of the time into the cache whole (Unix time; 0: never).",
+    // Recorded at every success; state written before it was: the last result if a success, else the last push.
     value: (entry) =>
-      seconds(entry.lastResult?.status === "ok" ? entry.lastResult.at : (entry.lastPushed?.at ?? undefined)),
+      seconds(
+        entry.lastSuccessAt ??
+          (entry.lastResult?.status === "ok" ? entry.lastResult.at : (entry.lastPushed?.at ?? undefined)),
+      ),
   },
   {
     name: "genpush_last_result_failed",

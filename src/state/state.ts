@@ -63,6 +63,12 @@ export interface CacheState {
    * Absent in entries written before it was recorded.
    */
   target?: string;
+  /**
+   * When a push here last succeeded (a rollback to what the cache has included): the metrics'
+   * last success, which a failure or a rollback since never moves back. Absent in entries
+   * written before it was recorded (metrics.ts then derives it from `lastResult` and `lastPushed`).
+   */
+  lastSuccessAt?: string;
 }
 
 /** At most this many hashes per cache (33 bytes each in the file). */
@@ -203,6 +209,8 @@ function checkState(data: unknown, profile: string): ProfileState {
       if (typeof entry.target !== "string") throw new Error(`${where("target")} is not a string`);
       checked.target = entry.target;
     }
+    if (entry.lastSuccessAt !== undefined)
+      checked.lastSuccessAt = timeField(entry.lastSuccessAt, where("lastSuccessAt"));
     caches[name] = checked;
   }
   return { version: STATE_VERSION, profile, caches };

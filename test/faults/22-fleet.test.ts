@@ -160,10 +160,15 @@ function heldNarBytes(cache: Cache): number {
   return readdirSync(dir).reduce((sum, name) => sum + statSync(join(dir, name)).size, 0);
 }
 
-/** Bytes the hosts sent in NAR uploads (whole requests as nginx received them), and the number of them. */
-async function uploadedNars(cache: Cache): Promise<{ bytes: number; puts: number }> {
+/**
+ * Bytes the hosts sent in NAR uploads (whole requests as nginx received them), the number of
+ * them, the NAR bytes the cache holds, and how many times those the hosts sent.
+ */
+async function uploadedNars(cache: Cache): Promise<{ bytes: number; puts: number; held: number; ratio: number }> {
   const puts = (await cache.requests()).filter((r) => r.method === "PUT" && r.uri.startsWith("/nar/"));
-  return { bytes: puts.reduce((sum, r) => sum + r.received, 0), puts: puts.length };
+  const bytes = puts.reduce((sum, r) => sum + r.received, 0);
+  const held = heldNarBytes(cache);
+  return { bytes, puts: puts.length, held, ratio: bytes / held };
 }
 
 /** The claims left in the cache: hash -> holder line ("" when none was written). */
@@ -182,13 +187,52 @@ function claimsOnDisk(cache: Cache): Map<string, string> {
   return claims;
 }
 
-async function fleet(seedPaths: number) {
-  const cache = await startCache({ claims: true });
+/** Ten hosts pushing to `store`, each switched to one generation of 120 paths and its closure. */
+function tenHosts(store: string, extraEnv: NodeJS.ProcessEnv = {}) {
   const key = makeKey(`genpush-fleet-${newSeed()}`);
   // Real-sized NARs (16 to 70 KiB of random data each, which no compressor shrinks).
-  const gen = buildGeneration({ seed: newSeed(), paths: seedPaths, leafBytes: "i: 12000 + 400 * i" });
-  const hosts = Array.from({ length: HOSTS }, (_, i) => makeHost(i, `${cache.url}?compression=zstd`, key, gen));
-  return { cache, key, gen, hosts };
+  const gen = buildGeneration({ seed: newSeed(), paths: 120, leafBytes: "i: 12000 + 400 * i" });
+  const hosts = Array.from({ length: HOSTS }, (_, i) => makeHost(i, store, key, gen, extraEnv));
+  return { key, gen, hosts };
+}
+
+/** Ten hosts on one nginx that takes MKCOL. */
+async function fleet() {
+  const cache = await startCache({ claims: true });
+  return { cache, ...tenHosts(`${cache.url}?compression=zstd`) };
+}
+
+/** Every run exits 0 having pushed the generation (told to the ledger): their results. */
+async function pushedAll(runs: Run[], books: Ledger): Promise<(RunResult & { at: number })[]> {
+  const results = await Promise.all(runs.map(result));
+  for (const [i, r] of results.entries()) {
+    assert.equal(r.code, 0, `${runs[i]?.host.name}: ${explain(r)}`);
+    assert.equal(r.json?.results?.[0]?.status, "pushed", explain(r));
+    books.reported(r.json);
+  }
+  return results;
+}
+
+/** Kill (-9) the first run seen holding a claim (its pid in a holder line of `holders()`), once it has exited. */
+async function killFirstHolder(
+  runs: Run[],
+  holders: () => Iterable<string>,
+): Promise<{ victim: Run; killedAt: number }> {
+  let victim: Run | undefined;
+  const deadline = Date.now() + RUN_BOUND_MS;
+  while (!victim && Date.now() < deadline) {
+    for (const holder of holders()) {
+      const pid = Number(/pid=(\d+)/.exec(holder)?.[1]);
+      victim = runs.find((run) => run.child.pid === pid);
+      if (victim) break;
+    }
+    if (!victim) await new Promise((ok) => setTimeout(ok, 2));
+  }
+  assert.ok(victim, "a host claimed a path");
+  kill(victim);
+  const killedAt = Date.now();
+  await victim.exited;
+  return { victim, killedAt };
 }
 
 function assertWhole(books: Ledger, cache: Cache, key: Key): string {
@@ -199,25 +243,17 @@ function assertWhole(books: Ledger, cache: Cache, key: Key): string {
 }
 
 test("ten hosts switching at once upload each path once: at most 1.1x the bytes the cache holds", async (t) => {
-  const { cache, key, gen, hosts } = await fleet(120);
+  const { cache, key, gen, hosts } = await fleet();
   t.after(() => cache.destroy());
   const books = new Ledger("fleet");
   books.switchedTo({ ...gen, label: "the fleet's generation" });
   books.fault(`${HOSTS} hosts pushing the same generation at the same moment`);
 
-  const runs = hosts.map(start);
-  const results = await Promise.all(runs.map(result));
-  for (const [i, r] of results.entries()) {
-    assert.equal(r.code, 0, `${hosts[i]?.name}: ${explain(r)}`);
-    assert.equal(r.json?.results?.[0]?.storePath, gen.storePath, explain(r));
-    assert.equal(r.json.results[0].status, "pushed", explain(r));
-    books.reported(r.json);
-  }
+  const results = await pushedAll(hosts.map(start), books);
+  for (const r of results) assert.equal(r.json.results[0].storePath, gen.storePath, explain(r));
   t.diagnostic(assertWhole(books, cache, key));
 
-  const held = heldNarBytes(cache);
-  const { bytes, puts } = await uploadedNars(cache);
-  const ratio = bytes / held;
+  const { bytes, puts, held, ratio } = await uploadedNars(cache);
   t.diagnostic(
     `${HOSTS} hosts: ${puts} NAR uploads, ${bytes} bytes sent for ${held} held (${ratio.toFixed(2)}x), ${gen.closure.length} paths`,
   );
@@ -249,38 +285,22 @@ test("ten hosts switching at once upload each path once: at most 1.1x the bytes 
 });
 
 test("the first uploader killed (-9) holding its claims: the others take them over within the stale bound", async (t) => {
-  const { cache, key, gen, hosts } = await fleet(120);
+  const { cache, key, gen, hosts } = await fleet();
   t.after(() => cache.destroy());
   const books = new Ledger("fleet");
   books.switchedTo({ ...gen, label: "the fleet's generation" });
 
   const runs = hosts.map(start);
   // The first host seen holding a claim (its holder line names its pid) is killed, with its claims.
-  let victim: Run | undefined;
-  const deadline = Date.now() + RUN_BOUND_MS;
-  while (!victim && Date.now() < deadline) {
-    for (const holder of claimsOnDisk(cache).values()) {
-      const pid = Number(/pid=(\d+)/.exec(holder)?.[1]);
-      victim = runs.find((run) => run.child.pid === pid);
-      if (victim) break;
-    }
-    if (!victim) await new Promise((ok) => setTimeout(ok, 2));
-  }
-  assert.ok(victim, "a host claimed a path");
-  kill(victim);
-  const killedAt = Date.now();
-  await victim.exited;
+  const { victim, killedAt } = await killFirstHolder(runs, () => claimsOnDisk(cache).values());
   const left = [...claimsOnDisk(cache)].filter(([, holder]) => holder.includes(`pid=${victim.child.pid} `));
   books.fault(`${victim.host.name} killed (-9) holding ${left.length} claims; ${HOSTS - 1} hosts wait for them`);
   assert.ok(left.length > 0, "the killed host still held claims");
 
-  const others = runs.filter((run) => run !== victim);
-  const results = await Promise.all(others.map(result));
-  for (const [i, r] of results.entries()) {
-    assert.equal(r.code, 0, `${others[i]?.host.name}: ${explain(r)}`);
-    assert.equal(r.json?.results?.[0]?.status, "pushed", explain(r));
-    books.reported(r.json);
-  }
+  const results = await pushedAll(
+    runs.filter((run) => run !== victim),
+    books,
+  );
   const slowest = Math.max(...results.map((r) => r.at)) - killedAt;
   t.diagnostic(`the last host ended ${slowest} ms after the kill (stale bound ${STALE_MS} ms)`);
   // The stale bound, a lease's renewal (a quarter of it) and the uploads taken over, on a loaded machine.
@@ -292,8 +312,7 @@ test("the first uploader killed (-9) holding its claims: the others take them ov
   t.diagnostic(assertWhole(books, cache, key));
   // Exactly one host takes each stale claim over (the next generation's MKCOL): the bytes sent
   // twice are the killed host's partial uploads only.
-  const { bytes } = await uploadedNars(cache);
-  const ratio = bytes / heldNarBytes(cache);
+  const { ratio } = await uploadedNars(cache);
   t.diagnostic(`uploaded ${ratio.toFixed(2)}x what the cache holds`);
   assert.ok(ratio <= 1.3, `uploaded ${ratio.toFixed(2)}x what the cache holds: a stale claim taken over twice`);
 });
@@ -322,16 +341,12 @@ test("a cache without MKCOL: each host uploads as it would alone, saying so once
 });
 
 /** Ten hosts on one file:// cache directory; each host's `nix` logged by a shim. */
-function fileFleet(seedPaths: number) {
+function fileFleet() {
   const dir = tempDir("genpush-fleet-file-");
-  const key = makeKey(`genpush-fleet-${newSeed()}`);
-  const gen = buildGeneration({ seed: newSeed(), paths: seedPaths, leafBytes: "i: 12000 + 400 * i" });
   const nix = which("nix");
   assert.ok(nix, "nix on PATH");
   const shims = installShims({ nix });
-  const hosts = Array.from({ length: HOSTS }, (_, i) =>
-    makeHost(i, `file://${dir}?compression=zstd`, key, gen, { PATH: shims.path }),
-  );
+  const { key, gen, hosts } = tenHosts(`file://${dir}?compression=zstd`, { PATH: shims.path });
   /** The paths each `nix copy` was given, counted over all hosts. */
   const copied = () => {
     const counts = new Map<string, number>();
@@ -350,16 +365,11 @@ function fileClaimsLeft(dir: string): string[] {
 }
 
 test("ten hosts switching at once on one file:// cache: nix copy is given each path once among them", async (t) => {
-  const { dir, key, gen, hosts, copied } = fileFleet(120);
+  const { dir, key, gen, hosts, copied } = fileFleet();
   const books = new Ledger("fleet");
   books.switchedTo({ ...gen, label: "the fleet's generation (file://)" });
   books.fault(`${HOSTS} hosts pushing the same generation at the same moment to one file:// cache`);
-  const results = await Promise.all(hosts.map(start).map(result));
-  for (const [i, r] of results.entries()) {
-    assert.equal(r.code, 0, `${hosts[i]?.name}: ${explain(r)}`);
-    assert.equal(r.json?.results?.[0]?.status, "pushed", explain(r));
-    books.reported(r.json);
-  }
+  await pushedAll(hosts.map(start), books);
   assert.deepEqual(openReferences(dir), [], "a narinfo whose references are not all in the cache");
   const tally = books.close(dir, { cacheUrl: `file://${dir}`, publicKey: key.publicKey });
   assert.deepEqual(tally.lost, [], `generation lost; the pull said:\n${tally.pull}`);
@@ -375,36 +385,24 @@ test("ten hosts switching at once on one file:// cache: nix copy is given each p
 });
 
 test("file://: the first uploader killed (-9) holding its claims: the others take them over", async (t) => {
-  const { dir, key, gen, hosts, copied } = fileFleet(120);
+  const { dir, key, gen, hosts, copied } = fileFleet();
   const books = new Ledger("fleet");
   books.switchedTo({ ...gen, label: "the fleet's generation (file://)" });
   const runs = hosts.map(start);
-  let victim: Run | undefined;
-  const deadline = Date.now() + RUN_BOUND_MS;
-  while (!victim && Date.now() < deadline) {
-    for (const claim of fileClaimsLeft(dir)) {
-      let holder = "";
+  const holders = () =>
+    fileClaimsLeft(dir).map((claim) => {
       try {
-        holder = readFileSync(join(dir, "claims", claim, "holder"), "utf8");
-      } catch {}
-      const pid = Number(/pid=(\d+)/.exec(holder)?.[1]);
-      victim = runs.find((run) => run.child.pid === pid);
-      if (victim) break;
-    }
-    if (!victim) await new Promise((ok) => setTimeout(ok, 2));
-  }
-  assert.ok(victim, "a host claimed a path");
-  kill(victim);
-  const killedAt = Date.now();
-  await victim.exited;
+        return readFileSync(join(dir, "claims", claim, "holder"), "utf8");
+      } catch {
+        return "";
+      }
+    });
+  const { victim, killedAt } = await killFirstHolder(runs, holders);
   books.fault(`${victim.host.name} killed (-9) holding claims on a file:// cache; ${HOSTS - 1} hosts wait for them`);
-  const others = runs.filter((run) => run !== victim);
-  const results = await Promise.all(others.map(result));
-  for (const [i, r] of results.entries()) {
-    assert.equal(r.code, 0, `${others[i]?.host.name}: ${explain(r)}`);
-    assert.equal(r.json?.results?.[0]?.status, "pushed", explain(r));
-    books.reported(r.json);
-  }
+  const results = await pushedAll(
+    runs.filter((run) => run !== victim),
+    books,
+  );
   const slowest = Math.max(...results.map((r) => r.at)) - killedAt;
   t.diagnostic(`the last host ended ${slowest} ms after the kill (stale bound ${STALE_MS} ms)`);
   assert.ok(slowest <= 2 * STALE_MS + 30_000, `the others ended ${slowest} ms after the kill`);

@@ -10,6 +10,7 @@ import { test } from "node:test";
 import { explain } from "./harness/cli.js";
 import { scenario } from "./harness/fixture.js";
 import { startCache } from "./harness/nginx.js";
+import { rollback } from "./harness/nix.js";
 
 interface Sample {
   name: string;
@@ -96,6 +97,35 @@ test("a push writes the metrics file: its success, its bytes, a failed cache's p
   const after = parse(readFileSync(file, "utf8"));
   assert.equal(value(after, "genpush_last_result_failed", "test", "broken"), undefined);
   assert.equal(value(after, "genpush_last_success_timestamp_seconds", "test", "local"), success);
+});
+
+test("the last success never goes back: a rollback's success, then a failure, keeps the rollback's time", async (t) => {
+  const s = await scenario({ paths: 6 });
+  t.after(() => s.destroy());
+  const file = join(s.stateDir, "..", "textfile", "genpush.prom");
+  s.config.metricsFile = file;
+  s.configFile();
+  const success = () =>
+    value(parse(readFileSync(file, "utf8")), "genpush_last_success_timestamp_seconds", "test", "local") ?? 0;
+  s.switchTo(0);
+  assert.equal((await s.run("push", "--json")).code, 0);
+  s.switchTo(1);
+  await s.cache.stop();
+  assert.equal((await s.run("push", "--json")).code, 1);
+  await s.cache.start();
+  // Back to the generation the cache has: a success, recorded now.
+  rollback(s.profile);
+  const rolledBack = Date.now() / 1000;
+  const back = await s.run("push", "--json");
+  assert.equal(back.json?.results?.[0]?.status, "up-to-date", explain(back));
+  assert.ok(success() >= rolledBack, `last success ${success()}, the rollback at ${rolledBack}`);
+  const afterRollback = success();
+  // A newer generation fails again: the last success is still the rollback's.
+  s.switchTo(1);
+  await s.cache.stop();
+  assert.equal((await s.run("push", "--json")).code, 1);
+  await s.cache.start();
+  assert.equal(success(), afterRollback);
 });
 
 test("metricsFile not named *.prom is refused with a hint (exit 2)", async (t) => {

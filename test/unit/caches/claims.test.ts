@@ -1,6 +1,8 @@
-// The claim logic where it is pure (the stale judgement, the back-off, the generations' names),
-// and the take-over against an in-memory store with the same create-if-absent a cache has:
-// several waiters that find one claim stale at once upload the path once between them.
+// The claim logic where it is pure (the stale judgement, the back-off, the generations' names,
+// the bound of a wait), and the take-over against an in-memory store with the same
+// create-if-absent a cache has: several waiters that find one claim stale at once upload the
+// path once between them; a holder that keeps its lease but never finishes is taken over once
+// it held the path longer than its own upload of it may take.
 import assert from "node:assert/strict";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -8,9 +10,11 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import {
   type ClaimStore,
+  type Created,
   claimName,
   FileClaims,
   Fleet,
+  holdBoundMs,
   holderTime,
   judge,
   nextPoll,
@@ -56,9 +60,9 @@ describe("claims", () => {
     const store = new MemoryClaims();
     const hash = "0".repeat(32);
     // A holder that died: its claim made, its holder file never changing again.
-    assert.equal(await store.create(hash), true);
+    assert.equal(await store.create(hash), "created");
     await store.writeHolder(hash, "host=dead pid=1 time=2024-01-01T00:00:00Z seq=0\n");
-    const options = { staleMs: 300 };
+    const options = { timeoutMs: 150 };
     const signal = AbortSignal.timeout(20_000);
     const fleets = await Promise.all(Array.from({ length: 5 }, () => Fleet.open(store, options, signal)));
     let uploads = 0;
@@ -66,6 +70,7 @@ describe("claims", () => {
       fleets.map((fleet) =>
         fleet?.waitFor(
           hash,
+          0,
           async () => {
             uploads++;
             await new Promise((ok) => setTimeout(ok, 100));
@@ -80,6 +85,49 @@ describe("claims", () => {
     assert.ok(store.created.includes(`${hash}.1`), "the take-over made generation 1");
     for (const fleet of fleets) fleet?.close();
   });
+
+  it("bounds a wait by what the holder's upload may take: two operations with retries, its bytes, the stale bound", () => {
+    // timeoutSeconds 30: NAR and narinfo 2 minutes each with their retries, the stale bound 1 minute.
+    assert.equal(holdBoundMs(30_000, 0), 300_000);
+    // Plus the NAR's bytes at 64 KiB/s: 16 s a MiB.
+    assert.equal(holdBoundMs(30_000, 1024 * 1024), 316_000);
+  });
+
+  it("a holder that renews its lease but never finishes is taken over once it held the path past the bound", async () => {
+    const store = new MemoryClaims();
+    const hash = "1".repeat(32);
+    // A holder alive but stuck: its lease renewed every 10 ms, its upload never done.
+    assert.equal(await store.create(hash), "created");
+    let seq = 0;
+    const lease = setInterval(() => store.claims.set(hash, `host=stuck pid=1 seq=${seq++}\n`), 10);
+    try {
+      const timeoutMs = 25;
+      const signal = AbortSignal.timeout(20_000);
+      const fleet = await Fleet.open(store, { timeoutMs }, signal);
+      assert.ok(fleet);
+      const started = performance.now();
+      let uploadedAt: number | undefined;
+      await fleet.waitFor(
+        hash,
+        0,
+        async () => {
+          uploadedAt = performance.now();
+          store.narinfos.add(hash);
+        },
+        signal,
+      );
+      assert.ok(uploadedAt !== undefined, "the waiter uploaded the path itself");
+      assert.ok(
+        uploadedAt - started >= holdBoundMs(timeoutMs, 0),
+        `taken over after ${uploadedAt - started} ms: never before the bound (${holdBoundMs(timeoutMs, 0)} ms)`,
+      );
+      assert.ok(store.created.includes(`${hash}.1`), "taken over as a stale claim: its generation 1");
+      assert.equal(store.claims.has(`${hash}.1`), false, "released once its narinfo was up");
+      fleet.close();
+    } finally {
+      clearInterval(lease);
+    }
+  });
 });
 
 /** A cache's claims in memory: `create` is the atomic create-if-absent. */
@@ -90,12 +138,12 @@ class MemoryClaims implements ClaimStore {
   async supported(): Promise<boolean> {
     return true;
   }
-  async create(claim: string): Promise<boolean> {
+  async create(claim: string): Promise<Created> {
     await tick();
-    if (this.claims.has(claim)) return false;
+    if (this.claims.has(claim)) return "exists";
     this.claims.set(claim, undefined);
     this.created.push(claim);
-    return true;
+    return "created";
   }
   async writeHolder(claim: string, text: string): Promise<void> {
     await tick();
@@ -123,8 +171,8 @@ describe("file:// claims", () => {
     try {
       const store = new FileClaims(dir);
       assert.equal(await store.supported(), true);
-      assert.equal(await store.create("abc"), true);
-      assert.equal(await store.create("abc"), false, "a second create of the same claim");
+      assert.equal(await store.create("abc"), "created");
+      assert.equal(await store.create("abc"), "exists", "a second create of the same claim");
       assert.equal(await store.readHolder("abc"), undefined, "made, its holder not written yet");
       await store.writeHolder("abc", "host=a seq=0\n");
       await store.writeHolder("abc", "host=a seq=1\n");
@@ -136,7 +184,7 @@ describe("file:// claims", () => {
       await store.remove("abc");
       assert.equal(await store.readHolder("abc"), undefined);
       rmSync(join(dir, "claims"), { recursive: true });
-      assert.equal(await store.create("abc.1"), true, "claims/ made again");
+      assert.equal(await store.create("abc.1"), "created", "claims/ made again");
       // A cache directory where no claims/ can be made (root writes anywhere: a file stands in for it).
       const file = join(dir, "not-a-dir");
       writeFileSync(file, "");
