@@ -6,23 +6,30 @@ import { test } from "node:test";
 import { HttpClient } from "../../../src/caches/http.js";
 
 /**
- * A server that answers the first request on each connection with 200 and closes the
- * connection on the second without answering it, as a server at its keep-alive limit may.
+ * A server of the test's own on loopback. It reads each request whole (its head, and a
+ * Content-Length body) and hands it to `onRequest` with its socket and how many requests came
+ * before it on that connection.
  */
-async function closingServer() {
+async function loopbackServer(
+  onRequest: (socket: Socket, request: { method: string; body: Buffer }, index: number) => void,
+) {
   const sockets = new Set<Socket>();
-  let requests = 0;
   const server = createServer((socket) => {
     sockets.add(socket);
-    let seen = 0;
-    let pending = "";
+    let index = 0;
+    let pending = Buffer.alloc(0);
     socket.on("data", (data) => {
-      pending += data.toString("latin1");
-      while (pending.includes("\r\n\r\n")) {
-        pending = pending.slice(pending.indexOf("\r\n\r\n") + 4);
-        requests++;
-        if (seen++ === 0) socket.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-        else socket.destroy();
+      pending = Buffer.concat([pending, data]);
+      for (;;) {
+        const end = pending.indexOf("\r\n\r\n");
+        if (end < 0) return;
+        const head = pending.toString("latin1", 0, end);
+        const length = Number(/\r\ncontent-length: (\d+)/i.exec(head)?.[1] ?? 0);
+        if (pending.length < end + 4 + length) return;
+        const body = pending.subarray(end + 4, end + 4 + length);
+        pending = pending.subarray(end + 4 + length);
+        onRequest(socket, { method: head.split(" ")[0] ?? "", body }, index++);
+        if (socket.destroyed) return;
       }
     });
     socket.on("error", () => socket.destroy());
@@ -32,13 +39,26 @@ async function closingServer() {
   const port = typeof address === "object" && address ? address.port : 0;
   return {
     url: new URL(`http://127.0.0.1:${port}/x.narinfo`),
-    requests: () => requests,
     close: () =>
       new Promise<void>((ok) => {
         for (const socket of sockets) socket.destroy();
         server.close(() => ok());
       }),
   };
+}
+
+/**
+ * A server that answers the first request on each connection with 200 and closes the
+ * connection on the second without answering it, as a server at its keep-alive limit may.
+ */
+async function closingServer() {
+  let requests = 0;
+  const server = await loopbackServer((socket, _request, index) => {
+    requests++;
+    if (index === 0) socket.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    else socket.destroy();
+  });
+  return { ...server, requests: () => requests };
 }
 
 test("a request a server closed its kept-alive connection on without answering is sent again on a new one", async (t) => {
@@ -79,51 +99,22 @@ test("a request closed on without an answer on a new connection is a failure, no
 });
 
 /**
- * A server that reads each request whole (its Content-Length body too), answers the first on
- * each connection with the size of the body it got, and closes the connection on the second
- * without answering, as a server at its keep-alive limit may.
+ * A server that answers the first request on each connection with the size of the body it got,
+ * and closes the connection on the second without answering, as a server at its keep-alive
+ * limit may.
  */
 async function bodyCountingServer() {
-  const sockets = new Set<Socket>();
   const seen: string[] = [];
-  const server = createServer((socket) => {
-    sockets.add(socket);
-    let answered = 0;
-    let pending = Buffer.alloc(0);
-    socket.on("data", (data) => {
-      pending = Buffer.concat([pending, data]);
-      for (;;) {
-        const end = pending.indexOf("\r\n\r\n");
-        if (end < 0) return;
-        const head = pending.toString("latin1", 0, end);
-        const length = Number(/\r\ncontent-length: (\d+)/i.exec(head)?.[1] ?? 0);
-        if (answered > 0) {
-          socket.destroy();
-          return;
-        }
-        if (pending.length < end + 4 + length) return;
-        const body = pending.subarray(end + 4, end + 4 + length);
-        pending = pending.subarray(end + 4 + length);
-        seen.push(`${head.split(" ")[0]} ${body.toString()}`);
-        const text = `got ${body.length}`;
-        socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${text.length}\r\n\r\n${text}`);
-        answered++;
-      }
-    });
-    socket.on("error", () => socket.destroy());
+  const server = await loopbackServer((socket, { method, body }, index) => {
+    if (index > 0) {
+      socket.destroy();
+      return;
+    }
+    seen.push(`${method} ${body.toString()}`);
+    const text = `got ${body.length}`;
+    socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${text.length}\r\n\r\n${text}`);
   });
-  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
-  const address = server.address();
-  const port = typeof address === "object" && address ? address.port : 0;
-  return {
-    url: new URL(`http://127.0.0.1:${port}/x.narinfo`),
-    seen,
-    close: () =>
-      new Promise<void>((ok) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => ok());
-      }),
-  };
+  return { ...server, seen };
 }
 
 test("a PUT sent again on a new connection sends its body again, with and without 100-continue", async (t) => {
@@ -163,30 +154,18 @@ test("a MKCOL a server closed its kept-alive connection on is not sent again: it
 test("a request waiting in the queue for a connection is bounded from when it goes out, not from when it was asked for", async (t) => {
   // Each answer comes 1.5 s after its request; one connection, a 2.5 s bound: the second request
   // waits 1.5 s for the connection, then is answered 1.5 s later, within its own bound.
-  const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
-    sockets.add(socket);
-    let pending = "";
-    socket.on("data", (data) => {
-      pending += data.toString("latin1");
-      while (pending.includes("\r\n\r\n")) {
-        pending = pending.slice(pending.indexOf("\r\n\r\n") + 4);
-        setTimeout(() => socket.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"), 1500);
-      }
-    });
-    socket.on("error", () => socket.destroy());
+  const server = await loopbackServer((socket) => {
+    setTimeout(() => socket.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"), 1500);
   });
-  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
-  const address = server.address();
-  const port = typeof address === "object" && address ? address.port : 0;
   const client = new HttpClient({ cacheName: "local", maxSockets: 1, timeoutMs: 2500, authHint: "" });
   t.after(async () => {
     client.close();
-    for (const socket of sockets) socket.destroy();
-    await new Promise<void>((ok) => server.close(() => ok()));
+    await server.close();
   });
-  const url = new URL(`http://127.0.0.1:${port}/x.narinfo`);
-  const answers = await Promise.all([client.request(url, { method: "GET" }), client.request(url, { method: "GET" })]);
+  const answers = await Promise.all([
+    client.request(server.url, { method: "GET" }),
+    client.request(server.url, { method: "GET" }),
+  ]);
   assert.deepEqual(
     answers.map((answer) => answer.status),
     [200, 200],
