@@ -26,6 +26,7 @@ import { connect as tlsConnect } from "node:tls";
 import { nixSetting } from "../nix/cli.js";
 import { idleAfterSendMs, MIN_UPLOAD_BYTES_PER_SECOND } from "../runtime/bounds.js";
 import { GenpushError } from "../runtime/errors.js";
+import { formatBytes, formatSeconds } from "../runtime/format.js";
 import { parseRetryAfter, RetryableError } from "../runtime/retry.js";
 
 /** The largest answer body read unless a request allows more. */
@@ -394,11 +395,11 @@ class Exchange {
     let message: string;
     if (deadline) {
       const verb = this.answering ? "did not finish answering" : "did not answer";
-      message = `${this.where} ${verb} ${this.what} within ${seconds(this.deadlineMs)}`;
+      message = `${this.where} ${verb} ${this.what} within ${formatSeconds(this.deadlineMs)}`;
     } else if (this.idleAfterSend === undefined) {
-      message = `${this.where} did not answer ${this.what} within ${seconds(timeoutMs)}`;
+      message = `${this.where} did not answer ${this.what} within ${formatSeconds(timeoutMs)}`;
     } else {
-      message = `${this.where} did not answer ${this.what} within ${seconds(this.idleAfterSend)} after the last of its ${formatSize(this.sent)} was sent (${seconds(timeoutMs)}, plus the time what may still have been on its way needs at ${MIN_UPLOAD_BYTES_PER_SECOND / 1024} KiB/s)`;
+      message = `${this.where} did not answer ${this.what} within ${formatSeconds(this.idleAfterSend)} after the last of its ${formatBytes(this.sent)} was sent (${formatSeconds(timeoutMs)}, plus the time what may still have been on its way needs at ${MIN_UPLOAD_BYTES_PER_SECOND / 1024} KiB/s)`;
     }
     return new RetryableError(message, undefined, reachHint(this.url));
   }
@@ -744,7 +745,7 @@ class Connection {
 
   private tooLarge(exchange: Exchange): void {
     exchange.fail(
-      new GenpushError(`${exchange.where} answered ${exchange.what} with more than ${formatSize(exchange.maxBody)}`, {
+      new GenpushError(`${exchange.where} answered ${exchange.what} with more than ${formatBytes(exchange.maxBody)}`, {
         hint: "no binary cache answers that much here: check that the URL is the cache's, not another server or a proxy's page",
       }),
     );
@@ -876,13 +877,4 @@ async function nixTrust(): Promise<Trust> {
 /** What to check when a cache cannot be reached or does not answer. */
 function reachHint(url: URL): string {
   return `check that the cache answers (\`curl -sSI ${url.origin}${url.pathname.replace(/[^/]*$/, "")}nix-cache-info\`), that its server runs, and the URL in the configuration`;
-}
-
-function seconds(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000}s` : `${(ms / 1000).toFixed(1)}s`;
-}
-
-function formatSize(bytes: number): string {
-  const [size, unit] = bytes >= 1024 * 1024 ? [bytes / (1024 * 1024), "MiB"] : [bytes / 1024, "KiB"];
-  return `${Number.isInteger(size) ? size : size.toFixed(1)} ${unit}`;
 }

@@ -11,6 +11,12 @@ export function formatBytes(bytes: number): string {
   return unit === 0 ? `${bytes} B` : `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
 }
 
+/** A bound or a wait in seconds, in messages: whole seconds as such ("2s", "39s"), tenths below ten ("7.1s"). */
+export function formatSeconds(ms: number): string {
+  if (ms % 1000 === 0) return `${ms / 1000}s`;
+  return ms < 10_000 ? `${(ms / 1000).toFixed(1)}s` : `${Math.round(ms / 1000)}s`;
+}
+
 export function formatDuration(ms: number): string {
   if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
   const minutes = Math.floor(ms / 60_000);

@@ -8,6 +8,7 @@
  * retried; an authentication error never is.
  */
 import { GenpushError } from "./errors.js";
+import { formatSeconds } from "./format.js";
 
 export interface RetryPolicy {
   /** Tries in all, the first included. */
@@ -74,7 +75,7 @@ export async function withRetry<T>(attempt: (signal: AbortSignal) => Promise<T>,
   const deadline = new AbortController();
   const tries = deadline.signal;
   const timer = setTimeout(
-    () => deadline.abort(new OutOfTime(`no success within the ${seconds(budgetMs)} this operation may take`)),
+    () => deadline.abort(new OutOfTime(`no success within the ${formatSeconds(budgetMs)} this operation may take`)),
     budgetMs,
   );
   const onAbort = () => deadline.abort(signal?.reason);
@@ -97,7 +98,7 @@ export async function withRetry<T>(attempt: (signal: AbortSignal) => Promise<T>,
       const wait = Math.max(backoff, Math.min(failure.retryAfterMs ?? 0, policy.maxMs));
       const giveUp = () =>
         new GenpushError(
-          `${failure.message} (gave up after ${n} ${n === 1 ? "try" : "tries"} in ${seconds(Date.now() - started)})`,
+          `${failure.message} (gave up after ${n} ${n === 1 ? "try" : "tries"} in ${formatSeconds(Date.now() - started)})`,
           { ...(failure.hint ? { hint: failure.hint } : {}), cause: failure },
         );
       if (n >= policy.attempts || tries.aborted || Date.now() - started + wait > budgetMs) throw giveUp();
@@ -121,10 +122,6 @@ export async function withRetry<T>(attempt: (signal: AbortSignal) => Promise<T>,
 /** What to throw when the caller stopped us: its own reason when that is one of ours (a run's limit). */
 function abortReason(signal: AbortSignal, error: unknown): unknown {
   return signal.reason instanceof GenpushError ? signal.reason : error;
-}
-
-function seconds(ms: number): string {
-  return ms < 10_000 ? `${(ms / 1000).toFixed(1)}s` : `${Math.round(ms / 1000)}s`;
 }
 
 function delay(ms: number, signal: AbortSignal): Promise<void> {

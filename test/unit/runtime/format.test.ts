@@ -1,7 +1,7 @@
 // Times in reports: local time to the minute, and how long ago.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { formatWhen, progressText } from "../../../src/runtime/format.js";
+import { formatSeconds, formatWhen, progressText } from "../../../src/runtime/format.js";
 
 test("a recorded time reads as local time and how long ago", () => {
   const now = Date.parse("2026-11-26T12:00:00Z");
@@ -28,4 +28,11 @@ test("an upload's progress: paths, then NAR bytes, rate and time left once they 
     progressText({ done: 12, total: 40, bytes: 40 * MiB, totalBytes: 120 * MiB, elapsedMs: 4000 }),
     "12/40 paths, 40 MiB of 120 MiB NAR, 10 MiB/s, about 8.0s left",
   );
+});
+
+test("a bound in a message: whole seconds as such, tenths below ten seconds, whole seconds above", () => {
+  assert.equal(formatSeconds(2000), "2s");
+  assert.equal(formatSeconds(120_000), "120s");
+  assert.equal(formatSeconds(7_149), "7.1s");
+  assert.equal(formatSeconds(23_600), "24s");
 });
