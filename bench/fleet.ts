@@ -2,8 +2,11 @@
  * The fleet row: hosts that switch together push one generation to one nginx that takes
  * MKCOL (docs/fleet.md), each in its own UTS namespace (`unshare --uts`, its own hostname),
  * profile, state and Nix cache directory, all at the same moment, with no proxy between them
- * and nginx. Measured: the NAR bytes the hosts uploaded against those the cache holds, and
- * the wall time of the slowest host against one host pushing alone.
+ * and nginx. Measured: the NAR bytes the hosts uploaded against those the cache holds, the
+ * wall time of the slowest host against one host pushing alone, and the CPU time of all hosts
+ * together (on a machine of few cores, hosts at once are bound by it). What claims cost one
+ * host alone is measured apart: alternately to a cache that takes MKCOL and to one that does
+ * not (no claims), ALONE_RUNS times each, medians.
  */
 import { mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -14,9 +17,15 @@ import { cliEntry, type Timed, timed, toolEnv, unitNodeEnv } from "./tools.js";
 
 /** The generation every host of the fleet switches to: real-sized NARs, as test/faults/22-fleet.test.ts. */
 export const FLEET_PATHS = 120;
+/** Runs of one host alone, with and without claims, alternately. */
+const ALONE_RUNS = 5;
 
 export interface FleetRow {
   hosts: number;
+  /** whether the cache took MKCOL, so that the hosts claimed their paths */
+  claims: boolean;
+  /** runs the row's figures are the median of */
+  runs: number;
   paths: number;
   /** NAR bytes of every PUT under nar/, all hosts together */
   uploadedBytes: number;
@@ -24,6 +33,8 @@ export interface FleetRow {
   heldBytes: number;
   /** wall time of the slowest host, ms */
   slowestMs: number;
+  /** user + system CPU time of all hosts together (their nix and compressor processes too), ms; null without GNU time */
+  cpuMs: number | null;
   /** every host exited 0 */
   ok: boolean;
 }
@@ -34,10 +45,11 @@ async function pushTogether(
   hosts: number,
   storePath: string,
   secretKeyFile: string,
+  claims = true,
 ): Promise<FleetRow> {
   const root = join(ctx.work, "fleet", `${ctx.seq++}-${hosts}`);
   mkdirSync(root, { recursive: true });
-  const cache = await startCache(join(root, "nginx"), undefined, { claims: true });
+  const cache = await startCache(join(root, "nginx"), undefined, { claims });
   try {
     const runs: Promise<Timed>[] = [];
     for (let i = 0; i < hosts; i++) {
@@ -71,12 +83,16 @@ async function pushTogether(
     const results = await Promise.all(runs);
     const puts = (await cache.requests()).filter((r) => r.method === "PUT" && r.uri.startsWith("/nar/"));
     const narDir = join(cache.dir, "nar");
+    const cpu = results.map((r) => r.cpuMs);
     return {
       hosts,
+      claims,
+      runs: 1,
       paths: FLEET_PATHS,
       uploadedBytes: puts.reduce((sum, r) => sum + r.bodyBytes, 0),
       heldBytes: readdirSync(narDir).reduce((sum, name) => sum + statSync(join(narDir, name)).size, 0),
       slowestMs: Math.max(...results.map((r) => r.wallMs)),
+      cpuMs: cpu.every((ms) => ms !== null) ? cpu.reduce((sum: number, ms) => sum + (ms as number), 0) : null,
       ok: results.every((r) => r.code === 0),
     };
   } finally {
@@ -84,28 +100,61 @@ async function pushTogether(
   }
 }
 
-/** One host alone, then each count of `hostCounts` at once: a row each. */
+/** The median of `values`. */
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+/** The row of several runs of one host alone: median time and CPU, the first run's bytes. */
+function medianRow(runs: readonly FleetRow[]): FleetRow {
+  const first = runs[0] as FleetRow;
+  const cpu = runs.map((r) => r.cpuMs);
+  return {
+    ...first,
+    runs: runs.length,
+    slowestMs: median(runs.map((r) => r.slowestMs)),
+    cpuMs: cpu.every((ms) => ms !== null) ? median(cpu as number[]) : null,
+    ok: runs.every((r) => r.ok),
+  };
+}
+
+/**
+ * One host alone without claims and with them (alternately, ALONE_RUNS each), then each count
+ * of `hostCounts` at once: a row each.
+ */
 export async function runFleet(ctx: RunContext, hostCounts: readonly number[]): Promise<FleetRow[]> {
   const gen = buildGeneration({ seed: newSeed(), paths: FLEET_PATHS, leafBytes: "i: 12000 + 400 * i" });
   const key = makeKey(`genpush-bench-fleet-${newSeed()}`);
-  const rows: FleetRow[] = [];
-  for (const hosts of [1, ...hostCounts.filter((n) => n > 1)]) {
+  const alone: FleetRow[] = [];
+  const aloneNoClaims: FleetRow[] = [];
+  for (let i = 0; i < ALONE_RUNS; i++) {
+    aloneNoClaims.push(await pushTogether(ctx, 1, gen.storePath, key.secretKeyFile, false));
+    alone.push(await pushTogether(ctx, 1, gen.storePath, key.secretKeyFile));
+  }
+  const rows = [medianRow(alone), medianRow(aloneNoClaims)];
+  for (const hosts of hostCounts.filter((n) => n > 1)) {
     rows.push(await pushTogether(ctx, hosts, gen.storePath, key.secretKeyFile));
   }
   return rows;
 }
 
-/** The fleet rows as a markdown table, each against the first (one host alone). */
+/** The fleet rows as a markdown table, each against the first (one host alone, with claims). */
 export function fleetTable(rows: readonly FleetRow[]): string {
   const alone = rows[0]?.slowestMs ?? Number.NaN;
-  const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
   const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+  const what = (r: FleetRow) =>
+    r.hosts === 1
+      ? `1 host alone${r.claims ? "" : ", a cache without MKCOL (no claims)"}${r.runs > 1 ? ` (median of ${r.runs})` : ""}`
+      : `${r.hosts} hosts at once`;
   return [
-    "| fleet (zstd, no proxy) | paths | uploaded / held | slowest host | against one host alone | all exit 0 |",
-    "| --- | --- | --- | --- | --- | --- |",
+    "| fleet (zstd, no proxy) | paths | uploaded / held | slowest host | against one host alone | CPU of all hosts | all exit 0 |",
+    "| --- | --- | --- | --- | --- | --- | --- |",
     ...rows.map(
       (r) =>
-        `| ${r.hosts === 1 ? "1 host alone" : `${r.hosts} hosts at once`} | ${r.paths} | ${mib(r.uploadedBytes)} / ${mib(r.heldBytes)} (${(r.uploadedBytes / r.heldBytes).toFixed(2)}x) | ${s(r.slowestMs)} | ${(r.slowestMs / alone).toFixed(2)}x | ${r.ok ? "yes" : "no"} |`,
+        `| ${what(r)} | ${r.paths} | ${mib(r.uploadedBytes)} / ${mib(r.heldBytes)} (${(r.uploadedBytes / r.heldBytes).toFixed(2)}x) | ${s(r.slowestMs)} | ${(r.slowestMs / alone).toFixed(2)}x | ${r.cpuMs === null ? "–" : s(r.cpuMs)} | ${r.ok ? "yes" : "no"} |`,
     ),
   ].join("\n");
 }

@@ -52,6 +52,8 @@ export interface Timed {
   wallMs: number;
   /** peak RSS in KiB, when GNU time is installed */
   rssKiB: number | null;
+  /** user + system CPU time in ms, when GNU time is installed */
+  cpuMs: number | null;
   stdout: string;
   stderr: string;
 }
@@ -59,7 +61,7 @@ export interface Timed {
 export async function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Timed> {
   const withTime = existsSync(gnuTime);
   const rssFile = join(mkdtempSync(join(tmpdir(), "genpush-bench-rss-")), "rss");
-  const [file, argv] = withTime ? [gnuTime, ["-f", "%M", "-o", rssFile, cmd, ...args]] : [cmd, args];
+  const [file, argv] = withTime ? [gnuTime, ["-f", "%M %U %S", "-o", rssFile, cmd, ...args]] : [cmd, args];
   const started = performance.now();
   const child = spawn(file, argv, { env, stdio: ["ignore", "pipe", "pipe"], cwd: repoRoot });
   let stdout = "";
@@ -73,11 +75,16 @@ export async function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv)
   const code = await new Promise<number>((done) => child.on("close", (c) => done(c ?? -1)));
   const wallMs = performance.now() - started;
   let rssKiB: number | null = null;
+  let cpuMs: number | null = null;
   if (withTime) {
     const last = readFileSync(rssFile, "utf8").trim().split("\n").pop() ?? "";
-    rssKiB = /^\d+$/.test(last) ? Number(last) : null;
+    const figures = /^(\d+) (\d+\.\d+) (\d+\.\d+)$/.exec(last);
+    if (figures) {
+      rssKiB = Number(figures[1]);
+      cpuMs = (Number(figures[2]) + Number(figures[3])) * 1000;
+    }
   }
-  return { code, wallMs, rssKiB, stdout, stderr };
+  return { code, wallMs, rssKiB, cpuMs, stdout, stderr };
 }
 
 /** The environment of every tool: the new CLI on, and Nix's narinfo disk cache where the scenario says. */
