@@ -4,9 +4,10 @@
  * profile, state and Nix cache directory, all at the same moment, with no proxy between them
  * and nginx. Measured: the NAR bytes the hosts uploaded against those the cache holds, the
  * wall time of the slowest host against one host pushing alone, and the CPU time of all hosts
- * together (on a machine of few cores, hosts at once are bound by it). What claims cost one
- * host alone is measured apart: alternately to a cache that takes MKCOL and to one that does
- * not (no claims), ALONE_RUNS times each, medians.
+ * together (on a machine of few cores, hosts at once are bound by it). The hosts' configuration
+ * marks the cache as the fleet's (`fleet: true`). What claims cost one host alone is measured
+ * apart, to the same cache that takes MKCOL: alternately with `fleet: true` and without it (no
+ * claims), ALONE_RUNS times each, medians: why `fleet` is a switch, off by default.
  */
 import { mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -22,8 +23,8 @@ const ALONE_RUNS = 5;
 
 export interface FleetRow {
   hosts: number;
-  /** whether the cache took MKCOL, so that the hosts claimed their paths */
-  claims: boolean;
+  /** whether the hosts' configuration set `fleet: true`, so that they claimed their paths (the cache takes MKCOL either way) */
+  fleet: boolean;
   /** runs the row's figures are the median of */
   runs: number;
   paths: number;
@@ -45,11 +46,11 @@ async function pushTogether(
   hosts: number,
   storePath: string,
   secretKeyFile: string,
-  claims = true,
+  fleet = true,
 ): Promise<FleetRow> {
   const root = join(ctx.work, "fleet", `${ctx.seq++}-${hosts}`);
   mkdirSync(root, { recursive: true });
-  const cache = await startCache(join(root, "nginx"), undefined, { claims });
+  const cache = await startCache(join(root, "nginx"), undefined, { claims: true });
   try {
     const runs: Promise<Timed>[] = [];
     for (let i = 0; i < hosts; i++) {
@@ -68,6 +69,7 @@ async function pushTogether(
             type: "nix",
             store: `http://127.0.0.1:${cache.port}?compression=zstd`,
             signingKeyFile: secretKeyFile,
+            ...(fleet ? { fleet: true } : {}),
           },
         ],
       };
@@ -86,7 +88,7 @@ async function pushTogether(
     const cpu = results.map((r) => r.cpuMs);
     return {
       hosts,
-      claims,
+      fleet,
       runs: 1,
       paths: FLEET_PATHS,
       uploadedBytes: puts.reduce((sum, r) => sum + r.bodyBytes, 0),
@@ -121,33 +123,33 @@ function medianRow(runs: readonly FleetRow[]): FleetRow {
 }
 
 /**
- * One host alone without claims and with them (alternately, ALONE_RUNS each), then each count
+ * One host alone without `fleet` and with it (alternately, ALONE_RUNS each), then each count
  * of `hostCounts` at once: a row each.
  */
 export async function runFleet(ctx: RunContext, hostCounts: readonly number[]): Promise<FleetRow[]> {
   const gen = buildGeneration({ seed: newSeed(), paths: FLEET_PATHS, leafBytes: "i: 12000 + 400 * i" });
   const key = makeKey(`genpush-bench-fleet-${newSeed()}`);
   const alone: FleetRow[] = [];
-  const aloneNoClaims: FleetRow[] = [];
+  const aloneNoFleet: FleetRow[] = [];
   for (let i = 0; i < ALONE_RUNS; i++) {
-    aloneNoClaims.push(await pushTogether(ctx, 1, gen.storePath, key.secretKeyFile, false));
+    aloneNoFleet.push(await pushTogether(ctx, 1, gen.storePath, key.secretKeyFile, false));
     alone.push(await pushTogether(ctx, 1, gen.storePath, key.secretKeyFile));
   }
-  const rows = [medianRow(alone), medianRow(aloneNoClaims)];
+  const rows = [medianRow(alone), medianRow(aloneNoFleet)];
   for (const hosts of hostCounts.filter((n) => n > 1)) {
     rows.push(await pushTogether(ctx, hosts, gen.storePath, key.secretKeyFile));
   }
   return rows;
 }
 
-/** The fleet rows as a markdown table, each against the first (one host alone, with claims). */
+/** The fleet rows as a markdown table, each against the first (one host alone, `fleet: true`). */
 export function fleetTable(rows: readonly FleetRow[]): string {
   const alone = rows[0]?.slowestMs ?? Number.NaN;
   const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
   const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
   const what = (r: FleetRow) =>
     r.hosts === 1
-      ? `1 host alone${r.claims ? "" : ", a cache without MKCOL (no claims)"}${r.runs > 1 ? ` (median of ${r.runs})` : ""}`
+      ? `1 host alone, fleet: ${r.fleet}${r.runs > 1 ? ` (median of ${r.runs})` : ""}`
       : `${r.hosts} hosts at once`;
   return [
     "| fleet (zstd, no proxy) | paths | uploaded / held | slowest host | against one host alone | CPU of all hosts | all exit 0 |",

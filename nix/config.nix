@@ -30,6 +30,7 @@ let
       "store"
       "signingKeyFile"
       "queryConcurrency"
+      "fleet"
     ];
     attic = [
       "endpoint"
@@ -63,6 +64,7 @@ let
     "store"
     "signingKeyFile"
     "queryConcurrency"
+    "fleet"
     "endpoint"
     "cache"
     "tokenFile"

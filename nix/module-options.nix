@@ -98,6 +98,17 @@ let
           default = null;
           description = "`nix`: parallel narinfo queries (genpush's default: 32).";
         };
+        fleet = mkOption {
+          type = types.nullOr types.bool;
+          default = null;
+          example = true;
+          description = ''
+            `nix`: the cache is shared by hosts that switch together: claim each path before
+            uploading it, so they upload it once between them (genpush's default: false, no
+            claims; see docs/fleet.md). Only an `http(s)://` cache genpush uploads to itself, that
+            takes `MKCOL`, or a `file://` cache coordinate; on any other store genpush refuses it.
+          '';
+        };
         timeoutSeconds = mkOption {
           type = types.nullOr (types.ints.between 1 3600);
           default = null;

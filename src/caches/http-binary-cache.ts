@@ -9,9 +9,9 @@
  * is read from the store, checked against the hash the store recorded,
  * compressed, and PUT to `nar/`; its narinfo (signed, if a key is configured)
  * is PUT only once every reference's narinfo is there, so the cache never
- * offers a path whose closure it lacks, even after a crash. Where the cache
- * takes MKCOL, each path is claimed first and hosts that push at once upload
- * it once between them (claims.ts).
+ * offers a path whose closure it lacks, even after a crash. Where the cache is
+ * a fleet's (`fleet: true`) and takes MKCOL, each path is claimed first and
+ * hosts that push at once upload it once between them (claims.ts).
  */
 import { createHash } from "node:crypto";
 import { setMaxListeners } from "node:events";
@@ -44,6 +44,8 @@ export interface HttpBinaryCacheOptions {
   onRefused?: (message: string) => void;
   /** A sentence for the debug log (a cache that takes no claims). */
   onDebug?: (message: string) => void;
+  /** Claim each path before uploading it (the cache's `fleet`, claims.ts); otherwise no claim, nor the probe for them. */
+  fleet: boolean;
 }
 
 export interface UploadOptions {
@@ -201,12 +203,14 @@ export class HttpBinaryCache {
     // Paths other hosts upload: waited for once this host's own are under way (src/caches/claims.ts).
     const waits: Promise<void>[] = [];
     const waiting = new AbortController();
-    const fleet = await Fleet.open(
-      this.claims,
-      { timeoutMs: this.options.timeoutMs, ...(this.options.onDebug ? { onDebug: this.options.onDebug } : {}) },
-      producing.signal,
-    );
-    if (!fleet)
+    const fleet = this.options.fleet
+      ? await Fleet.open(
+          this.claims,
+          { timeoutMs: this.options.timeoutMs, ...(this.options.onDebug ? { onDebug: this.options.onDebug } : {}) },
+          producing.signal,
+        )
+      : undefined;
+    if (!fleet && this.options.fleet)
       this.options.onDebug?.(
         `cache ${this.options.cacheName} takes no MKCOL: uploading without claims (hosts that push at once may upload the same paths)`,
       );

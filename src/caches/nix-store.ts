@@ -3,8 +3,10 @@
  * spoken to directly — HEAD requests to ask, and genpush's own uploader
  * (NARs read from the store, checked, compressed as `compression=` asks,
  * narinfos signed with the configured key). A file:// cache is asked with a
- * directory look-up, and its paths are claimed with `mkdir` before `nix copy`
- * uploads them, so hosts that push at once upload each once (claims.ts). Everything else — other stores, and store URI settings
+ * directory look-up. Where the cache is a fleet's (`fleet: true`), each path is
+ * claimed first (MKCOL over HTTP, `mkdir` in a file:// cache's directory before
+ * `nix copy` uploads it), so hosts that push at once upload each once
+ * (claims.ts). Everything else — other stores, and store URI settings
  * genpush's uploader does not implement — is asked with
  * `nix-store --check-validity` and uploaded with `nix copy`, which needs
  * every reference of a path in the cache first: whole closures only.
@@ -15,6 +17,7 @@ import { access, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { NixCacheConfig } from "../config/config.js";
+import { UPLOADER_SETTINGS } from "../config/store-uri.js";
 import { copyPaths, invalidPaths } from "../nix/cli.js";
 import type { PathInfo } from "../nix/path-info.js";
 import { hashPart, type StorePath } from "../nix/store-path.js";
@@ -32,8 +35,6 @@ import { type CacheOptions, retryOptions } from "./options.js";
 import { readSigningKey } from "./signing.js";
 import type { Cache, PushProgress } from "./types.js";
 
-/** Store URI settings genpush's own uploader honours; any other leaves the upload to `nix copy`. */
-const NATIVE_SETTINGS = new Set(["compression", "parallel-compression", "secret-key", "priority", "want-mass-query"]);
 /** Nix's default for HTTP binary caches. */
 const DEFAULT_COMPRESSION = "xz";
 
@@ -140,11 +141,12 @@ export class NixStoreCache implements Cache {
   }
 
   /**
-   * The claims a fleet left: an HTTP cache genpush uploads to itself lists `claims/` if its
-   * server gives a JSON index of it ("unlisted" if not), a file:// cache reads the directory;
-   * other stores take no claims.
+   * The claims a fleet left, in a cache configured as a fleet's (`fleet: true`): an HTTP cache
+   * genpush uploads to itself lists `claims/` if its server gives a JSON index of it
+   * ("unlisted" if not), a file:// cache reads the directory; other caches take no claims.
    */
   async claims(signal?: AbortSignal): Promise<ListedClaim[] | "unlisted" | undefined> {
+    if (!this.config.fleet) return undefined;
     if (isHttp(this.config.store)) {
       if (!(await this.nativeUpload())) return undefined;
       return (await this.httpCache().listClaims(signal ?? new AbortController().signal)) ?? "unlisted";
@@ -176,7 +178,14 @@ export class NixStoreCache implements Cache {
     }
     // nix reads the netrc and the signing key itself; reading them here lets genpush scrub
     // them from whatever nix or the server says (and finds a bad key before any upload).
-    if (isHttp(this.config.store)) await nixNetrcAuthorization(new URL(this.config.store));
+    if (isHttp(this.config.store)) {
+      // Only where genpush's uploader cannot run here (its compressor missing): the configuration refuses the rest.
+      if (this.config.fleet)
+        this.options.onDebug?.(
+          `cache ${this.name}: \`nix copy\` uploads these paths, without claims (hosts that push at once may upload the same paths)`,
+        );
+      await nixNetrcAuthorization(new URL(this.config.store));
+    }
     const keyFile = this.signingKeyFile();
     const key = keyFile ? trustedKey(await readSigningKey(keyFile, this.name)) : undefined;
     const dir = this.fileCacheDir();
@@ -190,7 +199,7 @@ export class NixStoreCache implements Cache {
             await rm(join(dir, `${hashPart(info.path)}.narinfo`), { force: true });
         }),
       );
-    const fleet = dir ? await this.openFleet(dir, signal) : undefined;
+    const fleet = dir && this.config.fleet ? await this.openFleet(dir, signal) : undefined;
     if (fleet) {
       try {
         await this.fleetCopy(fleet, paths, events, signal);
@@ -393,6 +402,7 @@ export class NixStoreCache implements Cache {
         concurrency: this.config.queryConcurrency,
         retry: retryOptions(this.options),
         timeoutMs: this.options.timeoutMs,
+        fleet: this.config.fleet,
         ...(this.options.onRefused ? { onRefused: this.options.onRefused } : {}),
         ...(this.options.onDebug ? { onDebug: this.options.onDebug } : {}),
       },
@@ -415,7 +425,7 @@ export class NixStoreCache implements Cache {
       const { store } = this.config;
       if (!isHttp(store)) return undefined;
       const settings = new URL(store).searchParams;
-      if ([...settings.keys()].some((key) => !NATIVE_SETTINGS.has(key))) return undefined;
+      if ([...settings.keys()].some((key) => !UPLOADER_SETTINGS.includes(key))) return undefined;
       const method = settings.get("compression") ?? DEFAULT_COMPRESSION;
       const compression = await findCompression(
         method,

@@ -25,7 +25,7 @@ import { type ConfigSource, formatKeyPath } from "./document.js";
 import type { Glob } from "./glob.js";
 import { Checker } from "./schema.js";
 import { MINIMAL_EXAMPLE_HINT, readConfigSource } from "./source.js";
-import { credentialsIn, credentialsMessage, storeUriProblem } from "./store-uri.js";
+import { coordinationProblem, credentialsIn, credentialsMessage, storeUriProblem } from "./store-uri.js";
 
 export const CACHE_TYPES = ["nix", "attic", "cachix"] as const;
 export type CacheType = (typeof CACHE_TYPES)[number];
@@ -57,6 +57,11 @@ export interface NixCacheConfig extends HostMatch {
   queryConcurrency: number;
   /** Per request to the cache. */
   timeoutSeconds: number;
+  /**
+   * Shared by a fleet: each path is claimed before it is uploaded (caches/claims.ts). Off by
+   * default: claims cost one host alone four requests more per path (docs/fleet.md).
+   */
+  fleet: boolean;
 }
 
 export interface AtticCacheConfig extends HostMatch {
@@ -141,7 +146,7 @@ const COMMON_CACHE_KEYS = ["name", "type", "systems", "hosts", "systemFeatures",
 /** A Nix system feature: what `system-features` lists, e.g. `gccarch-skylake`, `kvm`, `big-parallel`. */
 const FEATURE_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
 const CACHE_KEYS: Record<CacheType, readonly string[]> = {
-  nix: [...COMMON_CACHE_KEYS, "store", "signingKeyFile", "queryConcurrency"],
+  nix: [...COMMON_CACHE_KEYS, "store", "signingKeyFile", "queryConcurrency", "fleet"],
   attic: [...COMMON_CACHE_KEYS, "endpoint", "cache", "tokenFile", "atticPath"],
   cachix: [...COMMON_CACHE_KEYS, "cache", "tokenFile", "signingKeyFile", "endpoint", "cachixPath"],
 };
@@ -416,8 +421,11 @@ function validateCaches(
           raw.queryConcurrency === undefined
             ? 32
             : check.integer([...at, "queryConcurrency"], raw.queryConcurrency, 1, 256);
-        if (!ok || !store || queryConcurrency === undefined) return undefined;
-        return { ...common, type, store, queryConcurrency, ...(signingKeyFile ? { signingKeyFile } : {}) };
+        const fleet = raw.fleet === undefined ? false : check.boolean([...at, "fleet"], raw.fleet);
+        const uncoordinated = fleet && store ? coordinationProblem(store) : undefined;
+        if (uncoordinated) check.note([...at, "fleet"], uncoordinated.message, uncoordinated.hint);
+        if (!ok || !store || queryConcurrency === undefined || fleet === undefined || uncoordinated) return undefined;
+        return { ...common, type, store, queryConcurrency, fleet, ...(signingKeyFile ? { signingKeyFile } : {}) };
       }
       case "attic": {
         const endpoint = check.required([...at, "endpoint"], raw.endpoint, "the Attic server, e.g. https://attic.lan")

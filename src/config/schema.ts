@@ -51,6 +51,10 @@ export class Checker {
     return false;
   }
 
+  boolean(path: KeyPath, value: unknown): boolean | undefined {
+    return typeof value === "boolean" ? value : this.fail(path, "`true` or `false`", value);
+  }
+
   oneOf<T extends string>(path: KeyPath, value: unknown, options: readonly T[]): T | undefined {
     return options.includes(value as T)
       ? (value as T)

@@ -65,6 +65,17 @@ const COMPRESSION_SETTINGS = ["compression", "ls-compression", "narinfo-compress
 /** What those may name. */
 export const COMPRESSIONS = ["none", "xz", "bzip2", "br", "gzip", "zstd", "lz4", "lzip", "lzma", "lzop", "grzip"];
 
+/** Store URI settings genpush's own HTTP uploader honours; any other leaves the upload to `nix copy`. */
+export const UPLOADER_SETTINGS: readonly string[] = [
+  "compression",
+  "parallel-compression",
+  "secret-key",
+  "priority",
+  "want-mass-query",
+];
+/** The compressions genpush's own uploader writes (caches/compression.ts); any other leaves the upload to `nix copy`. */
+export const UPLOADER_COMPRESSIONS: readonly string[] = ["none", "xz", "bzip2", "zstd", "br", "gzip"];
+
 export interface StoreUriProblem {
   message: string;
   hint?: string;
@@ -112,6 +123,36 @@ export function storeUriProblem(uri: string): StoreUriProblem | undefined {
       return {
         message: `\`${name}=${value}\` names no compression Nix knows${guess ? `; did you mean \`${guess}\`?` : ""}`,
         hint: `one of ${COMPRESSIONS.join(", ")}`,
+      };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Why genpush cannot claim paths in the store `uri` names (`fleet: true`), or undefined where
+ * it can: an http(s) cache genpush uploads to itself, or a file:// cache (docs/fleet.md, "Which
+ * caches coordinate"). Every other store is uploaded to by `nix copy`, which knows no claims.
+ */
+export function coordinationProblem(uri: string): StoreUriProblem | undefined {
+  const hint =
+    'leave `fleet` unset for this cache; hosts that share a cache coordinate through an http(s) cache genpush uploads to itself, or a file:// cache (docs/fleet.md, "Which caches coordinate")';
+  // As the cache is opened (caches/nix-store.ts): these schemes, written in lower case.
+  if (uri.startsWith("file://")) return undefined;
+  if (!/^https?:\/\//.test(uri)) {
+    return {
+      message: `is true, but genpush cannot coordinate uploads to \`${uri.replace(/\?.*$/, "")}\`: \`nix copy\` uploads to it, and knows no claims`,
+      hint,
+    };
+  }
+  const query = uri.includes("?") ? uri.slice(uri.indexOf("?") + 1) : "";
+  for (const [name, value] of new URLSearchParams(query)) {
+    const uploader =
+      UPLOADER_SETTINGS.includes(name) && (name !== "compression" || UPLOADER_COMPRESSIONS.includes(value));
+    if (!uploader) {
+      return {
+        message: `is true, but the store setting \`${name}=${value}\` has \`nix copy\` upload to this cache instead of genpush's own uploader, and \`nix copy\` knows no claims`,
+        hint: `${name === "compression" ? `use a compression genpush writes itself (${UPLOADER_COMPRESSIONS.join(", ")})` : `genpush's uploader takes the settings ${UPLOADER_SETTINGS.join(", ")}`}, or ${hint}`,
       };
     }
   }

@@ -1,14 +1,14 @@
 // A fleet that switches together: ten "hosts" — each its own UTS namespace (`unshare --uts`,
 // its own hostname), profile, state directory, HOME and XDG directories, all on the one real
-// Nix store — push the same generation at the same moment to one real nginx that takes MKCOL.
-// Each path is claimed before its upload (src/caches/claims.ts): every host exits 0 and records
+// Nix store — push the same generation at the same moment to one real nginx that takes MKCOL,
+// a cache each host's configuration marks as the fleet's (`fleet: true`). Each path is claimed before its upload (src/caches/claims.ts): every host exits 0 and records
 // the generation, the cache offers it whole (pulled into a fresh store, signatures checked), and
 // the NAR bytes the hosts uploaded are at most 1.1 times what the cache holds (without claims,
 // every host uploads every path: ten times). Then the same with the first host to claim a path
 // killed (-9) while it holds its claims: the others take them over once they have made no
 // progress for the stale bound (twice the cache's timeoutSeconds) and finish within it, one host
 // per claim (at most 1.3 times the bytes the cache holds, the killed host's partial uploads
-// included). A cache
+// included). A fleet's cache
 // without MKCOL: the push goes on as it would alone, with one debug line. Each host's metrics
 // file (metricsFile) counts the paths it waited for, and the NAR bytes all uploaded add up to the
 // closure's. A file:// cache: the claims are directories made with mkdir in the cache's
@@ -78,6 +78,8 @@ function makeHost(i: number, store: string, key: Key, gen: Generation, extraEnv:
         store,
         signingKeyFile: key.secretKeyFile,
         timeoutSeconds: TIMEOUT_SECONDS,
+        // A cache the fleet shares: without it no host claims anything (docs/fleet.md).
+        fleet: true,
       },
     ],
   });
@@ -317,7 +319,7 @@ test("the first uploader killed (-9) holding its claims: the others take them ov
   assert.ok(ratio <= 1.3, `uploaded ${ratio.toFixed(2)}x what the cache holds: a stale claim taken over twice`);
 });
 
-test("a cache without MKCOL: each host uploads as it would alone, saying so once in the debug log", async (t) => {
+test("a fleet's cache without MKCOL: each host uploads as it would alone, saying so once in the debug log", async (t) => {
   const cache = await startCache();
   t.after(() => cache.destroy());
   const key = makeKey(`genpush-fleet-${newSeed()}`);

@@ -54,14 +54,36 @@ test("a switch sends one HEAD per new path, then one NAR and one narinfo per mis
     byKind("GET", (uri) => uri === "/nix-cache-info"),
     1,
   );
-  // The probe for claims (docs/fleet.md): this cache takes no MKCOL, so two MKCOLs and no claims.
-  assert.equal(
-    byKind("MKCOL", (uri) => uri.startsWith("/claims/")),
-    2,
-  );
-  assert.equal(requests.length, res.counts.candidates + 2 * missing + 1 + 2, JSON.stringify(requests));
+  // No claims, nor the probe for them: the cache is no fleet's (docs/fleet.md).
+  assert.equal(requests.length, res.counts.candidates + 2 * missing + 1, JSON.stringify(requests));
 
   const pulled = pullIntoFreshStore(s.cache.url, gen.storePath, s.key?.publicKey ?? "");
+  assert.ok(pulled.ok, pulled.stderr);
+});
+
+test("a cache that takes MKCOL, configured without `fleet`: no claim, no probe, only HEAD, GET and PUT", async (t) => {
+  const s = await scenario({ paths: 12, sign: true });
+  t.after(() => s.destroy());
+  const cache = await startCache({ claims: true });
+  t.after(() => cache.destroy());
+  s.config.caches[0].store = `${cache.url}?compression=zstd`;
+  s.configFile();
+  const gen = s.switchTo(0);
+  const r = await s.run("push", "--json", "-v");
+  assert.equal(r.code, 0, explain(r));
+  const res = onlyResult(r);
+  assert.ok(res.counts.missing > 0, "paths were uploaded");
+  const requests = await cache.requests();
+  const methods = [...new Set(requests.map((q) => q.method))].sort();
+  assert.deepEqual(
+    requests.filter((q) => !["HEAD", "GET", "PUT"].includes(q.method)),
+    [],
+    `a push to a cache that is no fleet's sends no MKCOL or DELETE (methods: ${methods.join(", ")})`,
+  );
+  assert.ok(!requests.some((q) => q.uri.startsWith("/claims/")), JSON.stringify(requests));
+  assert.equal(existsSync(join(cache.dir, "claims")), false, "no claims/ in the cache");
+  assert.doesNotMatch(r.stderr, /MKCOL|claims/, "no word of claims in the debug log");
+  const pulled = pullIntoFreshStore(cache.url, gen.storePath, s.key?.publicKey ?? "");
   assert.ok(pulled.ok, pulled.stderr);
 });
 

@@ -266,6 +266,8 @@ test("verify reports claims older than a day: over HTTP where the server indexes
   const indexed = await startCache({ claims: true, claimsIndex: true });
   t.after(() => indexed.destroy());
   s.config.caches[0].store = indexed.url;
+  // verify lists the claims of a fleet's cache only (docs/fleet.md).
+  s.config.caches[0].fleet = true;
   s.switchTo(0);
   const pushed = await s.run("push", "--json");
   assert.equal(pushed.code, 0, explain(pushed));
@@ -301,6 +303,7 @@ test("verify reports claims older than a day in a file:// cache, read from its d
   t.after(() => s.destroy());
   const dir = join(tempDir(), "cache");
   s.config.caches[0].store = `file://${dir}`;
+  s.config.caches[0].fleet = true;
   s.switchTo(0);
   const pushed = await s.run("push", "--json");
   assert.equal(pushed.code, 0, explain(pushed));
@@ -313,4 +316,12 @@ test("verify reports claims older than a day in a file:// cache, read from its d
     explain(v),
   );
   assert.match(v.stderr, /holds 2 claims older than a day/);
+
+  // The same cache without `fleet`: its claims are none of verify's business.
+  delete s.config.caches[0].fleet;
+  s.configFile();
+  const plain = await s.run("verify", "--json");
+  assert.equal(plain.code, 0, explain(plain));
+  assert.equal(plain.json.profiles[0].caches[0].oldClaims, undefined, explain(plain));
+  assert.doesNotMatch(plain.stderr, /claims older than a day/);
 });

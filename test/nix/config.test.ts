@@ -16,7 +16,7 @@ const PRELUDE = `
   config = import ./nix/config.nix;
   cache = attrs: {
     systems = [ "x86_64-linux" ]; hosts = [ ]; systemFeatures = [ ];
-    store = null; signingKeyFile = null; queryConcurrency = null; timeoutSeconds = null; endpoint = null;
+    store = null; signingKeyFile = null; queryConcurrency = null; fleet = null; timeoutSeconds = null; endpoint = null;
     cache = null; tokenFile = null; atticPath = null; cachixPath = null;
   } // attrs;
   profile = attrs: { system = null; } // attrs;
@@ -58,7 +58,7 @@ const FULL = `{
   };
   caches = {
     lan = cache { name = "lan"; type = "nix"; store = "http://cache.lan:8080?compression=zstd";
-      signingKeyFile = "$CREDENTIALS_DIRECTORY/signing-key"; queryConcurrency = 8; timeoutSeconds = 20;
+      signingKeyFile = "$CREDENTIALS_DIRECTORY/signing-key"; queryConcurrency = 8; fleet = true; timeoutSeconds = 20;
       hosts = [ "desk-*" ]; systemFeatures = [ "gccarch-skylake" ]; };
     arm = cache { name = "arm"; type = "attic"; systems = [ "aarch64-linux" ]; endpoint = "https://attic.lan";
       cache = "fort-arm"; tokenFile = "/run/agenix/attic-token"; atticPath = "/run/current-system/sw/bin/attic"; };
@@ -87,6 +87,7 @@ describe("nix/config.nix", () => {
         store: "http://cache.lan:8080?compression=zstd",
         signingKeyFile: "$CREDENTIALS_DIRECTORY/signing-key",
         queryConcurrency: 8,
+        fleet: true,
         timeoutSeconds: 20,
       },
     );
@@ -124,6 +125,15 @@ describe("nix/config.nix", () => {
     const run = check(render(`{ caches.lan = cache { name = "lan"; type = "nix"; store = "-bad uri"; }; }`));
     assert.equal(run.status, 2);
     assert.match(String(run.stderr), /caches\[0\]\.store/);
+    // `fleet` on a store genpush cannot coordinate: the build fails, naming the key.
+    const fleet = check(
+      render(`{ caches.lan = cache { name = "lan"; type = "nix"; store = "s3://bucket"; fleet = true; }; }`),
+    );
+    assert.equal(fleet.status, 2);
+    assert.match(
+      String(fleet.stderr),
+      /caches\[0\]\.fleet: is true, but genpush cannot coordinate uploads to `s3:\/\/bucket`/,
+    );
   });
 
   it("has no problem with a complete configuration", () => {

@@ -182,6 +182,17 @@ describe("nix/nixos-module.nix", () => {
     assert.deepEqual(nixos(`{ enable = true; ${LAN} }`).failedAssertions, []);
   });
 
+  it("writes a cache's `fleet` only where it is set (docs/fleet.md)", () => {
+    const caches = (settings: string) =>
+      (nixos(`{ enable = true; ${settings} }`).settings as { caches: object[] }).caches;
+    assert.deepEqual(caches(LAN), [
+      { name: "lan", type: "nix", systems: ["x86_64-linux"], store: "http://cache.lan:8080" },
+    ]);
+    assert.deepEqual(caches(LAN.replace(" };", " fleet = true; };")), [
+      { name: "lan", type: "nix", systems: ["x86_64-linux"], store: "http://cache.lan:8080", fleet: true },
+    ]);
+  });
+
   it("checks /etc/genpush/config.yaml at build time as Nix's sandbox runs it, and fails the build when genpush refuses it", () => {
     const good = nixos(`{ enable = true; settings.stateDir = "$STATE_DIRECTORY"; ${LAN} }`);
     const { run, out } = runCheck(good.etc["genpush/config.yaml"]);
@@ -244,5 +255,10 @@ describe("nix/home-manager-module.nix", () => {
     assert.equal(run.status, 0, `the build-time check failed:\n${run.stderr}`);
     assert.deepEqual(JSON.parse(readFileSync(out, "utf8")), s.settings);
     assert.deepEqual(s.failedAssertions, []);
+  });
+
+  it("writes a cache's `fleet` as set", () => {
+    const s = home(`{ enable = true; ${LAN.replace(" };", " fleet = true; };")} }`);
+    assert.equal((s.settings as { caches: { fleet?: boolean }[] }).caches[0]?.fleet, true);
   });
 });

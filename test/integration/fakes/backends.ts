@@ -70,6 +70,7 @@ async function nixFixture(): Promise<Fixture> {
     signingKeyFile: key.secretKeyFile,
     queryConcurrency: 32,
     timeoutSeconds: 30,
+    fleet: false,
   };
   return {
     backend: "nix",

@@ -6,7 +6,7 @@ import { cacheIdentity, storeIdentity } from "../../../src/caches/identity.js";
 import type { CacheConfig } from "../../../src/config/config.js";
 
 const common = { name: "c", systems: ["x86_64-linux"], hosts: [], systemFeatures: [], timeoutSeconds: 30 };
-const nix = (store: string): CacheConfig => ({ ...common, type: "nix", store, queryConcurrency: 32 });
+const nix = (store: string): CacheConfig => ({ ...common, type: "nix", store, queryConcurrency: 32, fleet: false });
 
 describe("cache identity: the same place, however it is written", () => {
   for (const [a, b] of [

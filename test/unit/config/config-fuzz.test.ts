@@ -34,6 +34,7 @@ caches:
     store: http://cache.lan:8080?compression=zstd
     signingKeyFile: $CREDENTIALS_DIRECTORY/secret
     queryConcurrency: 16
+    fleet: true
 upstreamKeys: [cache.nixos.org-1]
 exclude: ["*.iso"]
 `,
@@ -99,6 +100,7 @@ const KEYS = [
   "upstreamKeys",
   "system",
   "queryConcurrency",
+  "fleet",
   "timeoutSeconds",
   "nmae",
   "Caches",

@@ -60,6 +60,7 @@ describe("configuration: valid files resolve with every default", () => {
         store: "http://127.0.0.1:8080",
         queryConcurrency: 32,
         timeoutSeconds: 30,
+        fleet: false,
       },
     ]);
     assert.deepEqual(config.upstreamKeys, ["cache.nixos.org-1"]);
@@ -246,6 +247,65 @@ describe("configuration: Attic and Cachix caches", () => {
       `caches:\n  - {name: p, systems: [x86_64-linux], type: cachix, cache: a/b, tokenFile: ${token}}\n`,
       "caches[0].cache",
     ));
+});
+
+describe("configuration: a cache shared by a fleet (docs/fleet.md)", () => {
+  const fleetOf = async (store: string) =>
+    (await load(`${CACHE.replace("http://127.0.0.1:8080", store)}    fleet: true\n`)).caches[0];
+  async function refused(store: string, ...expected: (string | RegExp)[]): Promise<UsageError> {
+    await rejects(`${CACHE.replace("http://127.0.0.1:8080", store)}    fleet: true\n`, ...expected);
+    return (await load(`${CACHE.replace("http://127.0.0.1:8080", store)}    fleet: true\n`).catch(
+      (e: unknown) => e,
+    )) as UsageError;
+  }
+
+  it("is off unless set, and taken for an http(s) cache genpush uploads to itself and a file:// cache", async () => {
+    const unset = (await load(CACHE)).caches[0];
+    assert.equal(unset?.type === "nix" ? unset.fleet : undefined, false);
+    const off = (await load(`${CACHE}    fleet: false\n`)).caches[0];
+    assert.equal(off?.type === "nix" ? off.fleet : undefined, false);
+    for (const store of [
+      "http://127.0.0.1:8080",
+      "https://cache.lan?compression=zstd&parallel-compression=true",
+      "http://cache.lan?compression=xz&secret-key=/run/key&priority=30&want-mass-query=true",
+      "file:///srv/cache",
+    ]) {
+      const cache = await fleetOf(store);
+      assert.equal(cache?.type === "nix" ? cache.fleet : undefined, true, store);
+    }
+  });
+
+  it("is a boolean", () =>
+    rejects(`${CACHE}    fleet: yes\n`, ":6: caches[0].fleet: expected `true` or `false`, got `yes`"));
+
+  it("a misspelt key: did you mean", () =>
+    rejects(`${CACHE}    fleat: true\n`, "caches[0].fleat: unknown key; did you mean `fleet`?"));
+
+  it("is unknown to attic and cachix caches", () =>
+    rejects(
+      `caches:\n  - {name: a, systems: [x86_64-linux], type: attic, endpoint: "http://a", cache: c, tokenFile: ${key}, fleet: true}\n`,
+      "caches[0].fleet: unknown key",
+    ));
+
+  it("on a store that `nix copy` uploads to: refused, with a hint to docs/fleet.md", async () => {
+    for (const store of ["s3://bucket?region=eu-west-1", "ssh://builder", "daemon", "/srv/store"]) {
+      const error = await refused(
+        store,
+        ":6: caches[0].fleet: is true, but genpush cannot coordinate uploads to",
+        "`nix copy` uploads to it, and knows no claims",
+      );
+      assert.match(error.hint ?? "", /leave `fleet` unset for this cache.*docs\/fleet\.md/, store);
+    }
+  });
+
+  it("on an http cache whose store settings leave the upload to `nix copy`: refused, naming the setting", async () => {
+    const error = await refused(
+      "http://cache.lan?compression=lz4",
+      "caches[0].fleet: is true, but the store setting `compression=lz4` has `nix copy` upload to this cache",
+    );
+    assert.match(error.hint ?? "", /^use a compression genpush writes itself \(none, xz, bzip2, zstd, br, gzip\)/);
+    await refused("http://cache.lan?write-nar-listing=true", "the store setting `write-nar-listing=true`");
+  });
 });
 
 describe("configuration: credentials in a URL are refused without repeating them", () => {

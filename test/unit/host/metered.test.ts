@@ -15,6 +15,7 @@ function nixCache(store: string): CacheConfig {
     systemFeatures: [],
     queryConcurrency: 32,
     timeoutSeconds: 30,
+    fleet: false,
   };
 }
 const LAN = nixCache("http://cache.lan:8080");

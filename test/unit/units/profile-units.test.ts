@@ -10,7 +10,14 @@ import { renderUnits } from "../../../src/units/units.js";
 const where = { home: "/home/alice", user: "alice" };
 const system = (profiles: ProfileConfig[]) => unitsForProfiles("system", "genpush", { profiles }, where);
 const common = { systems: ["x86_64-linux"], hosts: [], systemFeatures: [], timeoutSeconds: 30 };
-const lan: NixCacheConfig = { ...common, name: "lan", type: "nix", store: "http://cache.lan", queryConcurrency: 32 };
+const lan: NixCacheConfig = {
+  ...common,
+  name: "lan",
+  type: "nix",
+  store: "http://cache.lan",
+  queryConcurrency: 32,
+  fleet: false,
+};
 const attic: AtticCacheConfig = {
   ...common,
   name: "arm",
