@@ -8,6 +8,7 @@ import type { AddressInfo } from "node:net";
 import { describe, it, type TestContext } from "node:test";
 import { openCache } from "../../../src/caches/index.js";
 import type { NixCacheConfig } from "../../../src/config/config.js";
+import { nixCacheConfig } from "../helpers/cache-config.js";
 
 /** A cache that takes everything: its `nix-cache-info`, MKCOL 201, DELETE 204; the requests' methods and paths. */
 async function davCache(t: TestContext): Promise<{ url: string; requests: string[] }> {
@@ -36,17 +37,7 @@ async function davCache(t: TestContext): Promise<{ url: string; requests: string
 }
 
 function nixCache(store: string, fleet: boolean): NixCacheConfig {
-  return {
-    name: "lan",
-    type: "nix",
-    store,
-    systems: [],
-    hosts: [],
-    systemFeatures: [],
-    queryConcurrency: 4,
-    timeoutSeconds: 5,
-    fleet,
-  };
+  return nixCacheConfig(store, { queryConcurrency: 4, timeoutSeconds: 5, fleet });
 }
 
 describe("fleet: claims only where the configuration asks for them", () => {

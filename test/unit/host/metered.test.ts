@@ -2,22 +2,9 @@
 // machine, and one question to NetworkManager per run, only when an upload is over the limit.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { CacheConfig } from "../../../src/config/config.js";
 import { crossesNetwork, MeteredGate, type NetworkState } from "../../../src/host/metered.js";
+import { nixCacheConfig as nixCache } from "../helpers/cache-config.js";
 
-function nixCache(store: string): CacheConfig {
-  return {
-    name: "lan",
-    type: "nix",
-    store,
-    systems: [],
-    hosts: [],
-    systemFeatures: [],
-    queryConcurrency: 32,
-    timeoutSeconds: 30,
-    fleet: false,
-  };
-}
 const LAN = nixCache("http://cache.lan:8080");
 
 function gate(limit: number, state: NetworkState) {
