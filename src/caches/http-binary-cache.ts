@@ -567,6 +567,17 @@ const NARINFO_TYPE = "text/x-nix-narinfo";
  * flight small.
  */
 const QUESTIONS_QUEUED = 1024;
+
+/**
+ * Whether `candidates` paths may be asked about and uploaded at once (uploadMissing): only when
+ * every question goes to the client before the first upload can, so that no question waits in
+ * the client's queue behind uploads. Beyond QUESTIONS_QUEUED, later questions would join the
+ * queue behind NAR PUTs, which on a slow uplink can hold every connection for longer than a
+ * question's retry budget: then the cache is asked first, and the uploads follow.
+ */
+export function asksAllAtOnce(candidates: number): boolean {
+  return candidates <= QUESTIONS_QUEUED;
+}
 /** `nix-cache-info` is three short lines: anything near this is not one. */
 const CACHE_INFO_MAX = 64 * 1024;
 
