@@ -41,16 +41,26 @@ export async function planForCache(
   whole = false,
 ): Promise<CachePlan> {
   const { closure, plan, baseGone } = await planCandidates(config, cache, target, from, reader);
+  const missing = await lackingOf(cache, plan.candidates, signal, whole);
+  return { closure, plan, missing, narBytes: narBytesOf(missing), baseGone };
+}
+
+/** Those of `candidates` the cache lacks (`whole`: lacks whole, a narinfo without its NAR counted), in their order. */
+export async function lackingOf(
+  cache: Cache,
+  candidates: readonly PathInfo[],
+  signal?: AbortSignal,
+  whole = false,
+): Promise<PathInfo[]> {
   const lacking = new Set(
     await (whole
-      ? cache.incomplete(plan.candidates, signal)
+      ? cache.incomplete(candidates, signal)
       : cache.missing(
-          plan.candidates.map((info) => info.path),
+          candidates.map((info) => info.path),
           signal,
         )),
   );
-  const missing = plan.candidates.filter((info) => lacking.has(info.path));
-  return { closure, plan, missing, narBytes: narBytesOf(missing), baseGone };
+  return candidates.filter((info) => lacking.has(info.path));
 }
 
 /** The NAR bytes of `paths`. */

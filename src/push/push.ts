@@ -34,7 +34,7 @@ import {
   writeState,
 } from "../state/state.js";
 import { claimStateDir } from "../state/state-dir.js";
-import { narBytesOf, planCandidates } from "./cache-plan.js";
+import { lackingOf, narBytesOf, planCandidates } from "./cache-plan.js";
 import { type Plan, route } from "./plan.js";
 import { currentGeneration, type Generation, profileDirectoryQuiet } from "./profiles.js";
 
@@ -314,15 +314,7 @@ async function pushToCache(
         )
       : undefined;
     if (!missing) {
-      const lacking = new Set(
-        plan.candidates.length === 0
-          ? []
-          : await cache.missing(
-              plan.candidates.map((info) => info.path),
-              ctx.signal,
-            ),
-      );
-      const asked = plan.candidates.filter((info) => lacking.has(info.path));
+      const asked = plan.candidates.length === 0 ? [] : await lackingOf(cache, plan.candidates, ctx.signal);
       missing = asked;
       count(asked);
       if (ctx.dryRun) return { ...finish(), status: "planned" };
