@@ -22,7 +22,6 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { isIP, connect as netConnect, type Socket } from "node:net";
 import type { Readable } from "node:stream";
-import { connect as tlsConnect } from "node:tls";
 import { nixSetting } from "../nix/cli.js";
 import { idleAfterSendMs, MIN_UPLOAD_BYTES_PER_SECOND } from "../runtime/bounds.js";
 import { GenpushError } from "../runtime/errors.js";
@@ -84,7 +83,8 @@ export interface HttpAnswer {
   body: Buffer;
 }
 
-type Trust = { ca?: Buffer };
+/** What an HTTPS connection needs: node:tls (loaded only for an https:// cache), and the CAs Nix trusts. */
+type Trust = { ca?: Buffer; connect: typeof import("node:tls")["connect"] };
 
 export class HttpClient {
   private trust: Promise<Trust> | undefined;
@@ -468,8 +468,8 @@ class Connection {
     const host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
     const port = Number(url.port) || (url.protocol === "https:" ? 443 : 80);
     const socket =
-      url.protocol === "https:"
-        ? tlsConnect({
+      url.protocol === "https:" && trust
+        ? trust.connect({
             host,
             port,
             ...(isIP(host) ? {} : { servername: host }),
@@ -863,10 +863,11 @@ async function nixTrust(): Promise<Trust> {
     process.env.SSL_CERT_FILE,
     "/etc/ssl/certs/ca-certificates.crt",
   ];
+  const { connect } = await import("node:tls");
   const file = candidates.find((f): f is string => Boolean(f) && existsSync(f as string));
-  if (!file) return {};
+  if (!file) return { connect };
   try {
-    return { ca: await readFile(file) };
+    return { ca: await readFile(file), connect };
   } catch (error) {
     throw new GenpushError(`cannot read the CA bundle ${file}: ${(error as NodeJS.ErrnoException).code}`, {
       hint: "check NIX_SSL_CERT_FILE / SSL_CERT_FILE (or Nix's ssl-cert-file setting)",
