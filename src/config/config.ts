@@ -15,6 +15,7 @@ import { homedir } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { NIX_KEY_HINT, nixSecretKeyProblem } from "../nix/key.js";
 import { NIX_SYSTEMS } from "../nix/systems.js";
+import { cacheDirectory } from "../runtime/cache-dir.js";
 import { UsageError } from "../runtime/errors.js";
 import { findExecutable } from "../runtime/executable.js";
 import { asOwnerCommand, otherOwner, userName } from "../runtime/owner.js";
@@ -234,10 +235,7 @@ async function usableCacheFile(environment: Environment): Promise<string | undef
 
 /** Where the last configuration parsed is kept: systemd's CacheDirectory=, else the XDG cache. */
 export function configCacheFile({ env, home }: Environment): string {
-  const systemd = env.CACHE_DIRECTORY?.split(":")[0];
-  return systemd
-    ? join(systemd, "config.json")
-    : join(env.XDG_CACHE_HOME || join(home, ".cache"), "genpush", "config.json");
+  return join(cacheDirectory(env, home), "config.json");
 }
 
 export async function validateConfig(

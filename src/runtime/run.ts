@@ -4,7 +4,8 @@
  * retries (retry.ts), secret scrubbing (secrets.ts), a child's output
  * (process-output.ts), how sizes and times are written (format.ts), who may change
  * the files genpush uses (trust.ts), finding the programs it runs
- * (executable.ts), and reading a file someone else names (bounded-read.ts).
+ * (executable.ts), reading a file someone else names (bounded-read.ts), and
+ * genpush's cache directory (cache-dir.ts) with Node's compile cache in it (compile-cache.ts).
  *
  * The bounds of one genpush run, as one abort signal every command passes
  * down: it aborts when the run's time is up (RUN_LIMIT_MS), when systemd or a
