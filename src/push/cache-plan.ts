@@ -2,7 +2,7 @@
  * Plan one generation for one cache and ask the cache which candidates it
  * lacks: the shared first half of `push` and `diff`.
  */
-import type { Cache } from "../caches/index.js";
+import type { Cache, PushProgress } from "../caches/index.js";
 import type { Config } from "../config/config.js";
 import type { ClosureReader } from "../nix/closures.js";
 import type { PathInfo } from "../nix/path-info.js";
@@ -64,6 +64,27 @@ export async function lackingOf(
 }
 
 /** The NAR bytes of `paths`. */
+/**
+ * Ask which of `candidates` the cache lacks and upload those, each path's upload starting on
+ * its own answer, where the backend can (Cache.pushMissing) and `mayStart` says nothing holds
+ * the upload back (asked only then: a metered network is judged on the candidates' bytes here,
+ * since what is missing is known only once every answer is). `onMissing` is told what the cache
+ * lacks once every answer is in. The paths uploaded; undefined, having asked nothing, where it
+ * could not: then ask first (lackingOf), and push.
+ */
+export async function pushOnAnswers(
+  cache: Cache,
+  candidates: readonly PathInfo[],
+  mayStart: () => Promise<boolean>,
+  events: PushProgress & { onMissing(missing: PathInfo[]): void },
+  around: <T>(upload: () => Promise<T>) => Promise<T>,
+  signal?: AbortSignal,
+): Promise<PathInfo[] | undefined> {
+  const pushMissing = cache.pushMissing?.bind(cache);
+  if (!pushMissing || candidates.length === 0 || !(await mayStart())) return undefined;
+  return around(() => pushMissing(candidates, events, signal));
+}
+
 export function narBytesOf(paths: readonly PathInfo[]): number {
   return paths.reduce((sum, info) => sum + info.narSize, 0);
 }

@@ -34,7 +34,7 @@ import {
   writeState,
 } from "../state/state.js";
 import { claimStateDir } from "../state/state-dir.js";
-import { lackingOf, narBytesOf, planCandidates } from "./cache-plan.js";
+import { lackingOf, narBytesOf, planCandidates, pushOnAnswers } from "./cache-plan.js";
 import { type Plan, route } from "./plan.js";
 import { currentGeneration, type Generation, profileDirectoryQuiet } from "./profiles.js";
 
@@ -290,29 +290,23 @@ async function pushToCache(
     const what = `uploading ${generationLabel(generation.profile, generation.number)}`;
     const around = <T>(upload: () => Promise<T>) => (ctx.aroundUpload ? ctx.aroundUpload(what, upload) : upload());
     // Where the backend can, each missing path's upload starts on its answer: not when the
-    // last answer is in. Only where no deferral could hold the upload back: a metered network
-    // is judged on what is missing, known once every answer is.
-    const early =
-      !ctx.dryRun &&
-      cache.pushMissing !== undefined &&
-      plan.candidates.length > 0 &&
-      (await ctx.deferUpload?.(cacheConfig, narBytesOf(plan.candidates))) === undefined;
-    const pushMissing = early ? cache.pushMissing?.bind(cache) : undefined;
-    let missing = pushMissing
-      ? await around(() =>
-          pushMissing(
-            plan.candidates,
-            {
-              ...events,
-              onMissing: (found) => {
-                count(found);
-                announce(found);
-              },
+    // last answer is in. Only where no deferral could hold the upload back.
+    let missing = ctx.dryRun
+      ? undefined
+      : await pushOnAnswers(
+          cache,
+          plan.candidates,
+          async () => (await ctx.deferUpload?.(cacheConfig, narBytesOf(plan.candidates))) === undefined,
+          {
+            ...events,
+            onMissing: (found) => {
+              count(found);
+              announce(found);
             },
-            ctx.signal,
-          ),
-        )
-      : undefined;
+          },
+          around,
+          ctx.signal,
+        );
     if (!missing) {
       const asked = plan.candidates.length === 0 ? [] : await lackingOf(cache, plan.candidates, ctx.signal);
       missing = asked;

@@ -9,8 +9,8 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { type TestContext, test } from "node:test";
 import zlib from "node:zlib";
-import { explain, runGenpush, writeConfig } from "./harness/cli.js";
-import { hashOf, onlyResult, scenario } from "./harness/fixture.js";
+import { explain, type RunResult, runGenpush, writeConfig } from "./harness/cli.js";
+import { hashOf, onlyResult, type Scenario, scenario } from "./harness/fixture.js";
 import { narinfo, startCache } from "./harness/nginx.js";
 import { makeKey, newSeed, nixBuild, pullIntoFreshStore, switchProfile, tempDir } from "./harness/nix.js";
 
@@ -301,31 +301,53 @@ async function holdingFront(target: string, held: string, holdMs: number) {
   };
 }
 
-test("a missing path's NAR goes up on its own answer, not after the last: one HEAD held back does not hold the uploads", async (t) => {
-  const s = await scenario({ paths: 12, sign: true, leafBytes: LARGE_TWO });
-  t.after(() => s.destroy());
-  const gen = s.build(0);
-  const held = `/${hashOf(gen.storePath)}.narinfo`;
-  // Far longer than an upload takes here, far shorter than the request's bound.
-  const front = await holdingFront(s.cache.url, held, 20_000);
-  t.after(() => front.close());
-  s.config.caches[0].store = front.url;
-  s.config.caches[0].timeoutSeconds = 120;
-  s.switchTo(0);
+// A generation's push, paths given on the command line (a CI job's), and the post-build queue's.
+const EARLY_WAYS = [
+  { way: "push", run: (s: Scenario) => s.run("push", "--json"), result: (r: RunResult) => r.json?.results?.[0] },
+  {
+    way: "push --paths",
+    run: (s: Scenario, path: string) => s.run("push", "--paths", path, "--json"),
+    result: (r: RunResult) => r.json?.paths?.[0],
+  },
+  {
+    way: "push --queue",
+    run: async (s: Scenario, path: string) => {
+      const queued = await s.run("enqueue", path);
+      assert.equal(queued.code, 0, explain(queued));
+      return s.run("push", "--queue", "--json");
+    },
+    result: (r: RunResult) => r.json?.queue?.results?.[0],
+  },
+];
 
-  const r = await s.run("push", "--json");
-  assert.equal(r.code, 0, explain(r));
-  const res = onlyResult(r);
-  assert.equal(res.counts.missing, gen.closure.length, "an empty cache lacks the whole closure");
-  assert.equal(res.counts.uploaded, gen.closure.length);
-  const firstNar = front.log.findIndex((line) => line.startsWith("PUT /nar/"));
-  const answered = front.log.indexOf(`answered HEAD ${held}`);
-  assert.ok(firstNar >= 0 && answered >= 0, front.log.join("\n"));
-  assert.ok(firstNar < answered, `a NAR went up before the held question was answered:\n${front.log.join("\n")}`);
-  // The top refers to every package: its narinfo is the last one put.
-  const narinfoPuts = front.log.filter((line) => line.startsWith("PUT ") && line.endsWith(".narinfo"));
-  assert.equal(narinfoPuts.length, gen.closure.length);
-  assert.equal(narinfoPuts.at(-1), `PUT ${held}`);
-  const pulled = pullIntoFreshStore(s.cache.url, gen.storePath, s.key?.publicKey ?? "");
-  assert.ok(pulled.ok, pulled.stderr);
-});
+for (const { way, run, result } of EARLY_WAYS) {
+  test(`${way}: a missing path's NAR goes up on its own answer, not after the last: one HEAD held back does not hold the uploads`, async (t) => {
+    const s = await scenario({ paths: 12, sign: true, leafBytes: LARGE_TWO });
+    t.after(() => s.destroy());
+    const gen = s.build(0);
+    const held = `/${hashOf(gen.storePath)}.narinfo`;
+    // Far longer than an upload takes here, far shorter than the request's bound.
+    const front = await holdingFront(s.cache.url, held, 20_000);
+    t.after(() => front.close());
+    s.config.caches[0].store = front.url;
+    s.config.caches[0].timeoutSeconds = 120;
+    s.switchTo(0);
+
+    const r = await run(s, gen.storePath);
+    assert.equal(r.code, 0, explain(r));
+    const res = result(r);
+    assert.ok(res, explain(r));
+    assert.equal(res.counts.missing, gen.closure.length, "an empty cache lacks the whole closure");
+    assert.equal(res.counts.uploaded, gen.closure.length);
+    const firstNar = front.log.findIndex((line) => line.startsWith("PUT /nar/"));
+    const answered = front.log.indexOf(`answered HEAD ${held}`);
+    assert.ok(firstNar >= 0 && answered >= 0, front.log.join("\n"));
+    assert.ok(firstNar < answered, `a NAR went up before the held question was answered:\n${front.log.join("\n")}`);
+    // The top refers to every package: its narinfo is the last one put.
+    const narinfoPuts = front.log.filter((line) => line.startsWith("PUT ") && line.endsWith(".narinfo"));
+    assert.equal(narinfoPuts.length, gen.closure.length);
+    assert.equal(narinfoPuts.at(-1), `PUT ${held}`);
+    const pulled = pullIntoFreshStore(s.cache.url, gen.storePath, s.key?.publicKey ?? "");
+    assert.ok(pulled.ok, pulled.stderr);
+  });
+}
