@@ -143,7 +143,7 @@ export async function runUpdate(
             const stateDir = join(scratch(ctx, "state"), "state");
             execFileSync("cp", ["-a", template.state, stateDir]);
             const config = writeGenpushConfig(scratch(ctx, "config"), { stateDir, profile: f.profile, store });
-            return genpush(config, ["push", "--json"], scratch(ctx, "xdg"), node.path);
+            return genpush(config, ["push", "--json"], cacheHome(ctx, node), node.path);
           },
         })),
         { name: "nix copy", go: (store: string) => nixCopy(f.to.storePath, store, scratch(ctx, "xdg")) },
@@ -165,6 +165,16 @@ export async function runUpdate(
       }
     }
   }
+}
+
+/**
+ * genpush's cache directory under `node` (XDG_CACHE_HOME), kept from run to run as a host keeps
+ * it: the configuration's parse cache and Node's compile cache are there from the second run on.
+ */
+function cacheHome(ctx: RunContext, node: NodeRuntime): string {
+  const dir = join(ctx.work, `xdg-genpush-${node.label.replaceAll(" ", "-")}`);
+  mkdirSync(dir, { recursive: true });
+  return dir;
 }
 
 /** A closure of `paths` trivial paths, for what genpush holds in memory. */
