@@ -456,10 +456,13 @@ export class HttpBinaryCache {
   private async ask(name: string, method: string, signal: AbortSignal): Promise<HttpAnswer | undefined> {
     const url = new URL(name, this.base);
     const accept = await this.notThere(url);
-    const answer = await withRetry((tries) => this.http.request(url, { method, accept, signal: tries }), {
-      ...this.options.retry,
-      signal,
-    });
+    const answer = await withRetry(
+      (tries) => this.http.request(url, { method, accept, signal: tries, question: true }),
+      {
+        ...this.options.retry,
+        signal,
+      },
+    );
     return accept.includes(answer.status) ? undefined : answer;
   }
 
@@ -562,22 +565,12 @@ export class HttpBinaryCache {
 const NARINFO_TYPE = "text/x-nix-narinfo";
 /**
  * Questions (narinfo HEADs and GETs) handed to the HTTP client at once: it sends as many at a
- * time as it has connections (`queryConcurrency`) and queues the rest, so the connections never
- * wait for the next question; the bound keeps what a closure of many thousands of paths holds in
- * flight small.
+ * time as it has connections for questions (`queryConcurrency`) and queues the rest, so those
+ * connections never wait for the next question; the bound keeps what a closure of many
+ * thousands of paths holds in flight small. The questions' connections are their own: no
+ * question waits behind an upload (HttpRequest.question).
  */
 const QUESTIONS_QUEUED = 1024;
-
-/**
- * Whether `candidates` paths may be asked about and uploaded at once (uploadMissing): only when
- * every question goes to the client before the first upload can, so that no question waits in
- * the client's queue behind uploads. Beyond QUESTIONS_QUEUED, later questions would join the
- * queue behind NAR PUTs, which on a slow uplink can hold every connection for longer than a
- * question's retry budget: then the cache is asked first, and the uploads follow.
- */
-export function asksAllAtOnce(candidates: number): boolean {
-  return candidates <= QUESTIONS_QUEUED;
-}
 /** `nix-cache-info` is three short lines: anything near this is not one. */
 const CACHE_INFO_MAX = 64 * 1024;
 

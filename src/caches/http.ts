@@ -1,6 +1,7 @@
 /**
  * Plain HTTP/1.1 for cache APIs, genpush's own client over `net`/`tls` sockets: a fixed set of
- * keep-alive connections per origin (at most `maxSockets`), one timer per connection, and
+ * keep-alive connections per origin (at most `maxSockets`, and as many again for questions, which
+ * never wait behind uploads), one timer per connection, and
  * every request bounded — an idle time-out (no byte moving; once a body was handed to the
  * system whole, longer by what may still be on its way: idleAfterSendMs in
  * src/runtime/bounds.ts), a total deadline (a server that trickles its headers or body a byte
@@ -67,6 +68,12 @@ export interface HttpRequest {
   /** The largest answer body read (default DEFAULT_MAX_BODY). */
   maxBodyBytes?: number;
   /**
+   * A question (a narinfo's HEAD or GET): it goes on connections of the questions' own (as many
+   * again as `maxSockets`), so that it never waits in the queue behind uploads, which on a slow
+   * uplink can hold every connection for longer than a question may take.
+   */
+  question?: boolean;
+  /**
    * Send the body only once the server asks for it (`Expect: 100-continue`), as curl
    * does, or after CONTINUE_WAIT_MS without an answer: a 2xx before that is then known to
    * be an answer to an upload the server never read, however small the body. Without it a
@@ -121,10 +128,11 @@ export class HttpClient {
         hint: "use an http:// or https:// URL",
       });
     }
-    let pool = this.pools.get(url.origin);
+    const key = init.question ? `${url.origin} questions` : url.origin;
+    let pool = this.pools.get(key);
     if (!pool) {
       pool = new Pool(url, this.options.maxSockets, trust);
-      this.pools.set(url.origin, pool);
+      this.pools.set(key, pool);
     }
     const exchange = new Exchange(this, url, init, authorization);
     if (this.closed) exchange.fail(exchange.unreachable("the client was closed"));

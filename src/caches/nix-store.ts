@@ -28,7 +28,7 @@ import { FileClaims, Fleet, type ListedClaim } from "./claims.js";
 import { nixFailure, UNSIGNED } from "./client-process.js";
 import { findCompression } from "./compression.js";
 import { HttpClient } from "./http.js";
-import { asksAllAtOnce, HttpBinaryCache, type UploadablePath, type UploadOptions } from "./http-binary-cache.js";
+import { HttpBinaryCache, type UploadablePath, type UploadOptions } from "./http-binary-cache.js";
 import { checkNarinfo, type TrustedKey, trustedKey } from "./narinfo.js";
 import { nixNetrcAuthorization } from "./netrc.js";
 import { type CacheOptions, retryOptions } from "./options.js";
@@ -156,15 +156,14 @@ export class NixStoreCache implements Cache {
   }
 
   /**
-   * An HTTP cache genpush uploads to itself, and candidates it can ask about all at once
-   * (asksAllAtOnce): its HEADs go out at once, and each missing path's upload starts on its answer.
+   * An HTTP cache genpush uploads to itself: its HEADs go out at once (on connections of their
+   * own), and each missing path's upload starts on its answer.
    */
   async pushMissing(
     paths: readonly PathInfo[],
     events: PushProgress & { onMissing?(missing: PathInfo[]): void },
     signal?: AbortSignal,
   ): Promise<PathInfo[] | undefined> {
-    if (!asksAllAtOnce(paths.length)) return undefined;
     const upload = await this.nativeUploadOf(paths);
     if (!upload) return undefined;
     if (paths.length === 0) {
