@@ -98,13 +98,14 @@ export async function findCompression(
   if (method === "zstd" && createZstd) {
     const stream = () => createZstd({ chunkSize: ZLIB_CHUNK });
     // Contexts of finished groups, reused by the next: one is allocated (and zeroed) per group at once, not per group.
+    // Each write of theirs ends a frame (ZSTD_e_end): one trip to the thread pool per NAR.
     const contexts: Duplex[] = [];
     return {
       method,
       extension,
       stream: async () => stream(),
       compressMany: async (nars) => {
-        const context = contexts.pop() ?? stream();
+        const context = contexts.pop() ?? createZstd({ chunkSize: ZLIB_CHUNK, flush: ZSTD_E_END });
         const frames = await framesOf(context, nars);
         contexts.push(context);
         return frames;
@@ -162,11 +163,12 @@ export async function findCompression(
 }
 
 /**
- * `nars` compressed one after another by one zstd stream, each ended as a frame of its own
- * (ZSTD_e_end): each is a whole zstd file, and one compression context serves them all (and
- * the next group's: the stream is left open for reuse; it is destroyed if it failed). (A
- * context each, as zlib.zstdCompress makes, holds about half a megabyte until the garbage
- * collector frees it: hundreds of small NARs held hundreds of megabytes.)
+ * `nars` compressed one after another by one zstd stream whose every write ends a frame
+ * (its `flush` is ZSTD_e_end): each is a whole zstd file, and one compression context serves
+ * them all (and the next group's: the stream is left open for reuse; it is destroyed if it
+ * failed). (A context each, as zlib.zstdCompress makes, holds about half a megabyte until the
+ * garbage collector frees it: hundreds of small NARs held hundreds of megabytes.) A frame that
+ * came in one piece is that piece, not a copy.
  */
 async function framesOf(stream: Duplex, nars: Buffer[]): Promise<Buffer[]> {
   const frames: Buffer[] = [];
@@ -175,15 +177,17 @@ async function framesOf(stream: Duplex, nars: Buffer[]): Promise<Buffer[]> {
   stream.on("data", collect);
   try {
     for (const nar of nars) {
+      // zlib hands a write's output on before it calls the write's callback; a failure of the
+      // context itself destroys the stream, and may leave that callback uncalled.
       await new Promise<void>((resolve, reject) => {
         stream.once("error", reject);
-        stream.write(nar);
-        (stream as Duplex & { flush(kind: number, done: () => void): void }).flush(ZSTD_E_END, () => {
+        stream.write(nar, (error) => {
           stream.off("error", reject);
-          resolve();
+          if (error) reject(error);
+          else resolve();
         });
       });
-      frames.push(Buffer.concat(chunks));
+      frames.push(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
       chunks = [];
     }
     return frames;
