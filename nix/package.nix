@@ -1,4 +1,6 @@
-# genpush, built from this checkout with Node 22.
+# genpush, built from this checkout with nixpkgs' `nodejs`: the Node release nixpkgs ships as
+# its LTS (Node 22 or 24 today), so the package follows the nixpkgs it is built with. Any
+# Node package.json's `engines` allows will do; an older one fails the evaluation, saying so.
 #
 # Dependencies: npm-deps.nix fetches every package package-lock.json locks
 # (one fixed-output derivation, its hash kept there), and npm-lock.nix points
@@ -16,7 +18,7 @@
   lib,
   buildNpmPackage,
   importNpmLock,
-  nodejs_22,
+  nodejs,
   runCommand,
   stdenvNoCC,
 }:
@@ -40,9 +42,10 @@ let
     lock = lib.importJSON ../package-lock.json;
     platforms = builtins.attrValues npmPlatforms;
   };
+  # ">=20.19": the oldest Node genpush runs on.
+  oldestNode = lib.removePrefix ">=" packageJSON.engines.node;
   tarballs = import ./npm-deps.nix {
-    inherit lib stdenvNoCC;
-    nodejs = nodejs_22;
+    inherit lib stdenvNoCC nodejs;
     inherit (lockFile) tarballs;
   };
 
@@ -57,10 +60,12 @@ let
     cp "$lockPath" "$out/package-lock.json"
   '';
 in
+assert lib.assertMsg (lib.versionAtLeast nodejs.version oldestNode)
+  "genpush needs Node ${oldestNode} or later; this nixpkgs's nodejs is ${nodejs.version}";
 buildNpmPackage {
   pname = "genpush";
   inherit (packageJSON) version;
-  nodejs = nodejs_22;
+  inherit nodejs;
 
   # Only what the build reads: a change to the tests or the README does not rebuild.
   src = lib.fileset.toSource {

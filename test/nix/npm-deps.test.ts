@@ -105,7 +105,7 @@ describe("nix/npm-deps.nix", () => {
     const now = nixEval<string>(`(${nix}.pkgs.callPackage ./nix/package.nix { }).args.passthru.npmTarballs.name`);
     const other = nixEval<string>(
       `(import ./nix/npm-deps.nix {
-        inherit (${nix}) lib; inherit (${nix}.pkgs) stdenvNoCC; nodejs = ${nix}.pkgs.nodejs_22;
+        inherit (${nix}) lib; inherit (${nix}.pkgs) stdenvNoCC; inherit (${nix}.pkgs) nodejs;
         tarballs = [ { name = "a"; version = "1.0.0"; integrity = "sha512-a"; file = "a/1.0.0.tgz"; } ];
       }).name`,
     );

@@ -85,14 +85,24 @@ describe("nix/package.nix", () => {
     // `path`: a package.nix that needed either (or any argument the caller must give) fails here.
     assert.equal(nixEval<string>(`${PACKAGE}.name`), `genpush-${VERSION}`);
     const args = nixEval<string[]>(`builtins.attrNames (builtins.functionArgs (import ./nix/package.nix))`);
-    assert.deepEqual(args.sort(), ["buildNpmPackage", "importNpmLock", "lib", "nodejs_22", "runCommand", "stdenvNoCC"]);
+    assert.deepEqual(args.sort(), ["buildNpmPackage", "importNpmLock", "lib", "nodejs", "runCommand", "stdenvNoCC"]);
   });
 
-  it("builds with Node 22, importNpmLock's config hook and `npm run build`, and prunes devDependencies", () => {
+  it("refuses, saying why, a nixpkgs whose nodejs is older than package.json's engines allow", () => {
+    const old = `(${nix}.pkgs.callPackage ./nix/package.nix { nodejs = ${nix}.pkgs.nodejs // { version = "20.12.2"; }; })`;
+    const r = spawnSync("nix-instantiate", ["--eval", "--strict", "--json", "--readonly-mode", "-E", `${old}.name`], {
+      cwd: ROOT,
+      encoding: "utf8",
+    });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /genpush needs Node 20\.19 or later; this nixpkgs's nodejs is 20\.12\.2/);
+  });
+
+  it("builds with nixpkgs' nodejs (its LTS), importNpmLock's config hook and `npm run build`, and prunes devDependencies", () => {
     const pkg = packageArgs();
     assert.equal(pkg.pname, "genpush");
     assert.equal(pkg.version, VERSION);
-    assert.match(pkg.nodejs, /-nodejs-22$/);
+    assert.match(pkg.nodejs, /-nodejs-24\.11\.1$/);
     assert.match(pkg.npmConfigHook, /-npm-config-hook$/);
     assert.equal(pkg.npmBuildScript, "build");
     assert.deepEqual(pkg.npmRebuildFlags, ["--ignore-scripts"]);

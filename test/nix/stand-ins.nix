@@ -112,6 +112,9 @@ let
     removeSuffix =
       suffix: s: if hasSuffix suffix s then substring 0 (stringLength s - stringLength suffix) s else s;
     replaceStrings = builtins.replaceStrings;
+    # lib/strings.nix, lib/asserts.nix.
+    versionAtLeast = v1: v2: builtins.compareVersions v1 v2 >= 0;
+    assertMsg = pred: msg: pred || builtins.throw msg;
     escapeShellArg =
       s:
       if builtins.match "[[:alnum:],._+:@%/-]+" s == null then
@@ -677,7 +680,8 @@ let
         # pkgs/build-support/node/import-npm-lock: its config hook (npmConfigHook).
         importNpmLock.npmConfigHook = derivation "npm-config-hook" { };
         # Packages by their nixpkgs names; `nix` has its meta.mainProgram.
-        nodejs_22 = derivation "nodejs-22" { };
+        # nixpkgs' default Node, its LTS (pkgs/top-level/all-packages.nix: nodejs = nodejs_<N>).
+        nodejs = derivation "nodejs-24.11.1" { version = "24.11.1"; };
         # pkgs/build-support/trivial-builders: runCommand name env script.
         runCommand =
           name: env: script:
