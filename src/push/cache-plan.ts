@@ -64,25 +64,58 @@ export async function lackingOf(
 }
 
 /** The NAR bytes of `paths`. */
+/** What became of a push's candidates for one cache. */
+export type Uploaded =
+  | { status: "uploaded"; missing: PathInfo[] }
+  | { status: "planned"; missing: PathInfo[] }
+  | { status: "deferred"; missing: PathInfo[]; reason: string };
+
+export interface UploadOptions {
+  /** Ask only: nothing uploaded. */
+  dryRun: boolean;
+  /** Why an upload of `narBytes` waits (a metered network), or undefined: it goes now. */
+  defer(narBytes: number): Promise<string | undefined>;
+  /** What the cache lacks, dependencies first, once every answer is in. */
+  found(missing: PathInfo[]): void;
+  /** The upload of `missing` (at least one path) is under way: said once, before it ends. */
+  announce(missing: PathInfo[]): void;
+  events: PushProgress;
+  /** Wraps the upload (the network's inhibitor lock, the desktop notice). */
+  around<T>(upload: () => Promise<T>): Promise<T>;
+  signal?: AbortSignal;
+}
+
 /**
- * Ask which of `candidates` the cache lacks and upload those, each path's upload starting on
- * its own answer, where the backend can (Cache.pushMissing) and `mayStart` says nothing holds
- * the upload back (asked only then: a metered network is judged on the candidates' bytes here,
- * since what is missing is known only once every answer is). `onMissing` is told what the cache
- * lacks once every answer is in. The paths uploaded; undefined, having asked nothing, where it
- * could not: then ask first (lackingOf), and push.
+ * Ask which of `candidates` (dependencies first) the cache lacks and upload those: each path's
+ * upload starting on its own answer where the backend can (Cache.pushMissing) and nothing holds
+ * it back (`defer` is asked first with the candidates' bytes: a metered network is then judged
+ * on them, since what is missing is known only once every answer is); else every answer first,
+ * then, unless `defer` says why the missing paths' bytes wait, their upload.
  */
-export async function pushOnAnswers(
+export async function uploadLacking(
   cache: Cache,
   candidates: readonly PathInfo[],
-  mayStart: () => Promise<boolean>,
-  events: PushProgress & { onMissing(missing: PathInfo[]): void },
-  around: <T>(upload: () => Promise<T>) => Promise<T>,
-  signal?: AbortSignal,
-): Promise<PathInfo[] | undefined> {
+  o: UploadOptions,
+): Promise<Uploaded> {
   const pushMissing = cache.pushMissing?.bind(cache);
-  if (!pushMissing || candidates.length === 0 || !(await mayStart())) return undefined;
-  return around(() => pushMissing(candidates, events, signal));
+  if (!o.dryRun && pushMissing && candidates.length > 0 && (await o.defer(narBytesOf(candidates))) === undefined) {
+    const onMissing = (missing: PathInfo[]) => {
+      o.found(missing);
+      if (missing.length > 0) o.announce(missing);
+    };
+    const uploaded = await o.around(() => pushMissing(candidates, { ...o.events, onMissing }, o.signal));
+    if (uploaded) return { status: "uploaded", missing: uploaded };
+  }
+  const missing = candidates.length === 0 ? [] : await lackingOf(cache, candidates, o.signal);
+  o.found(missing);
+  if (o.dryRun) return { status: "planned", missing };
+  const reason = missing.length > 0 ? await o.defer(narBytesOf(missing)) : undefined;
+  if (reason) return { status: "deferred", missing, reason };
+  if (missing.length > 0) {
+    o.announce(missing);
+    await o.around(() => cache.push(missing, o.events, o.signal));
+  }
+  return { status: "uploaded", missing };
 }
 
 export function narBytesOf(paths: readonly PathInfo[]): number {

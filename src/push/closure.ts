@@ -23,7 +23,7 @@ import { FileRefused } from "../runtime/bounded-read.js";
 import { describeError, UsageError } from "../runtime/errors.js";
 import { lockProfile } from "../state/lock.js";
 import { claimStateDir } from "../state/state-dir.js";
-import { lackingOf, narBytesOf, pushOnAnswers } from "./cache-plan.js";
+import { narBytesOf, uploadLacking } from "./cache-plan.js";
 import { makePlan, route, serves } from "./plan.js";
 import type { CacheOutcome, PushContext, PushStatus } from "./push.js";
 import { entryHas, listQueue, type QueueEntry, removeEntry, takeUpQueue, updateEntry } from "./queue.js";
@@ -261,50 +261,25 @@ async function pushClosure(
       wholeClosures: cache.wholeClosures,
     });
     result.counts = { ...plan.counts, missing: 0, uploaded: 0 };
-    /** What the cache lacks, once asked: counted... */
-    const count = (missing: readonly PathInfo[]) => {
-      result.counts.missing = missing.length;
-      result.narBytes = narBytesOf(missing);
-    };
-    /** ... and announced when there is any to upload. */
-    const announce = (missing: readonly PathInfo[]) => {
-      if (missing.length > 0) ctx.events.onUploadStart?.(label, cache.name, missing.length, result.narBytes);
-    };
-    const events = {
-      onProgress: (done: number, total: number, bytes?: number) =>
-        ctx.events.onUploadProgress?.(label, cache.name, done, total, bytes),
-    };
     const what = `uploading ${roots.length} ${roots.length === 1 ? "path" : "paths"} with their closure`;
-    const around = <T>(upload: () => Promise<T>) => (ctx.aroundUpload ? ctx.aroundUpload(what, upload) : upload());
-    // Given paths are pushed now or fail: with no queue or state behind them, a deferral would lose them.
-    const mayDefer = label === "queue";
-    // Where the backend can, each missing path's upload starts on its answer, as a generation's does.
-    let missing = ctx.dryRun
-      ? undefined
-      : await pushOnAnswers(
-          cache,
-          plan.candidates,
-          async () => !mayDefer || (await ctx.deferUpload?.(cacheConfig, narBytesOf(plan.candidates))) === undefined,
-          {
-            ...events,
-            onMissing: (found) => {
-              count(found);
-              announce(found);
-            },
-          },
-          around,
-          ctx.signal,
-        );
-    if (!missing) {
-      const asked = plan.candidates.length === 0 ? [] : await lackingOf(cache, plan.candidates, ctx.signal);
-      missing = asked;
-      count(asked);
-      if (ctx.dryRun) return finish("planned");
-      const reason = mayDefer && asked.length > 0 ? await ctx.deferUpload?.(cacheConfig, result.narBytes) : undefined;
-      if (reason) return { ...finish("deferred"), reason };
-      announce(asked);
-      if (asked.length > 0) await around(() => cache.push(asked, events, ctx.signal));
-    }
+    const upload = await uploadLacking(cache, plan.candidates, {
+      dryRun: ctx.dryRun,
+      // Given paths are pushed now or fail: with no queue or state behind them, a deferral would lose them.
+      defer: async (bytes) => (label === "queue" ? ctx.deferUpload?.(cacheConfig, bytes) : undefined),
+      found: (missing) => {
+        result.counts.missing = missing.length;
+        result.narBytes = narBytesOf(missing);
+      },
+      announce: (missing) => ctx.events.onUploadStart?.(label, cache.name, missing.length, result.narBytes),
+      events: {
+        onProgress: (done, total, bytes) => ctx.events.onUploadProgress?.(label, cache.name, done, total, bytes),
+      },
+      around: (upload) => (ctx.aroundUpload ? ctx.aroundUpload(what, upload) : upload()),
+      signal: ctx.signal,
+    });
+    if (upload.status === "planned") return finish("planned");
+    if (upload.status === "deferred") return { ...finish("deferred"), reason: upload.reason };
+    const { missing } = upload;
     if (missing.length === 0) return finish("up-to-date");
     result.counts.uploaded = missing.length;
     return finish("pushed");

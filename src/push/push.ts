@@ -14,12 +14,11 @@
  */
 
 import { cacheIdentity } from "../caches/identity.js";
-import type { Cache, PushProgress } from "../caches/index.js";
+import type { Cache } from "../caches/index.js";
 import type { CacheConfig, Config, ProfileConfig } from "../config/config.js";
 import { thisHost } from "../host/host.js";
 import { ClosureReader } from "../nix/closures.js";
 import { holdGeneration, releaseGeneration } from "../nix/gc-root.js";
-import type { PathInfo } from "../nix/path-info.js";
 import { hashPart } from "../nix/store-path.js";
 import { describeError } from "../runtime/errors.js";
 import { generationLabel } from "../runtime/format.js";
@@ -34,7 +33,7 @@ import {
   writeState,
 } from "../state/state.js";
 import { claimStateDir } from "../state/state-dir.js";
-import { lackingOf, narBytesOf, planCandidates, pushOnAnswers } from "./cache-plan.js";
+import { narBytesOf, planCandidates, uploadLacking } from "./cache-plan.js";
 import { type Plan, route } from "./plan.js";
 import { currentGeneration, type Generation, profileDirectoryQuiet } from "./profiles.js";
 
@@ -266,60 +265,37 @@ async function pushToCache(
       );
     }
     result.counts = { ...plan.counts, missing: 0, uploaded: 0 };
-    /** What the cache lacks, once asked: counted... */
-    const count = (missing: readonly PathInfo[]) => {
-      result.counts.missing = missing.length;
-      pending = missing.length;
-      result.narBytes = narBytesOf(missing);
-    };
-    /** ... and announced when there is any to upload. */
-    const announce = (missing: readonly PathInfo[]) => {
-      if (missing.length > 0)
-        ctx.events.onUploadStart?.(generation.profile, cache.name, missing.length, result.narBytes);
-    };
     // Paths another host of a fleet uploaded while this one waited (caches/claims.ts).
     const waited = { paths: 0, narBytes: 0 };
-    const events: PushProgress = {
-      onProgress: (done, total, bytes) =>
-        ctx.events.onUploadProgress?.(generation.profile, cache.name, done, total, bytes),
-      onWaited: (bytes) => {
-        waited.paths++;
-        waited.narBytes += bytes;
-      },
-    };
     const what = `uploading ${generationLabel(generation.profile, generation.number)}`;
-    const around = <T>(upload: () => Promise<T>) => (ctx.aroundUpload ? ctx.aroundUpload(what, upload) : upload());
-    // Where the backend can, each missing path's upload starts on its answer: not when the
-    // last answer is in. Only where no deferral could hold the upload back.
-    let missing = ctx.dryRun
-      ? undefined
-      : await pushOnAnswers(
-          cache,
-          plan.candidates,
-          async () => (await ctx.deferUpload?.(cacheConfig, narBytesOf(plan.candidates))) === undefined,
-          {
-            ...events,
-            onMissing: (found) => {
-              count(found);
-              announce(found);
-            },
-          },
-          around,
-          ctx.signal,
-        );
-    if (!missing) {
-      const asked = plan.candidates.length === 0 ? [] : await lackingOf(cache, plan.candidates, ctx.signal);
-      missing = asked;
-      count(asked);
-      if (ctx.dryRun) return { ...finish(), status: "planned" };
-      const reason = asked.length > 0 ? await ctx.deferUpload?.(cacheConfig, result.narBytes) : undefined;
-      if (reason) {
-        await record(() => recordUnpushed(state, cacheConfig.name, generation, "deferred", reason, pending));
-        return { ...finish(), status: "deferred", reason };
-      }
-      announce(asked);
-      if (asked.length > 0) await around(() => cache.push(asked, events, ctx.signal));
+    const upload = await uploadLacking(cache, plan.candidates, {
+      dryRun: ctx.dryRun,
+      defer: async (bytes) => ctx.deferUpload?.(cacheConfig, bytes),
+      found: (missing) => {
+        result.counts.missing = missing.length;
+        pending = missing.length;
+        result.narBytes = narBytesOf(missing);
+      },
+      announce: (missing) =>
+        ctx.events.onUploadStart?.(generation.profile, cache.name, missing.length, result.narBytes),
+      events: {
+        onProgress: (done, total, bytes) =>
+          ctx.events.onUploadProgress?.(generation.profile, cache.name, done, total, bytes),
+        onWaited: (bytes) => {
+          waited.paths++;
+          waited.narBytes += bytes;
+        },
+      },
+      around: (upload) => (ctx.aroundUpload ? ctx.aroundUpload(what, upload) : upload()),
+      signal: ctx.signal,
+    });
+    if (upload.status === "planned") return { ...finish(), status: "planned" };
+    if (upload.status === "deferred") {
+      const { reason } = upload;
+      await record(() => recordUnpushed(state, cacheConfig.name, generation, "deferred", reason, pending));
+      return { ...finish(), status: "deferred", reason };
     }
+    const { missing } = upload;
     result.counts.uploaded = missing.length;
     result.status = "pushed";
     const at = new Date().toISOString();
