@@ -27,7 +27,8 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 
 const USAGE = `usage: npm run bench
 
-Measures genpush against nix copy in one run (about 13 minutes in full) and
+Measures genpush against nix copy in one run (23 minutes in full on 2 cores, 47
+the first time, when it builds its generations) and
 prints a markdown table and the targets; writes bench/results.json.
 
 Environment:
