@@ -4,11 +4,11 @@
 // server that takes MKCOL as nginx with `dav_methods PUT DELETE MKCOL` does.
 import assert from "node:assert/strict";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { describe, it, type TestContext } from "node:test";
 import { openCache } from "../../../src/caches/index.js";
 import type { NixCacheConfig } from "../../../src/config/config.js";
 import { nixCacheConfig } from "../helpers/cache-config.js";
+import { listenOnLoopback } from "../helpers/loopback.js";
 
 /** A cache that takes everything: its `nix-cache-info`, MKCOL 201, DELETE 204; the requests' methods and paths. */
 async function davCache(t: TestContext): Promise<{ url: string; requests: string[] }> {
@@ -25,15 +25,7 @@ async function davCache(t: TestContext): Promise<{ url: string; requests: string
       else res.writeHead(404).end();
     });
   });
-  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
-  t.after(
-    () =>
-      new Promise<void>((ok) => {
-        server.closeAllConnections();
-        server.close(() => ok());
-      }),
-  );
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests };
+  return { url: await listenOnLoopback(t, server), requests };
 }
 
 function nixCache(store: string, fleet: boolean): NixCacheConfig {

@@ -4,13 +4,13 @@
 // connection for longer than a question's retry budget.
 import assert from "node:assert/strict";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { test } from "node:test";
 import { HttpClient } from "../../../src/caches/http.js";
 import { openCache } from "../../../src/caches/index.js";
 import type { PathInfo } from "../../../src/nix/path-info.js";
 import type { StorePath } from "../../../src/nix/store-path.js";
 import { nixCacheConfig } from "../helpers/cache-config.js";
+import { listenOnLoopback } from "../helpers/loopback.js";
 
 /** A server of the test's own: `answer` decides each request's status, or holds it (undefined). */
 async function server(
@@ -26,15 +26,7 @@ async function server(
     if (status === undefined) held.push(res);
     else res.writeHead(status, { "content-length": "0" }).end();
   });
-  await new Promise<void>((ok) => srv.listen(0, "127.0.0.1", ok));
-  t.after(
-    () =>
-      new Promise<void>((ok) => {
-        srv.closeAllConnections();
-        srv.close(() => ok());
-      }),
-  );
-  return { url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`, requests, held };
+  return { url: await listenOnLoopback(t, srv), requests, held };
 }
 
 test("a question is answered while every connection for uploads is taken by one the server holds", async (t) => {
