@@ -4,15 +4,10 @@
  * and say what to enable next.
  */
 import { userInfo } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import {
-  configCacheFile,
-  currentEnvironment,
-  defaultConfigFile,
-  type Environment,
-  loadConfig,
-} from "../config/config.js";
+import { join, resolve } from "node:path";
+import { currentEnvironment, defaultConfigFile, type Environment, loadConfig } from "../config/config.js";
 import { reloadManager } from "../host/bus.js";
+import { cacheDirectory } from "../runtime/cache-dir.js";
 import { describeError, ExitCode, UsageError } from "../runtime/errors.js";
 import { distrust, distrustHint, distrustMessage, trustedOwners } from "../runtime/trust.js";
 import { writeFileAtomic } from "../state/atomic-file.js";
@@ -112,7 +107,7 @@ export async function unitsInstallCommand(globals: GlobalOptions, options: Units
  * The parse cache stays this process's own (a user cannot write root's).
  */
 function systemServiceEnvironment(environment: Environment): Environment {
-  const cache = dirname(configCacheFile(environment));
+  const cache = cacheDirectory(environment.env, environment.home);
   return { env: { STATE_DIRECTORY: SYSTEM_STATE_DIR, CACHE_DIRECTORY: cache }, uid: 0, home: "/root" };
 }
 

@@ -1,6 +1,7 @@
 /**
  * Plan one generation for one cache and ask the cache which candidates it
- * lacks: the shared first half of `push` and `diff`.
+ * lacks (the shared first half of `push` and `diff`), and upload those
+ * (`uploadLacking`: a generation's push, `push --paths` and `push --queue`).
  */
 import type { Cache, PushProgress } from "../caches/index.js";
 import type { Config } from "../config/config.js";
@@ -63,14 +64,13 @@ export async function lackingOf(
   return candidates.filter((info) => lacking.has(info.path));
 }
 
-/** The NAR bytes of `paths`. */
 /** What became of a push's candidates for one cache. */
 export type Uploaded =
   | { status: "uploaded"; missing: PathInfo[] }
   | { status: "planned"; missing: PathInfo[] }
   | { status: "deferred"; missing: PathInfo[]; reason: string };
 
-export interface UploadOptions {
+export interface UploadLackingOptions {
   /** Ask only: nothing uploaded. */
   dryRun: boolean;
   /** Why an upload of `narBytes` waits (a metered network), or undefined: it goes now. */
@@ -95,7 +95,7 @@ export interface UploadOptions {
 export async function uploadLacking(
   cache: Cache,
   candidates: readonly PathInfo[],
-  o: UploadOptions,
+  o: UploadLackingOptions,
 ): Promise<Uploaded> {
   const pushMissing = cache.pushMissing?.bind(cache);
   if (!o.dryRun && pushMissing && candidates.length > 0 && (await o.defer(narBytesOf(candidates))) === undefined) {
@@ -118,6 +118,7 @@ export async function uploadLacking(
   return { status: "uploaded", missing };
 }
 
+/** The NAR bytes of `paths`. */
 export function narBytesOf(paths: readonly PathInfo[]): number {
   return paths.reduce((sum, info) => sum + info.narSize, 0);
 }
