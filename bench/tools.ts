@@ -14,6 +14,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statfsSync,
   statSync,
   writeFileSync,
 } from "node:fs";
@@ -117,12 +118,36 @@ export function writeGenpushConfig(dir: string, setup: GenpushSetup): string {
 /**
  * Node as a unit starts it: without NODE_EXTRA_CA_CERTS, which a shell may set (this
  * machine's does) and no unit passes (Node parses that whole bundle before running
- * anything, about 60 ms here), and without NODE_OPTIONS, which no unit sets; for
- * `node -e 0` as for genpush.
+ * anything, about 60 ms here), without NODE_OPTIONS, which no unit sets, and with the
+ * system services' runtime directory (RuntimeDirectory=%N: a directory of /run, a tmpfs),
+ * where a compressor program's files go; for `node -e 0` as for genpush.
  */
 export function unitNodeEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const { NODE_EXTRA_CA_CERTS: _, NODE_OPTIONS: __, ...rest } = env;
-  return rest;
+  const { NODE_EXTRA_CA_CERTS: _, NODE_OPTIONS: __, RUNTIME_DIRECTORY: ___, XDG_RUNTIME_DIR: ____, ...rest } = env;
+  const runtime = unitRuntimeDirectory();
+  return runtime ? { ...rest, RUNTIME_DIRECTORY: runtime } : rest;
+}
+
+/** statfs's type of a tmpfs. */
+const TMPFS_MAGIC = 0x01021994;
+let runtimeDirectory: string | undefined | null = null;
+
+/**
+ * The bench's stand-in for /run/genpush-system: a directory of its own (0700) on /run where
+ * that is a tmpfs, as on a systemd host, else on /dev/shm; removed when the bench exits.
+ * None where neither is a tmpfs: genpush then writes to $TMPDIR, as a unit without one would.
+ */
+function unitRuntimeDirectory(): string | undefined {
+  if (runtimeDirectory !== null) return runtimeDirectory;
+  runtimeDirectory = undefined;
+  for (const parent of ["/run", "/dev/shm"]) {
+    if (!existsSync(parent) || statfsSync(parent).type !== TMPFS_MAGIC) continue;
+    const dir = mkdtempSync(join(parent, "genpush-bench-"));
+    process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+    runtimeDirectory = dir;
+    break;
+  }
+  return runtimeDirectory;
 }
 
 /** The built genpush under `node` (this process's Node unless given). */

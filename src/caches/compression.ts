@@ -12,9 +12,9 @@
  * costs Node several milliseconds (more than compressing a small NAR takes): one per NAR
  * was most of an update's time.
  */
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, statfs, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { basename, join } from "node:path";
+import { basename, isAbsolute, join } from "node:path";
 import type { Duplex } from "node:stream";
 import { promisify } from "node:util";
 import zlib from "node:zlib";
@@ -22,6 +22,7 @@ import { CHILD_BOUNDS } from "../nix/cli.js";
 import { uploadAllowanceMs } from "../runtime/bounds.js";
 import { GenpushError } from "../runtime/errors.js";
 import { findExecutable } from "../runtime/executable.js";
+import { distrust, trustedOwners } from "../runtime/trust.js";
 
 export interface Compression {
   /** As the narinfo names it. */
@@ -200,10 +201,38 @@ async function framesOf(stream: Duplex, nars: Buffer[]): Promise<Buffer[]> {
 }
 
 /**
- * `nars` compressed by one run of `program` over a temporary directory (`$TMPDIR`; the units'
- * PrivateTmp=) holding each as a file: `xz`, `zstd` and `bzip2` each write FILE.xz, FILE.zst,
- * FILE.bz2 beside FILE. The directory is removed after. The run ends within `limitMs` plus
- * the time its bytes get as an upload.
+ * Where a program's group of `bytes` of NARs is written: in a runtime directory, which is in
+ * memory (a tmpfs), where there is one — `$RUNTIME_DIRECTORY` (the system services'
+ * RuntimeDirectory=), else `$XDG_RUNTIME_DIR` (a login's, a user service's) — that no one
+ * but root and this user can change and that has room for the group twice over (its NARs
+ * and what the program writes); else `$TMPDIR` (os.tmpdir(); the services' PrivateTmp=, on
+ * disk). On a disk, making and removing two files per NAR took the program as long again as
+ * compressing them: an update's 300 NARs through `zstd`, 0.2 s on ext4, 0.1 s on a tmpfs.
+ */
+export async function groupParent(
+  bytes: number,
+  env: NodeJS.ProcessEnv = process.env,
+  uid = process.getuid?.() ?? 0,
+): Promise<string> {
+  // systemd lists several runtime directories separated by colons: the unit's first is its own.
+  for (const dir of [env.RUNTIME_DIRECTORY?.split(":")[0], env.XDG_RUNTIME_DIR]) {
+    if (!dir || !isAbsolute(dir)) continue;
+    try {
+      if (await distrust(dir, trustedOwners(uid))) continue;
+      const { bavail, bsize } = await statfs(dir);
+      if (bavail * bsize >= 2 * bytes) return dir;
+    } catch {
+      // Not there, or not ours to look into: the next, or $TMPDIR.
+    }
+  }
+  return tmpdir();
+}
+
+/**
+ * `nars` compressed by one run of `program` over a temporary directory (groupParent) holding
+ * each as a file: `xz`, `zstd` and `bzip2` each write FILE.xz, FILE.zst, FILE.bz2 beside
+ * FILE. The directory is removed after. The run ends within `limitMs` plus the time its
+ * bytes get as an upload.
  */
 async function compressFiles(
   program: string,
@@ -214,11 +243,12 @@ async function compressFiles(
   signal?: AbortSignal,
 ): Promise<Buffer[]> {
   const { execa } = await import("execa");
-  const dir = await mkdtemp(join(tmpdir(), "genpush-nars-"));
+  const bytes = nars.reduce((sum, nar) => sum + nar.length, 0);
+  const parent = await groupParent(bytes);
+  const dir = await mkdtemp(join(parent, "genpush-nars-"));
   try {
     const files = nars.map((_, i) => join(dir, String(i)));
     await Promise.all(nars.map((nar, i) => writeFile(files[i] as string, nar)));
-    const bytes = nars.reduce((sum, nar) => sum + nar.length, 0);
     const timeout = limitMs + uploadAllowanceMs(bytes);
     await execa(program, [...args, "--", ...files], {
       stdin: "ignore",
@@ -239,7 +269,7 @@ async function compressFiles(
       }
       throw new GenpushError(
         `${program} could not compress ${nars.length} NARs: ${error.stderr?.trim() || error.shortMessage}`,
-        { hint: `check that ${tmpdir()} has room for them` },
+        { hint: `check that ${parent} has room for them` },
       );
     });
     return await Promise.all(files.map((file) => readFile(`${file}${extension}`)));

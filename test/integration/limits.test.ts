@@ -307,7 +307,7 @@ test("a trigger with nothing new runs no Nix command; Nix's system features are 
   );
 });
 
-test("a push of the queue releases the queue's lock, and the compressor's groups: 64 NARs at most, in a temporary directory removed after", async (t) => {
+test("a push of the queue releases the queue's lock, and the compressor's groups: 64 NARs at most, in a temporary directory of the unit's runtime directory, removed after", async (t) => {
   const s = await scenario({ paths: 70 });
   t.after(() => s.destroy());
   const generation = s.build(1);
@@ -316,9 +316,11 @@ test("a push of the queue releases the queue's lock, and the compressor's groups
 
   const shims = hostShims();
   const tmp = tempDir("genpush-tmpdir-");
+  // 0700 and root's, as systemd makes the queue service's RuntimeDirectory=%N.
+  const runtime = tempDir("genpush-runtime-");
   const pushed = await runGenpush(["push", "--queue", "--json"], {
     config: s.configFile(),
-    env: { PATH: shims.path, TMPDIR: tmp },
+    env: { PATH: shims.path, TMPDIR: tmp, RUNTIME_DIRECTORY: runtime, XDG_RUNTIME_DIR: "" },
   });
   assert.equal(pushed.code, 0, explain(pushed));
   assert.equal(pushed.json.queue.done, 1, explain(pushed));
@@ -326,17 +328,19 @@ test("a push of the queue releases the queue's lock, and the compressor's groups
 
   assert.deepEqual(readdirSync(join(s.stateDir, "locks")), [], "the queue's lock is released");
   // xz (the default compression) ran over the small NARs a group at a time: the files after `--`,
-  // in directories of TMPDIR, none of which is left.
+  // in directories of the runtime directory (in memory, where systemd makes it), none of which is left.
   const runs = shims
     .calls()
     .filter((c) => c.name === "xz")
     .map((c) => c.args.slice(c.args.indexOf("--") + 1));
-  for (const files of runs) for (const file of files) assert.ok(file.startsWith(`${tmp}/genpush-nars-`), file);
-  assert.deepEqual(
-    readdirSync(tmp).filter((name) => name.startsWith("genpush-")),
-    [],
-    "the compressor's temporary directories are removed",
-  );
+  for (const files of runs) for (const file of files) assert.ok(file.startsWith(`${runtime}/genpush-nars-`), file);
+  for (const dir of [runtime, tmp]) {
+    assert.deepEqual(
+      readdirSync(dir).filter((name) => name.startsWith("genpush-")),
+      [],
+      `no temporary directory of the compressor's is left in ${dir}`,
+    );
+  }
   const groups = runs.map((files) => files.length).sort((a, b) => b - a);
   assert.deepEqual(groups, [64, 6], "64 NARs in a group, and the 65th in the next");
 });
@@ -352,9 +356,10 @@ test("a compressor that never finishes is ended within twice the cache's time-ou
   const shims = installShims({ xz }, "exec sleep 613");
   const tmp = tempDir("genpush-tmpdir-");
   const began = Date.now();
+  // No runtime directory (a push run by hand as root): the group goes to TMPDIR.
   const pushed = await runGenpush(["push", "--json"], {
     config: s.configFile(),
-    env: { PATH: shims.path, TMPDIR: tmp },
+    env: { PATH: shims.path, TMPDIR: tmp, RUNTIME_DIRECTORY: "", XDG_RUNTIME_DIR: "" },
   });
   const took = Date.now() - began;
   assert.equal(pushed.code, 1, explain(pushed));
