@@ -40,12 +40,13 @@ process.on("exit", () => {
 
 /**
  * Starts nginx over `root`/cache (created empty with nix-cache-info unless `fromTemplate` is
- * copied in); `claims`: with MKCOL, so a fleet claims its paths (docs/fleet.md).
+ * copied in); `claims`: with MKCOL, so a fleet claims its paths (docs/fleet.md); `port`: on
+ * that port (a cache that stays where it is from run to run), else on a free one.
  */
 export async function startCache(
   root: string,
   fromTemplate?: string,
-  options: { claims?: boolean } = {},
+  options: { claims?: boolean; port?: number } = {},
 ): Promise<BenchCache> {
   const dir = join(root, "cache");
   mkdirSync(join(root, "tmp"), { recursive: true });
@@ -56,7 +57,7 @@ export async function startCache(
   }
   const log = join(root, "access.log");
   writeFileSync(log, "");
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const conf = join(root, "nginx.conf");
   writeFileSync(
     conf,

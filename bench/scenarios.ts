@@ -86,10 +86,11 @@ export async function onFreshCache<T>(
   template: string | undefined,
   body: (c: BenchCache) => Promise<T>,
   delayMs = ctx.delayMs,
+  port?: number,
 ) {
   ctx.seq++;
   const root = scratch(ctx, "cache");
-  const cache = await startCache(root, template);
+  const cache = await startCache(root, template, port === undefined ? {} : { port });
   ctx.proxy.target = cache.port;
   ctx.proxy.delayMs = delayMs;
   try {

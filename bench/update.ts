@@ -12,6 +12,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { freePort } from "../test/integration/harness/nginx.js";
 import { buildGeneration, type Generation, switchProfile } from "../test/integration/harness/nix.js";
 import { startCache } from "./cache.js";
 import { build } from "./fixtures.js";
@@ -27,8 +28,14 @@ export interface UpdateFixture {
   from: Generation;
   to: Generation;
   profile: string;
-  /** per compression: a cache holding `from`, and genpush's state after pushing it */
-  caches: Record<string, { cache: string; state: string }>;
+  /**
+   * per compression: a cache holding `from`, and genpush's state after pushing it through
+   * the proxy (`state`) and to nginx itself on `lanPort` (`lanState`): each run's cache is
+   * where the state says `from` went, as a host's is
+   */
+  caches: Record<string, { cache: string; state: string; lanState: string }>;
+  /** the port of every LAN run's nginx */
+  lanPort: number;
 }
 
 export const COMPRESSIONS = ["xz", "zstd"] as const;
@@ -46,26 +53,30 @@ export async function prepareUpdate(paths: number, proxy: DelayProxy, work: stri
   const profile = join(dir, "profile", "bench");
   switchProfile(profile, from.storePath);
   const caches: UpdateFixture["caches"] = {};
+  const lanPort = await freePort();
   for (const compression of COMPRESSIONS) {
     const root = join(dir, `template-${compression}`);
     const state = join(root, "state");
-    const cache = await startCache(root);
+    const lanState = join(root, "lan-state");
+    const cache = await startCache(root, undefined, { port: lanPort });
     proxy.target = cache.port;
     proxy.delayMs = 0;
     try {
-      const config = writeGenpushConfig(root, {
-        stateDir: state,
-        profile,
-        store: `${proxy.url}?compression=${compression}`,
-      });
-      await genpush(config, ["push", "--json"], scratchDir(root, "xdg"));
+      // The first push uploads `from`; the second, to the same nginx by its own address, finds it there.
+      for (const [stateDir, base] of [
+        [state, proxy.url],
+        [lanState, `http://127.0.0.1:${lanPort}`],
+      ] as const) {
+        const config = writeGenpushConfig(root, { stateDir, profile, store: `${base}?compression=${compression}` });
+        await genpush(config, ["push", "--json"], scratchDir(root, "xdg"));
+      }
     } finally {
       await cache.stop();
     }
-    caches[compression] = { cache: join(root, "cache"), state };
+    caches[compression] = { cache: join(root, "cache"), state, lanState };
   }
   switchProfile(profile, to.storePath);
-  return { paths, from, to, profile, caches };
+  return { paths, from, to, profile, caches, lanPort };
 }
 
 function scratchDir(root: string, name: string): string {
@@ -139,9 +150,9 @@ export async function runUpdate(
         ...nodes.map((node) => ({
           name: `genpush push, ${node.label}`,
           go: async (store: string) => {
-            // Its state after pushing the older generation: it asks about every path of the newer.
+            // Its state after pushing the older generation to this cache: it asks about every path of the newer.
             const stateDir = join(scratch(ctx, "state"), "state");
-            execFileSync("cp", ["-a", template.state, stateDir]);
+            execFileSync("cp", ["-a", delayMs === 0 ? template.lanState : template.state, stateDir]);
             const config = writeGenpushConfig(scratch(ctx, "config"), { stateDir, profile: f.profile, store });
             return genpush(config, ["push", "--json"], cacheHome(ctx, node), node.path);
           },
@@ -161,6 +172,7 @@ export async function runUpdate(
             ctx.samples.push(await measure(ctx, cache, m, () => tool.go(store)));
           },
           delayMs,
+          delayMs === 0 ? f.lanPort : undefined,
         );
       }
     }
