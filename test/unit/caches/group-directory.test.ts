@@ -54,12 +54,18 @@ describe("the compressor's group directory", () => {
     assert.equal(await groupParent(KIB, { XDG_RUNTIME_DIR: theirs }, 1000), theirs);
   });
 
-  it("is not one without room for the group twice over (its NARs and what the program writes)", async () => {
+  it("is not one without room for the group twice over (its NARs and what the program writes), for each group compressed at once", async () => {
     const unit = own("small");
     const { bavail, bsize } = statfsSync(unit);
     const free = bavail * bsize;
     // Margins of a quarter, and of 256 MiB: other processes write to this file system meanwhile.
-    assert.equal(await groupParent(Math.floor(free / 4), { RUNTIME_DIRECTORY: unit }, 0), unit);
-    assert.equal(await groupParent(Math.floor(free / 2) + 256 * KIB * KIB, { RUNTIME_DIRECTORY: unit }, 0), tmpdir());
+    assert.equal(await groupParent(Math.floor(free / 4), { RUNTIME_DIRECTORY: unit }, 0, 1), unit);
+    assert.equal(
+      await groupParent(Math.floor(free / 2) + 256 * KIB * KIB, { RUNTIME_DIRECTORY: unit }, 0, 1),
+      tmpdir(),
+    );
+    // Four groups at once: each needs a quarter of what one alone may take.
+    assert.equal(await groupParent(Math.floor(free / 16), { RUNTIME_DIRECTORY: unit }, 0, 4), unit);
+    assert.equal(await groupParent(Math.floor(free / 4), { RUNTIME_DIRECTORY: unit }, 0, 4), tmpdir());
   });
 });
