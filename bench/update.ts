@@ -10,7 +10,7 @@
  * generation, for peak RSS and its cost per path.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { freePort } from "../test/integration/harness/nginx.js";
 import { buildGeneration, type Generation, switchProfile } from "../test/integration/harness/nix.js";
@@ -150,11 +150,15 @@ export async function runUpdate(
         ...nodes.map((node) => ({
           name: `genpush push, ${node.label}`,
           go: async (store: string) => {
-            // Its state after pushing the older generation to this cache: it asks about every path of the newer.
-            const stateDir = join(scratch(ctx, "state"), "state");
+            // As on a host: the same configuration file every run (so its parse cache holds), and
+            // in it the same state directory, holding each run the state after pushing the older
+            // generation to this cache: it asks about every path of the newer.
+            const host = hostDir(ctx, node, `${compression}-${delayMs}`);
+            const stateDir = join(host, "state");
+            rmSync(stateDir, { recursive: true, force: true });
             execFileSync("cp", ["-a", delayMs === 0 ? template.lanState : template.state, stateDir]);
-            const config = writeGenpushConfig(scratch(ctx, "config"), { stateDir, profile: f.profile, store });
-            return genpush(config, ["push", "--json"], cacheHome(ctx, node), node.path);
+            const config = writeGenpushConfig(host, { stateDir, profile: f.profile, store });
+            return genpush(config, ["push", "--json"], join(host, "xdg-cache"), node.path);
           },
         })),
         { name: "nix copy", go: (store: string) => nixCopy(f.to.storePath, store, scratch(ctx, "xdg")) },
@@ -180,12 +184,14 @@ export async function runUpdate(
 }
 
 /**
- * genpush's cache directory under `node` (XDG_CACHE_HOME), kept from run to run as a host keeps
- * it: the configuration's parse cache and Node's compile cache are there from the second run on.
+ * The directory of genpush under `node` for one cell (`cell`: its compression and delay), kept
+ * from run to run as a host keeps its own: its configuration file, its state directory, and
+ * its cache directory (XDG_CACHE_HOME), where the configuration's parse cache and Node's
+ * compile cache are from the cell's second run on.
  */
-function cacheHome(ctx: RunContext, node: NodeRuntime): string {
-  const dir = join(ctx.work, `xdg-genpush-${node.label.replaceAll(" ", "-")}`);
-  mkdirSync(dir, { recursive: true });
+function hostDir(ctx: RunContext, node: NodeRuntime, cell: string): string {
+  const dir = join(ctx.work, `genpush-${node.label.replaceAll(" ", "-")}-${cell}`);
+  mkdirSync(join(dir, "xdg-cache"), { recursive: true });
   return dir;
 }
 
