@@ -82,6 +82,8 @@ export interface UploadLackingOptions {
   events: PushProgress;
   /** Wraps the upload (the network's inhibitor lock, the desktop notice). */
   around<T>(upload: () => Promise<T>): Promise<T>;
+  /** Settles once the candidates are held against garbage collection (never rejects): no NAR is read before. */
+  held?: Promise<void>;
   signal?: AbortSignal;
 }
 
@@ -90,7 +92,8 @@ export interface UploadLackingOptions {
  * upload starting on its own answer where the backend can (Cache.pushMissing) and nothing holds
  * it back (`defer` is asked first with the candidates' bytes: a metered network is then judged
  * on them, since what is missing is known only once every answer is); else every answer first,
- * then, unless `defer` says why the missing paths' bytes wait, their upload.
+ * then, unless `defer` says why the missing paths' bytes wait, their upload. Either way the
+ * questions go out before `held` settles, and the upload reads nothing before.
  */
 export async function uploadLacking(
   cache: Cache,
@@ -103,7 +106,8 @@ export async function uploadLacking(
       o.found(missing);
       if (missing.length > 0) o.announce(missing);
     };
-    const uploaded = await o.around(() => pushMissing(candidates, { ...o.events, onMissing }, o.signal));
+    const events = { ...o.events, onMissing, ...(o.held ? { held: o.held } : {}) };
+    const uploaded = await o.around(() => pushMissing(candidates, events, o.signal));
     if (uploaded) return { status: "uploaded", missing: uploaded };
   }
   const missing = candidates.length === 0 ? [] : await lackingOf(cache, candidates, o.signal);
@@ -113,6 +117,7 @@ export async function uploadLacking(
   if (reason) return { status: "deferred", missing, reason };
   if (missing.length > 0) {
     o.announce(missing);
+    await o.held;
     await o.around(() => cache.push(missing, o.events, o.signal));
   }
   return { status: "uploaded", missing };

@@ -164,27 +164,32 @@ async function pushRound(ctx: PushContext, profile: ProfileConfig, reader: Closu
   );
   // Only when some cache still lacks it: a trigger with nothing new stays free of nix calls.
   const holding = !ctx.dryRun && lacking.length > 0;
+  // The root is made while the closure is read, the caches that lack it are opened (their
+  // code loaded, Nix's settings for the first request read) and asked about it (the
+  // profile's link holds it meanwhile); no NAR is read before it is there. A cache that
+  // fails to open says so when its push awaits it.
+  let rooted: Promise<void> | undefined;
   if (holding) {
-    // The closure is read, and the caches that lack it opened (their code loaded, Nix's
-    // settings for the first request read), while the root is made (the profile's link
-    // holds it meanwhile). A cache that fails to open says so when its push awaits it.
-    reader.closure(generation.storePath).catch(() => {});
-    for (const cacheConfig of lacking) ctx.cache(cacheConfig).catch(() => {});
-    await holdGeneration(ctx.config.stateDir, profile.name, generation.storePath).catch((error) =>
+    rooted = holdGeneration(ctx.config.stateDir, profile.name, generation.storePath).catch((error) =>
       ctx.events.onWarning?.(
         `could not protect ${generation.storePath} from garbage collection: ${describeError(error).message}`,
       ),
     );
+    reader.closure(generation.storePath).catch(() => {});
+    for (const cacheConfig of lacking) ctx.cache(cacheConfig).catch(() => {});
   }
 
   outcome.results = await Promise.all(
     routed.caches.map(async (cacheConfig) => {
       const previous = cacheState(state, cacheConfig.name);
-      const result = await pushToCache(ctx, generation, cacheConfig, state, reader, record);
+      const result = await pushToCache(ctx, generation, cacheConfig, state, reader, record, rooted);
       if (!ctx.dryRun) ctx.events.onResult?.(result, previous);
       return result;
     }),
   );
+  // A push that ended before the root was made (a cache down, one up to date) leaves it to be
+  // made before it is released or kept.
+  await rooted;
   if (outcome.results.some((result) => result.status === "failed")) outcome.status = "failed";
   // Pushed everywhere: no longer needs protecting. Failed or deferred: stays held until pushed or superseded.
   else if (holding && outcome.results.every((result) => result.status !== "deferred")) {
@@ -200,6 +205,7 @@ async function pushToCache(
   state: ProfileState,
   reader: ClosureReader,
   record: (change: () => void) => Promise<void>,
+  rooted: Promise<void> | undefined,
 ): Promise<PushResult> {
   const started = performance.now();
   const target = cacheIdentity(cacheConfig);
@@ -287,6 +293,7 @@ async function pushToCache(
         },
       },
       around: (upload) => (ctx.aroundUpload ? ctx.aroundUpload(what, upload) : upload()),
+      ...(rooted ? { held: rooted } : {}),
       signal: ctx.signal,
     });
     if (upload.status === "planned") return { ...finish(), status: "planned" };

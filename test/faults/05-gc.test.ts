@@ -7,13 +7,14 @@
 // old generation's own paths, dead, are really deleted, and `--query --roots` names the root.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readlinkSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { test } from "node:test";
-import { explain } from "../integration/harness/cli.js";
-import { scenario } from "../integration/harness/fixture.js";
-import { type Generation, isValid, minus, nixEnv, switchProfile } from "../integration/harness/nix.js";
+import { explain, runGenpush } from "../integration/harness/cli.js";
+import { onlyResult, scenario } from "../integration/harness/fixture.js";
+import { type Generation, isValid, minus, nixEnv, switchProfile, tempDir } from "../integration/harness/nix.js";
 import { assertKept, Ledger, summary } from "./lib/ledger.js";
+import { installShims, which } from "./lib/shims.js";
 
 /** The GC roots that keep `path` alive (`nix-store --query --roots`): their link names. */
 function rootsOf(path: string): string[] {
@@ -121,4 +122,34 @@ test("the trigger that deleting the links fires (the path unit) does not release
   assert.deepEqual(roots, [root], "nothing keeps the pending generation from the collector");
   assert.equal(r.code, 0, explain(r));
   assertKept(tally);
+});
+
+test("the GC root is made while the cache is asked about the closure, and before any NAR is uploaded", async (t) => {
+  const s = await scenario({ paths: 12 });
+  t.after(() => s.destroy());
+  const generation = s.switchTo(0);
+  const nixStore = which("nix-store");
+  assert.ok(nixStore, "nix-store is installed");
+  // The root's `nix-store --add-root` takes 1.5 s more, then notes what the cache had been asked
+  // (nginx's access log) and had been sent (its nar/ directory) by then.
+  const seen = tempDir("genpush-root-seen-");
+  const log = join(dirname(s.cache.dir), "access.log");
+  const shims = installShims(
+    { "nix-store": nixStore },
+    `case " $* " in *" --add-root "*) sleep 1.5; grep -c '^HEAD ' '${log}' >'${seen}/heads' || :; ls '${s.cache.dir}/nar' 2>/dev/null | wc -l >'${seen}/nars';; esac`,
+  );
+  const pushed = await runGenpush(["push", "--json"], { config: s.configFile(), env: { PATH: shims.path } });
+  assert.equal(pushed.code, 0, explain(pushed));
+  assert.equal(onlyResult(pushed).counts.uploaded, generation.closure.length, explain(pushed));
+  assert.ok(
+    shims.calls().some((c) => c.name === "nix-store" && c.args.includes("--add-root")),
+    "the root was made through the shim",
+  );
+  const heads = Number(readFileSync(join(seen, "heads"), "utf8").trim());
+  assert.equal(heads, generation.closure.length, "every question went out while the root was made");
+  assert.equal(
+    readFileSync(join(seen, "nars"), "utf8").trim(),
+    "0",
+    "no NAR reached the cache before the root was there",
+  );
 });

@@ -78,3 +78,42 @@ test("pushMissing asks about more candidates than go to the client at once itsel
     ["GET /nix-cache-info"],
   );
 });
+
+test("the questions go out before the paths' GC root is made (`held`), and no NAR is read before it is", async (t) => {
+  // The cache lacks everything: each path is to be uploaded, once it may be read.
+  const s = await server(t, (req) => (req.method === "HEAD" ? 404 : 201));
+  const cache = openCache(nixCacheConfig(`${s.url}?compression=none`));
+  t.after(() => cache.close());
+  // Paths not in the store: reading one fails the push at once, so the push still under way
+  // is a push that has read nothing.
+  const candidates: PathInfo[] = ["a", "b", "c"].map((c) => ({
+    path: `/nix/store/${c.repeat(32)}-unrooted` as StorePath,
+    narSize: 1000,
+    references: [],
+    signedBy: [],
+    ultimate: true,
+    narinfo: { narHash: { algorithm: "sha256", digest: Buffer.alloc(32) }, signatures: [] },
+  }));
+  let root!: () => void;
+  const held = new Promise<void>((resolve) => {
+    root = resolve;
+  });
+  let settled = false;
+  const pushing = cache.pushMissing?.(candidates, { held }, AbortSignal.timeout(30_000));
+  pushing?.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  while (s.requests.filter((r) => r.startsWith("HEAD ")).length < candidates.length) {
+    await new Promise((ok) => setTimeout(ok, 5));
+  }
+  // Every answer is in; a while later nothing has been read, nor sent but the questions.
+  await new Promise((ok) => setTimeout(ok, 300));
+  assert.equal(settled, false, "the push read nothing before the root was made");
+  assert.deepEqual(
+    s.requests.filter((r) => !r.startsWith("HEAD ")),
+    ["GET /nix-cache-info"],
+  );
+  root();
+  await assert.rejects(pushing as Promise<unknown>, /unrooted/, "once the root is made, the NARs are read");
+});
