@@ -17,7 +17,7 @@ import { access, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { NixCacheConfig } from "../config/config.js";
-import { UPLOADER_SETTINGS } from "../config/store-uri.js";
+import { nixCopySetting } from "../config/store-uri.js";
 import { copyPaths, invalidPaths } from "../nix/cli.js";
 import type { PathInfo } from "../nix/path-info.js";
 import { hashPart, type StorePath } from "../nix/store-path.js";
@@ -428,7 +428,7 @@ export class NixStoreCache implements Cache {
       const { store } = this.config;
       if (!isHttp(store)) return undefined;
       const settings = new URL(store).searchParams;
-      if ([...settings.keys()].some((key) => !UPLOADER_SETTINGS.includes(key))) return undefined;
+      if (nixCopySetting(settings)) return undefined;
       const method = settings.get("compression") ?? DEFAULT_COMPRESSION;
       const compression = await findCompression(
         method,

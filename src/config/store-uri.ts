@@ -76,6 +76,20 @@ export const UPLOADER_SETTINGS: readonly string[] = [
 /** The compressions genpush's own uploader writes (caches/compression.ts); any other leaves the upload to `nix copy`. */
 export const UPLOADER_COMPRESSIONS: readonly string[] = ["none", "xz", "bzip2", "zstd", "br", "gzip"];
 
+/**
+ * The first of a store URI's settings that leaves the upload to `nix copy` (one genpush's own
+ * uploader does not take, or a compression it does not write); undefined where it takes them
+ * all. The one rule for both the uploader (caches/nix-store.ts) and a fleet's check below.
+ */
+export function nixCopySetting(settings: URLSearchParams): { name: string; value: string } | undefined {
+  for (const [name, value] of settings) {
+    if (!UPLOADER_SETTINGS.includes(name) || (name === "compression" && !UPLOADER_COMPRESSIONS.includes(value))) {
+      return { name, value };
+    }
+  }
+  return undefined;
+}
+
 export interface StoreUriProblem {
   message: string;
   hint?: string;
@@ -146,17 +160,13 @@ export function coordinationProblem(uri: string): StoreUriProblem | undefined {
     };
   }
   const query = uri.includes("?") ? uri.slice(uri.indexOf("?") + 1) : "";
-  for (const [name, value] of new URLSearchParams(query)) {
-    const uploader =
-      UPLOADER_SETTINGS.includes(name) && (name !== "compression" || UPLOADER_COMPRESSIONS.includes(value));
-    if (!uploader) {
-      return {
-        message: `is true, but the store setting \`${name}=${value}\` has \`nix copy\` upload to this cache instead of genpush's own uploader, and \`nix copy\` knows no claims`,
-        hint: `${name === "compression" ? `use a compression genpush writes itself (${UPLOADER_COMPRESSIONS.join(", ")})` : `genpush's uploader takes the settings ${UPLOADER_SETTINGS.join(", ")}`}, or ${hint}`,
-      };
-    }
-  }
-  return undefined;
+  const setting = nixCopySetting(new URLSearchParams(query));
+  if (!setting) return undefined;
+  const { name, value } = setting;
+  return {
+    message: `is true, but the store setting \`${name}=${value}\` has \`nix copy\` upload to this cache instead of genpush's own uploader, and \`nix copy\` knows no claims`,
+    hint: `${name === "compression" ? `use a compression genpush writes itself (${UPLOADER_COMPRESSIONS.join(", ")})` : `genpush's uploader takes the settings ${UPLOADER_SETTINGS.join(", ")}`}, or ${hint}`,
+  };
 }
 
 /**
