@@ -108,18 +108,18 @@ export class HttpBinaryCache {
    * the uploads do not wait for the last answer. `onMissing` is told the paths found missing,
    * dependencies first, once every answer is in; the same paths are returned once all are up.
    * Each narinfo still waits for its references' (those found missing) and every claim is taken
-   * before its upload, as in `upload`. No NAR is read before `events.held` settles (the paths'
+   * before its upload, as in `upload`. No NAR is read before `events.rooted` settles (the paths'
    * GC root made: Cache.pushMissing).
    */
   async uploadMissing(
     paths: readonly UploadablePath[],
     upload: UploadOptions,
-    events: PushProgress & { onMissing?(missing: UploadablePath[]): void; held?: Promise<void> },
+    events: PushProgress & { onMissing?(missing: UploadablePath[]): void; rooted?: Promise<void> },
     signal?: AbortSignal,
   ): Promise<UploadablePath[]> {
     // First in the client's queue: no NAR goes to a cache of another store directory.
     const info = this.ensureCacheInfo(signal);
-    const ready = events.held ? Promise.all([info, events.held]).then(() => {}) : info;
+    const ready = events.rooted ? Promise.all([info, events.rooted]).then(() => {}) : info;
     ready.catch(() => {});
     const { each, all } = this.answers(paths, (info, stop) => this.has(hashPart(info.path), stop), signal);
     const lacks = new Map(paths.map((info, i) => [info.path, each[i] as Promise<boolean>]));

@@ -161,7 +161,7 @@ export class NixStoreCache implements Cache {
    */
   async pushMissing(
     paths: readonly PathInfo[],
-    events: PushProgress & { onMissing?(missing: PathInfo[]): void; held?: Promise<void> },
+    events: PushProgress & { onMissing?(missing: PathInfo[]): void; rooted?: Promise<void> },
     signal?: AbortSignal,
   ): Promise<PathInfo[] | undefined> {
     const upload = await this.nativeUploadOf(paths);

@@ -41,13 +41,13 @@ export interface Cache {
    * (what `missing` then `push` do, without waiting for the last answer). `onMissing` is told the
    * paths found missing, dependencies first, once every answer is in; they are returned once all
    * are uploaded. Undefined, having asked nothing, where the backend uploads another way: then
-   * `missing`, then `push`. `held`, where given, settles once the paths are held against
+   * `missing`, then `push`. `rooted`, where given, settles once the paths are held against
    * garbage collection (their GC root made; it never rejects): the questions go out meanwhile,
    * and no NAR is read from the store before.
    */
   pushMissing?(
     paths: readonly PathInfo[],
-    events: PushProgress & { onMissing?(missing: PathInfo[]): void; held?: Promise<void> },
+    events: PushProgress & { onMissing?(missing: PathInfo[]): void; rooted?: Promise<void> },
     signal?: AbortSignal,
   ): Promise<PathInfo[] | undefined>;
   /** Upload `paths`, ordered dependencies first. */

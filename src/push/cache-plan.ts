@@ -83,7 +83,7 @@ export interface UploadLackingOptions {
   /** Wraps the upload (the network's inhibitor lock, the desktop notice). */
   around<T>(upload: () => Promise<T>): Promise<T>;
   /** Settles once the candidates are held against garbage collection (never rejects): no NAR is read before. */
-  held?: Promise<void>;
+  rooted?: Promise<void>;
   signal?: AbortSignal;
 }
 
@@ -93,7 +93,7 @@ export interface UploadLackingOptions {
  * it back (`defer` is asked first with the candidates' bytes: a metered network is then judged
  * on them, since what is missing is known only once every answer is); else every answer first,
  * then, unless `defer` says why the missing paths' bytes wait, their upload. Either way the
- * questions go out before `held` settles, and the upload reads nothing before.
+ * questions go out before `rooted` settles, and the upload reads nothing before.
  */
 export async function uploadLacking(
   cache: Cache,
@@ -106,7 +106,7 @@ export async function uploadLacking(
       o.found(missing);
       if (missing.length > 0) o.announce(missing);
     };
-    const events = { ...o.events, onMissing, ...(o.held ? { held: o.held } : {}) };
+    const events = { ...o.events, onMissing, ...(o.rooted ? { rooted: o.rooted } : {}) };
     const uploaded = await o.around(() => pushMissing(candidates, events, o.signal));
     if (uploaded) return { status: "uploaded", missing: uploaded };
   }
@@ -117,7 +117,7 @@ export async function uploadLacking(
   if (reason) return { status: "deferred", missing, reason };
   if (missing.length > 0) {
     o.announce(missing);
-    await o.held;
+    await o.rooted;
     await o.around(() => cache.push(missing, o.events, o.signal));
   }
   return { status: "uploaded", missing };

@@ -293,7 +293,7 @@ async function pushToCache(
         },
       },
       around: (upload) => (ctx.aroundUpload ? ctx.aroundUpload(what, upload) : upload()),
-      ...(rooted ? { held: rooted } : {}),
+      ...(rooted ? { rooted } : {}),
       signal: ctx.signal,
     });
     if (upload.status === "planned") return { ...finish(), status: "planned" };

@@ -130,13 +130,21 @@ test("the GC root is made while the cache is asked about the closure, and before
   const generation = s.switchTo(0);
   const nixStore = which("nix-store");
   assert.ok(nixStore, "nix-store is installed");
-  // The root's `nix-store --add-root` takes 1.5 s more, then notes what the cache had been asked
-  // (nginx's access log) and had been sent (its nar/ directory) by then.
+  // The root's `nix-store --add-root` waits until the cache has been asked about every path
+  // (nginx's access log; 30 s at most), a second more, then notes how many questions that was
+  // and what the cache had been sent by then (its nar/ directory): a second in which the
+  // uploads would have been done, were they not waiting for the root.
   const seen = tempDir("genpush-root-seen-");
   const log = join(dirname(s.cache.dir), "access.log");
   const shims = installShims(
     { "nix-store": nixStore },
-    `case " $* " in *" --add-root "*) sleep 1.5; grep -c '^HEAD ' '${log}' >'${seen}/heads' || :; ls '${s.cache.dir}/nar' 2>/dev/null | wc -l >'${seen}/nars';; esac`,
+    `case " $* " in *" --add-root "*)
+  i=0
+  while [ "$(grep -c '^HEAD ' '${log}' || :)" -lt ${generation.closure.length} ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+  sleep 1
+  grep -c '^HEAD ' '${log}' >'${seen}/heads' || :
+  ls '${s.cache.dir}/nar' 2>/dev/null | wc -l >'${seen}/nars';;
+esac`,
   );
   const pushed = await runGenpush(["push", "--json"], { config: s.configFile(), env: { PATH: shims.path } });
   assert.equal(pushed.code, 0, explain(pushed));

@@ -79,7 +79,7 @@ test("pushMissing asks about more candidates than go to the client at once itsel
   );
 });
 
-test("the questions go out before the paths' GC root is made (`held`), and no NAR is read before it is", async (t) => {
+test("the questions go out before the paths' GC root is made (`rooted`), and no NAR is read before it is", async (t) => {
   // The cache lacks everything: each path is to be uploaded, once it may be read.
   const s = await server(t, (req) => (req.method === "HEAD" ? 404 : 201));
   const cache = openCache(nixCacheConfig(`${s.url}?compression=none`));
@@ -95,16 +95,18 @@ test("the questions go out before the paths' GC root is made (`held`), and no NA
     narinfo: { narHash: { algorithm: "sha256", digest: Buffer.alloc(32) }, signatures: [] },
   }));
   let root!: () => void;
-  const held = new Promise<void>((resolve) => {
+  const rooted = new Promise<void>((resolve) => {
     root = resolve;
   });
   let settled = false;
-  const pushing = cache.pushMissing?.(candidates, { held }, AbortSignal.timeout(30_000));
+  const pushing = cache.pushMissing?.(candidates, { rooted }, AbortSignal.timeout(30_000));
   pushing?.then(
     () => (settled = true),
     () => (settled = true),
   );
+  const asking = Date.now();
   while (s.requests.filter((r) => r.startsWith("HEAD ")).length < candidates.length) {
+    assert.ok(Date.now() - asking < 10_000, `the questions did not go out before the root: ${s.requests.join(", ")}`);
     await new Promise((ok) => setTimeout(ok, 5));
   }
   // Every answer is in; a while later nothing has been read, nor sent but the questions.
