@@ -12,7 +12,8 @@
  * costs Node several milliseconds (more than compressing a small NAR takes): one per NAR
  * was most of an update's time.
  */
-import { mkdtemp, readFile, rm, statfs, writeFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { access, mkdtemp, readFile, rm, statfs, writeFile } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { basename, isAbsolute, join } from "node:path";
 import type { Duplex } from "node:stream";
@@ -83,8 +84,8 @@ type ZlibWithZstd = typeof zlib & { createZstdCompress?: (options: object) => Du
 /** zlib hands its output on in chunks of this size: its default, 16 KiB, costs a main-thread callback per 16 KiB. */
 const ZLIB_CHUNK = 256 * 1024;
 /**
- * ... and a streamed (large) NAR's zstd output in chunks of this size: the store's reader hands
- * it on 1 MiB at a time (nix/nar.ts), and an output chunk as large takes each piece through
+ * ... and a streamed (large) NAR's zstd output in chunks of this size: the store's reader reads
+ * a file 1 MiB at a time (nix/nar.ts), and an output chunk as large takes each piece through
  * zstd in one trip to the thread pool and back, where 256 KiB took four. (An update's two
  * 10.7 MiB NARs ended about 15 ms sooner under Node 22 and 24, in 10 alternating runs.)
  */
@@ -208,14 +209,16 @@ async function framesOf(stream: Duplex, nars: Buffer[]): Promise<Buffer[]> {
 }
 
 /**
- * Where a program's group of `bytes` of NARs is written: in a runtime directory, which is in
- * memory (a tmpfs), where there is one — `$RUNTIME_DIRECTORY` (the system services'
- * RuntimeDirectory=), else `$XDG_RUNTIME_DIR` (a login's, a user service's) — that no one
- * but root and this user can change and that has room for the group twice over (its NARs
- * and what the program writes), as many times as groups are compressed at once (one per
- * core); else `$TMPDIR` (os.tmpdir(); the services' PrivateTmp=, on disk). On a disk, making
- * and removing two files per NAR took the program as long again as compressing them: an
- * update's 300 NARs through `zstd`, 0.2 s on ext4, 0.1 s on a tmpfs.
+ * Where a program's group of `bytes` of NARs is written: in a runtime directory, which systemd
+ * keeps in memory (a tmpfs under /run), where there is one — `$RUNTIME_DIRECTORY` (the system
+ * services' RuntimeDirectory=), else `$XDG_RUNTIME_DIR` (a login's, a user service's) — that
+ * no one but root and this user can change, that this process may write to, and that has room
+ * for the group twice over (its NARs and what the program writes), as many times as groups
+ * are compressed at once (one per core), and then a tenth of the file system (64 MiB at
+ * least) to spare for everything else in /run; else `$TMPDIR` (os.tmpdir(); the services'
+ * PrivateTmp=, on disk). On a disk, making and removing two files per NAR took the program as
+ * long again as compressing them: an update's 300 NARs through `zstd`, 0.2 s on ext4, 0.1 s
+ * on a tmpfs.
  */
 export async function groupParent(
   bytes: number,
@@ -228,13 +231,20 @@ export async function groupParent(
     if (!dir || !isAbsolute(dir)) continue;
     try {
       if (await distrust(dir, trustedOwners(uid))) continue;
-      const { bavail, bsize } = await statfs(dir);
-      if (bavail * bsize >= 2 * bytes * atOnce) return dir;
+      const { bavail, blocks, bsize } = await statfs(dir);
+      if (bavail * bsize - groupDirectoryReserve(blocks * bsize) < 2 * bytes * atOnce) continue;
+      await access(dir, constants.W_OK | constants.X_OK);
+      return dir;
     } catch {
-      // Not there, or not ours to look into: the next, or $TMPDIR.
+      // Not there, or not ours to look into or write to: the next, or $TMPDIR.
     }
   }
   return tmpdir();
+}
+
+/** What a runtime directory of `size` bytes keeps free of groups: a tenth, 64 MiB at least. */
+export function groupDirectoryReserve(size: number): number {
+  return Math.max(64 * 1024 * 1024, size / 10);
 }
 
 /**
