@@ -142,7 +142,12 @@ function unitRuntimeDirectory(): string | undefined {
   runtimeDirectory = undefined;
   for (const parent of ["/run", "/dev/shm"]) {
     if (!existsSync(parent) || statfsSync(parent).type !== TMPFS_MAGIC) continue;
-    const dir = mkdtempSync(join(parent, "genpush-bench-"));
+    let dir: string;
+    try {
+      dir = mkdtempSync(join(parent, "genpush-bench-"));
+    } catch {
+      continue; // /run is root's: a user's bench goes on to /dev/shm
+    }
     process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
     runtimeDirectory = dir;
     break;
