@@ -31,7 +31,7 @@ import { type Compression, SMALL_NAR_BYTES } from "./compression.js";
 import type { HttpAnswer, HttpClient } from "./http.js";
 import { checkNarinfo, type TrustedKey } from "./narinfo.js";
 import { fingerprint, type SigningKey, signFingerprint } from "./signing.js";
-import type { PushProgress } from "./types.js";
+import type { PushMissingEvents, PushProgress } from "./types.js";
 
 export interface HttpBinaryCacheOptions {
   cacheName: string;
@@ -114,12 +114,12 @@ export class HttpBinaryCache {
   async uploadMissing(
     paths: readonly UploadablePath[],
     upload: UploadOptions,
-    events: PushProgress & { onMissing?(missing: UploadablePath[]): void; rooted?: Promise<void> },
+    events: PushMissingEvents<UploadablePath>,
     signal?: AbortSignal,
   ): Promise<UploadablePath[]> {
     // First in the client's queue: no NAR goes to a cache of another store directory.
-    const info = this.ensureCacheInfo(signal);
-    const ready = events.rooted ? Promise.all([info, events.rooted]).then(() => {}) : info;
+    const cacheInfo = this.ensureCacheInfo(signal);
+    const ready = events.rooted ? Promise.all([cacheInfo, events.rooted]).then(() => {}) : cacheInfo;
     ready.catch(() => {});
     const { each, all } = this.answers(paths, (info, stop) => this.has(hashPart(info.path), stop), signal);
     const lacks = new Map(paths.map((info, i) => [info.path, each[i] as Promise<boolean>]));

@@ -33,7 +33,7 @@ import { checkNarinfo, type TrustedKey, trustedKey } from "./narinfo.js";
 import { nixNetrcAuthorization } from "./netrc.js";
 import { type CacheOptions, retryOptions } from "./options.js";
 import { readSigningKey } from "./signing.js";
-import type { Cache, PushProgress } from "./types.js";
+import type { Cache, PushMissingEvents, PushProgress } from "./types.js";
 
 /** Nix's default for HTTP binary caches. */
 const DEFAULT_COMPRESSION = "xz";
@@ -161,7 +161,7 @@ export class NixStoreCache implements Cache {
    */
   async pushMissing(
     paths: readonly PathInfo[],
-    events: PushProgress & { onMissing?(missing: PathInfo[]): void; rooted?: Promise<void> },
+    events: PushMissingEvents,
     signal?: AbortSignal,
   ): Promise<PathInfo[] | undefined> {
     const upload = await this.nativeUploadOf(paths);

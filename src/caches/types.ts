@@ -10,6 +10,16 @@ export interface PushProgress {
   onWaited?(narBytes: number): void;
 }
 
+/**
+ * What Cache.pushMissing is told besides progress: the paths found missing (`P`: the paths'
+ * type), and when the paths are held against garbage collection.
+ */
+export interface PushMissingEvents<P = PathInfo> extends PushProgress {
+  onMissing?(missing: P[]): void;
+  /** Settles once the paths' GC root is made (it never rejects); undefined: they are held already. */
+  rooted?: Promise<void>;
+}
+
 /** One binary cache, whatever the backend. */
 export interface Cache {
   readonly name: string;
@@ -47,7 +57,7 @@ export interface Cache {
    */
   pushMissing?(
     paths: readonly PathInfo[],
-    events: PushProgress & { onMissing?(missing: PathInfo[]): void; rooted?: Promise<void> },
+    events: PushMissingEvents,
     signal?: AbortSignal,
   ): Promise<PathInfo[] | undefined>;
   /** Upload `paths`, ordered dependencies first. */
