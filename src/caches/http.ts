@@ -74,16 +74,26 @@ export interface HttpRequest {
    */
   question?: boolean;
   /**
-   * Send the body only once the server asks for it (`Expect: 100-continue`), as curl
-   * does, or after CONTINUE_WAIT_MS without an answer: a 2xx before that is then known to
-   * be an answer to an upload the server never read, however small the body. Without it a
-   * small body is with the system whole before any answer can come, and no answer is early.
+   * Trust a 2xx only from a server that read the body (`Expect: 100-continue`). The body goes
+   * once the server asks for it, as curl does, or after CONTINUE_WAIT_MS without an answer:
+   * a 2xx before the whole body went out answers an upload the server never read, and fails.
+   * Once the server has asked for a body (its first 100 Continue), a body of at most
+   * EAGER_BODY_BYTES goes at once with its head, still expecting 100-continue: a 2xx with no
+   * 100 Continue before it is then the sign of a server that did not read it, and the upload
+   * goes again the first way, as does every upload to that server from then on. Without
+   * either, a small body is with the system whole before any answer can come, and no answer
+   * could be seen to be early.
    */
   expectContinue?: boolean;
 }
 
 /** How long a server that does not speak 100-continue is waited for before the body goes anyway (curl's 1 s). */
 const CONTINUE_WAIT_MS = 1000;
+/**
+ * The largest body sent with its head to a server known to ask for bodies: what a refusal (401,
+ * 413) lets go in vain. Larger ones (a large NAR) wait for the server's ask, as before.
+ */
+export const EAGER_BODY_BYTES = 1024 * 1024;
 
 export interface HttpAnswer {
   status: number;
@@ -202,6 +212,12 @@ class Pool {
   private readonly idle: Connection[] = [];
   private readonly all = new Set<Connection>();
   private readonly queue: Exchange[] = [];
+  /**
+   * Whether the server asks for an upload's body (100 Continue) before it answers: unknown
+   * (undefined) until it first does; false for good once it answered a body sent with its head
+   * without asking (HttpRequest.expectContinue).
+   */
+  asksForBodies: boolean | undefined;
 
   constructor(
     readonly url: URL,
@@ -267,6 +283,10 @@ class Exchange {
   written = false;
   /** The whole request was handed to the system. */
   sentWhole = false;
+  /** Its body went with its head, to a server known to ask for bodies (HttpRequest.expectContinue). */
+  eager = false;
+  /** The server asked for its body (100 Continue). */
+  continued = false;
   /** Bytes of the body handed to the system. */
   sent = 0;
   /** Once the whole body was handed over: the idle time-out from then on. */
@@ -367,6 +387,8 @@ class Exchange {
     this.bodyStarted = false;
     this.written = false;
     this.sentWhole = false;
+    this.eager = false;
+    this.continued = false;
     this.sent = 0;
     this.idleAfterSend = undefined;
   }
@@ -530,7 +552,12 @@ class Connection {
       return;
     }
     const body = exchange.init.body;
-    if (body === undefined || exchange.init.expectContinue) {
+    exchange.eager =
+      exchange.init.expectContinue === true &&
+      this.pool.asksForBodies === true &&
+      Buffer.isBuffer(body) &&
+      body.length <= EAGER_BODY_BYTES;
+    if (body === undefined || (exchange.init.expectContinue && !exchange.eager)) {
       exchange.written = body === undefined;
       socket.write(exchange.head, "latin1", () => {
         this.touch();
@@ -712,8 +739,13 @@ class Connection {
       else if (name === "retry-after") this.retryAfter = value;
     }
     if (status >= 100 && status < 200) {
-      // 100 Continue: the server asks for the body. Any other 1xx is skipped.
-      if (status === 100) this.sendBody();
+      // 100 Continue: the server asks for the body (sent now, unless it went with the head).
+      // Any other 1xx is skipped.
+      if (status === 100) {
+        exchange.continued = true;
+        this.pool.asksForBodies ??= true;
+        this.sendBody();
+      }
       return true;
     }
     clearTimeout(this.continueTimer);
@@ -777,6 +809,19 @@ class Connection {
     const { init } = exchange;
     // Judged as the answer ends: by then a small body has gone out too, early or not.
     const early = init.body !== undefined && init.expectContinue === true && !exchange.sentWhole;
+    // A body sent with its head, and answered without the server asking for it: nothing shows
+    // the server read it. Neither the answer nor the connection (it may hold the body unread)
+    // is taken: the upload goes again on a new one, waiting for the ask, as every upload to
+    // this server does from now on.
+    const unasked = exchange.eager && !exchange.continued;
+    if (unasked && status >= 200 && status < 300) {
+      this.pool.asksForBodies = false;
+      this.exchange = undefined;
+      exchange.connection = undefined;
+      this.pool.enqueue(exchange, true);
+      this.destroy();
+      return;
+    }
     if (early && status >= 200 && status < 300) {
       // A 2xx before the whole body was sent is no proof the cache has it: a failure, never "uploaded".
       exchange.fail(
@@ -793,8 +838,9 @@ class Connection {
     } else {
       exchange.fail(exchange.client.statusError(status, this.retryAfter, exchange.url, init.method));
     }
-    // Answered before the whole body was sent (413, 5xx, or early): the connection cannot go on.
-    this.finish(this.keepAlive && exchange.written);
+    // Answered before the whole body was sent (413, 5xx, or early), or without asking for a body
+    // sent with its head (it may be unread): the connection cannot go on.
+    this.finish(this.keepAlive && exchange.written && !unasked);
   }
 
   /** The exchange is over: keep the connection for the next, or end it. */

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { createServer, type Socket } from "node:net";
 import { test } from "node:test";
-import { HttpClient } from "../../../src/caches/http.js";
+import { EAGER_BODY_BYTES, HttpClient } from "../../../src/caches/http.js";
 
 /**
  * A server of the test's own on loopback. It reads each request whole (its head, and a
@@ -170,4 +170,134 @@ test("a request waiting in the queue for a connection is bounded from when it go
     answers.map((answer) => answer.status),
     [200, 200],
   );
+});
+
+/**
+ * A server that takes uploads (`Expect: 100-continue`, a Content-Length body), and records for
+ * each whether its body came before the server asked for it: it asks 50 ms after the head, so a
+ * body sent with its head is there by then. `answer` says, per upload (counted from 0), whether
+ * the server asks for the body and answers 201 once it is in, or answers 200 at once without
+ * asking, never reading it (a broken server or proxy).
+ */
+async function uploadServer(answer: (index: number) => "ask" | "early") {
+  const uploads: { eager: boolean; bytes: number }[] = [];
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    let pending = Buffer.alloc(0);
+    let body: { length: number; asked: boolean; eager: boolean } | undefined;
+    const serve = () => {
+      if (!body) {
+        const end = pending.indexOf("\r\n\r\n");
+        if (end < 0) return;
+        const head = pending.toString("latin1", 0, end);
+        pending = pending.subarray(end + 4);
+        const length = Number(/\r\ncontent-length: (\d+)/i.exec(head)?.[1] ?? 0);
+        if (answer(uploads.length) === "early") {
+          uploads.push({ eager: pending.length > 0, bytes: 0 });
+          socket.pause();
+          socket.write("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+          return;
+        }
+        const upload = { length, asked: false, eager: false };
+        body = upload;
+        setTimeout(() => {
+          upload.eager = pending.length > 0;
+          upload.asked = true;
+          socket.write("HTTP/1.1 100 Continue\r\n\r\n");
+          serve();
+        }, 50);
+      }
+      if (!body.asked || pending.length < body.length) return;
+      uploads.push({ eager: body.eager, bytes: body.length });
+      pending = pending.subarray(body.length);
+      body = undefined;
+      socket.write("HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
+      serve();
+    };
+    socket.on("data", (data) => {
+      pending = Buffer.concat([pending, data]);
+      serve();
+    });
+    socket.on("error", () => socket.destroy());
+  });
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : 0;
+  return {
+    url: new URL(`http://127.0.0.1:${port}/nar/x.nar.zst`),
+    uploads,
+    close: () =>
+      new Promise<void>((ok) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => ok());
+      }),
+  };
+}
+
+const nar = (bytes: number) => ({ method: "PUT", body: Buffer.alloc(bytes, 1), expectContinue: true });
+
+test("once a server has asked for a body, a small one goes with its head; a larger one, or a stream, waits for the ask", async (t) => {
+  const server = await uploadServer(() => "ask");
+  const client = new HttpClient({ cacheName: "local", maxSockets: 1, timeoutMs: 3_000, authHint: "" });
+  t.after(async () => {
+    client.close();
+    await server.close();
+  });
+  const { Readable } = await import("node:stream");
+  for (const init of [
+    nar(100),
+    nar(100),
+    nar(EAGER_BODY_BYTES),
+    nar(EAGER_BODY_BYTES + 1),
+    { ...nar(0), body: Readable.from([Buffer.alloc(100, 1)]), headers: { "content-length": "100" } },
+    nar(100),
+  ]) {
+    assert.equal((await client.request(server.url, init)).status, 201);
+  }
+  assert.deepEqual(server.uploads, [
+    // The server's first ask: until then nothing shows it asks.
+    { eager: false, bytes: 100 },
+    { eager: true, bytes: 100 },
+    { eager: true, bytes: EAGER_BODY_BYTES },
+    { eager: false, bytes: EAGER_BODY_BYTES + 1 },
+    { eager: false, bytes: 100 },
+    { eager: true, bytes: 100 },
+  ]);
+});
+
+test("a 2xx to a body sent with its head, without the ask, is not taken: the upload goes again waiting for the ask, as every one after it", async (t) => {
+  const server = await uploadServer((index) => (index === 1 ? "early" : "ask"));
+  const client = new HttpClient({ cacheName: "local", maxSockets: 1, timeoutMs: 3_000, authHint: "" });
+  t.after(async () => {
+    client.close();
+    await server.close();
+  });
+  for (let i = 0; i < 3; i++) assert.equal((await client.request(server.url, nar(100))).status, 201);
+  assert.deepEqual(server.uploads, [
+    { eager: false, bytes: 100 },
+    // Answered 200 at once, unread: sent again, and this server is not trusted with a body unasked again.
+    { eager: true, bytes: 0 },
+    { eager: false, bytes: 100 },
+    { eager: false, bytes: 100 },
+  ]);
+});
+
+test("a server that answers a body sent with its head without the ask, and the upload sent again before its body: the upload fails as early", async (t) => {
+  const server = await uploadServer((index) => (index === 0 ? "ask" : "early"));
+  const client = new HttpClient({ cacheName: "local", maxSockets: 1, timeoutMs: 3_000, authHint: "" });
+  t.after(async () => {
+    client.close();
+    await server.close();
+  });
+  assert.equal((await client.request(server.url, nar(100))).status, 201);
+  await assert.rejects(
+    client.request(server.url, nar(100)),
+    /cache local answered PUT \/nar\/x\.nar\.zst with HTTP 200 before receiving the whole upload/,
+  );
+  assert.deepEqual(server.uploads, [
+    { eager: false, bytes: 100 },
+    { eager: true, bytes: 0 },
+    { eager: false, bytes: 0 },
+  ]);
 });
