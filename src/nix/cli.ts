@@ -11,6 +11,7 @@ import { createInterface } from "node:readline";
 import { MIN_UPLOAD_BYTES_PER_SECOND } from "../runtime/bounds.js";
 import { GenpushError } from "../runtime/errors.js";
 import { formatBytes } from "../runtime/format.js";
+import { heapBound } from "../runtime/heap.js";
 import { errorSummary } from "../runtime/process-output.js";
 import { BUDGET_PER_TIMEOUT, RetryableError } from "../runtime/retry.js";
 import { type PathInfoResult, parsePathInfoJson } from "./path-info.js";
@@ -168,6 +169,7 @@ export async function queryClosure(paths: readonly StorePath[], signal?: AbortSi
       ...(signal ? { signal } : {}),
     });
     const part = parsePathInfoJson(stdout);
+    heapBound.closureRead(part.infos.length);
     result.infos.push(...part.infos);
     result.invalid.push(...part.invalid);
   }
