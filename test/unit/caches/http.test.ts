@@ -2,7 +2,7 @@
 // server ends a kept-alive connection (nginx does after 1,000 requests, and after 75 s idle).
 import assert from "node:assert/strict";
 import { createServer, type Socket } from "node:net";
-import { test } from "node:test";
+import { type TestContext, test } from "node:test";
 import { EAGER_BODY_BYTES, HttpClient } from "../../../src/caches/http.js";
 
 /**
@@ -235,15 +235,21 @@ async function uploadServer(answer: (index: number) => "ask" | "early") {
   };
 }
 
-const nar = (bytes: number) => ({ method: "PUT", body: Buffer.alloc(bytes, 1), expectContinue: true });
-
-test("once a server has asked for a body, a small one goes with its head; a larger one, or a stream, waits for the ask", async (t) => {
-  const server = await uploadServer(() => "ask");
+/** An upload server, and a client with one connection to it, both closed when the test ends. */
+async function uploadClient(t: TestContext, answer: (index: number) => "ask" | "early") {
+  const server = await uploadServer(answer);
   const client = new HttpClient({ cacheName: "local", maxSockets: 1, timeoutMs: 3_000, authHint: "" });
   t.after(async () => {
     client.close();
     await server.close();
   });
+  return { server, client };
+}
+
+const nar = (bytes: number) => ({ method: "PUT", body: Buffer.alloc(bytes, 1), expectContinue: true });
+
+test("once a server has asked for a body, a small one goes with its head; a larger one, or a stream, waits for the ask", async (t) => {
+  const { server, client } = await uploadClient(t, () => "ask");
   const { Readable } = await import("node:stream");
   for (const init of [
     nar(100),
@@ -267,12 +273,7 @@ test("once a server has asked for a body, a small one goes with its head; a larg
 });
 
 test("a 2xx to a body sent with its head, without the ask, is not taken: the upload goes again waiting for the ask, as every one after it", async (t) => {
-  const server = await uploadServer((index) => (index === 1 ? "early" : "ask"));
-  const client = new HttpClient({ cacheName: "local", maxSockets: 1, timeoutMs: 3_000, authHint: "" });
-  t.after(async () => {
-    client.close();
-    await server.close();
-  });
+  const { server, client } = await uploadClient(t, (index) => (index === 1 ? "early" : "ask"));
   for (let i = 0; i < 3; i++) assert.equal((await client.request(server.url, nar(100))).status, 201);
   assert.deepEqual(server.uploads, [
     { eager: false, bytes: 100 },
@@ -284,12 +285,7 @@ test("a 2xx to a body sent with its head, without the ask, is not taken: the upl
 });
 
 test("a server that answers a body sent with its head without the ask, and the upload sent again before its body: the upload fails as early", async (t) => {
-  const server = await uploadServer((index) => (index === 0 ? "ask" : "early"));
-  const client = new HttpClient({ cacheName: "local", maxSockets: 1, timeoutMs: 3_000, authHint: "" });
-  t.after(async () => {
-    client.close();
-    await server.close();
-  });
+  const { server, client } = await uploadClient(t, (index) => (index === 0 ? "ask" : "early"));
   assert.equal((await client.request(server.url, nar(100))).status, 201);
   await assert.rejects(
     client.request(server.url, nar(100)),
