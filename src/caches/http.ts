@@ -81,8 +81,8 @@ export interface HttpRequest {
    * EAGER_BODY_BYTES goes at once with its head, still expecting 100-continue: a 2xx with no
    * 100 Continue before it is then the sign of a server that did not read it, and the upload
    * goes again the first way, as does every upload to that server from then on. Without
-   * either, a small body is with the system whole before any answer can come, and no answer
-   * could be seen to be early.
+   * Expect: 100-continue, a small body is with the system whole before any answer can come,
+   * and no answer could be seen to be early.
    */
   expectContinue?: boolean;
 }
@@ -215,7 +215,7 @@ class Pool {
   /**
    * Whether the server asks for an upload's body (100 Continue) before it answers: unknown
    * (undefined) until it first does; false for good once it answered a body sent with its head
-   * without asking (HttpRequest.expectContinue).
+   * with a 2xx without asking (HttpRequest.expectContinue).
    */
   asksForBodies: boolean | undefined;
 
@@ -811,8 +811,8 @@ class Connection {
     const early = init.body !== undefined && init.expectContinue === true && !exchange.sentWhole;
     // A body sent with its head, and answered without the server asking for it: nothing shows
     // the server read it. Neither the answer nor the connection (it may hold the body unread)
-    // is taken: the upload goes again on a new one, waiting for the ask, as every upload to
-    // this server does from now on.
+    // is taken: the upload goes again, first in the queue, on another connection, waiting for
+    // the ask, as every upload to this server does from now on.
     const unasked = exchange.eager && !exchange.continued;
     if (unasked && status >= 200 && status < 300) {
       this.pool.asksForBodies = false;

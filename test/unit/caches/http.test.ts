@@ -176,14 +176,18 @@ test("a request waiting in the queue for a connection is bounded from when it go
  * A server that takes uploads (`Expect: 100-continue`, a Content-Length body), and records for
  * each whether its body came before the server asked for it: it asks 50 ms after the head, so a
  * body sent with its head is there by then. `answer` says, per upload (counted from 0), whether
- * the server asks for the body and answers 201 once it is in, or answers 200 at once without
- * asking, never reading it (a broken server or proxy).
+ * the server asks for the body and answers 201 once it is in, answers 200 at once without
+ * asking, never reading it (a broken server or proxy), or refuses it at once with 413 and goes
+ * on reading the connection, the body it did not read included.
  */
-async function uploadServer(answer: (index: number) => "ask" | "early") {
+type UploadAnswer = "ask" | "early" | "refuse";
+async function uploadServer(answer: (index: number) => UploadAnswer) {
   const uploads: { eager: boolean; bytes: number }[] = [];
   const sockets = new Set<Socket>();
+  let connections = 0;
   const server = createServer((socket) => {
     sockets.add(socket);
+    connections++;
     let pending = Buffer.alloc(0);
     let body: { length: number; asked: boolean; eager: boolean } | undefined;
     const serve = () => {
@@ -193,10 +197,17 @@ async function uploadServer(answer: (index: number) => "ask" | "early") {
         const head = pending.toString("latin1", 0, end);
         pending = pending.subarray(end + 4);
         const length = Number(/\r\ncontent-length: (\d+)/i.exec(head)?.[1] ?? 0);
-        if (answer(uploads.length) === "early") {
+        const how = answer(uploads.length);
+        if (how === "early") {
           uploads.push({ eager: pending.length > 0, bytes: 0 });
           socket.pause();
           socket.write("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+          return;
+        }
+        if (how === "refuse") {
+          uploads.push({ eager: pending.length > 0, bytes: 0 });
+          socket.write("HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n");
+          serve();
           return;
         }
         const upload = { length, asked: false, eager: false };
@@ -227,6 +238,7 @@ async function uploadServer(answer: (index: number) => "ask" | "early") {
   return {
     url: new URL(`http://127.0.0.1:${port}/nar/x.nar.zst`),
     uploads,
+    connections: () => connections,
     close: () =>
       new Promise<void>((ok) => {
         for (const socket of sockets) socket.destroy();
@@ -236,9 +248,9 @@ async function uploadServer(answer: (index: number) => "ask" | "early") {
 }
 
 /** An upload server, and a client with one connection to it, both closed when the test ends. */
-async function uploadClient(t: TestContext, answer: (index: number) => "ask" | "early") {
+async function uploadClient(t: TestContext, answer: (index: number) => UploadAnswer, maxSockets = 1) {
   const server = await uploadServer(answer);
-  const client = new HttpClient({ cacheName: "local", maxSockets: 1, timeoutMs: 3_000, authHint: "" });
+  const client = new HttpClient({ cacheName: "local", maxSockets, timeoutMs: 3_000, authHint: "" });
   t.after(async () => {
     client.close();
     await server.close();
@@ -296,4 +308,36 @@ test("a server that answers a body sent with its head without the ask, and the u
     { eager: true, bytes: 0 },
     { eager: false, bytes: 0 },
   ]);
+});
+
+test("uploads in flight with their heads when a server answers one without the ask each go again once, waiting for it", async (t) => {
+  const { server, client } = await uploadClient(t, (index) => (index >= 1 && index <= 3 ? "early" : "ask"), 3);
+  assert.equal((await client.request(server.url, nar(100))).status, 201);
+  const answers = await Promise.all([1, 2, 3].map(() => client.request(server.url, nar(100))));
+  assert.deepEqual(
+    answers.map((answer) => answer.status),
+    [201, 201, 201],
+  );
+  assert.deepEqual(server.uploads, [
+    { eager: false, bytes: 100 },
+    ...Array(3).fill({ eager: true, bytes: 0 }),
+    ...Array(3).fill({ eager: false, bytes: 100 }),
+  ]);
+});
+
+test("a refusal of a body sent with its head, without the ask, ends its connection: the body may be unread", async (t) => {
+  const { server, client } = await uploadClient(t, (index) => (index === 1 ? "refuse" : "ask"));
+  assert.equal((await client.request(server.url, nar(100))).status, 201);
+  await assert.rejects(
+    client.request(server.url, nar(100)),
+    /cache local answered PUT \/nar\/x\.nar\.zst with HTTP 413/,
+  );
+  // A refusal says nothing of whether bodies are read: the next still goes with its head, on a new connection.
+  assert.equal((await client.request(server.url, nar(100))).status, 201);
+  assert.deepEqual(server.uploads, [
+    { eager: false, bytes: 100 },
+    { eager: true, bytes: 0 },
+    { eager: true, bytes: 100 },
+  ]);
+  assert.equal(server.connections(), 2);
 });
