@@ -169,7 +169,7 @@ export async function queryClosure(paths: readonly StorePath[], signal?: AbortSi
       ...(signal ? { signal } : {}),
     });
     const part = parsePathInfoJson(stdout);
-    heapBound.closureRead(part.infos.length);
+    heapBound.closureRead(part.infos.map((info) => info.path));
     result.infos.push(...part.infos);
     result.invalid.push(...part.invalid);
   }
