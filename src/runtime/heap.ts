@@ -33,10 +33,13 @@ export class HeapBound {
    */
   closureRead(paths: Iterable<string>): void {
     if (!this.paths) return;
-    for (const path of paths) this.paths.add(path);
-    if (this.paths.size < BOUND_FROM_PATHS) return;
-    this.paths = undefined;
-    this.bound();
+    for (const path of paths) {
+      this.paths.add(path);
+      if (this.paths.size < BOUND_FROM_PATHS) continue;
+      this.paths = undefined;
+      this.bound();
+      return;
+    }
   }
 }
 
