@@ -74,7 +74,7 @@ export interface HttpRequest {
    */
   question?: boolean;
   /**
-   * Trust a 2xx only from a server that read the body (`Expect: 100-continue`). The body goes
+   * Catch a 2xx to an upload the server did not read (`Expect: 100-continue`). The body goes
    * once the server asks for it, as curl does, or after CONTINUE_WAIT_MS without an answer:
    * a 2xx before the whole body went out answers an upload the server never read, and fails.
    * Once the server has asked for a body (its first 100 Continue), a body of at most
