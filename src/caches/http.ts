@@ -814,15 +814,14 @@ class Connection {
     // is taken: the upload goes again, first in the queue, on another connection, waiting for
     // the ask, as every upload to this server does from now on.
     const unasked = exchange.eager && !exchange.continued;
-    if (unasked && status >= 200 && status < 300) {
+    const ok = status >= 200 && status < 300;
+    if (unasked && ok) {
       this.pool.asksForBodies = false;
-      this.exchange = undefined;
-      exchange.connection = undefined;
-      this.pool.enqueue(exchange, true);
+      this.handBack(exchange);
       this.destroy();
       return;
     }
-    if (early && status >= 200 && status < 300) {
+    if (early && ok) {
       // A 2xx before the whole body was sent is no proof the cache has it: a failure, never "uploaded".
       exchange.fail(
         new GenpushError(
@@ -832,7 +831,7 @@ class Connection {
           },
         ),
       );
-    } else if ((status >= 200 && status < 300) || init.accept?.includes(status)) {
+    } else if (ok || init.accept?.includes(status)) {
       const chunks = this.chunks;
       exchange.succeed({ status, body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks) });
     } else {
@@ -876,9 +875,7 @@ class Connection {
       } else if (this.served > 0 && !this.received && exchange.resendable) {
         // The server ended a kept-alive connection this request went out on, and answered none of it.
         exchange.resent = true;
-        exchange.connection = undefined;
-        this.exchange = undefined;
-        this.pool.enqueue(exchange, true);
+        this.handBack(exchange);
       } else {
         exchange.fail(
           exchange.unreachable(
@@ -888,6 +885,13 @@ class Connection {
       }
     }
     this.destroy();
+  }
+
+  /** The exchange goes again, first in the pool's queue, on another connection than this one. */
+  private handBack(exchange: Exchange): void {
+    this.exchange = undefined;
+    exchange.connection = undefined;
+    this.pool.enqueue(exchange, true);
   }
 
   destroy(): void {
