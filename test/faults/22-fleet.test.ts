@@ -199,9 +199,28 @@ function tenHosts(store: string, extraEnv: NodeJS.ProcessEnv = {}) {
 }
 
 /** Ten hosts on one nginx that takes MKCOL. */
-async function fleet() {
+async function fleet(extraEnv: NodeJS.ProcessEnv = {}) {
   const cache = await startCache({ claims: true });
-  return { cache, ...tenHosts(`${cache.url}?compression=zstd`) };
+  return { cache, ...tenHosts(`${cache.url}?compression=zstd`, extraEnv) };
+}
+
+/**
+ * A `nix` whose `path-info` (each host's closure query, before it asks the cache anything)
+ * waits until every host has reached it, 60 s at most: the hosts ask the cache together, not
+ * one after another as their starts (ten Node processes on two cores) spread them.
+ */
+function startingTogether() {
+  const nix = which("nix");
+  assert.ok(nix, "nix is installed");
+  const ready = tempDir("genpush-fleet-ready-");
+  return installShims(
+    { nix },
+    `case " $* " in *" path-info "*)
+  : >"${ready}/$$"
+  i=0
+  while [ "$(ls '${ready}' | wc -l)" -lt ${HOSTS} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done;;
+esac`,
+  );
 }
 
 /** Every run exits 0 having pushed the generation (told to the ledger): their results. */
@@ -245,7 +264,7 @@ function assertWhole(books: Ledger, cache: Cache, key: Key): string {
 }
 
 test("ten hosts switching at once upload each path once: at most 1.1x the bytes the cache holds", async (t) => {
-  const { cache, key, gen, hosts } = await fleet();
+  const { cache, key, gen, hosts } = await fleet({ PATH: startingTogether().path });
   t.after(() => cache.destroy());
   const books = new Ledger("fleet");
   books.switchedTo({ ...gen, label: "the fleet's generation" });
